@@ -1,0 +1,84 @@
+# -*- coding: utf-8 -*-
+# Copyright: fracto.hosting contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Validate the reseller state on the controller and resolve it per host (no host is contacted)."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleError
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.fracto.hosting.plugins.module_utils.ledger import host_objects
+from ansible_collections.fracto.hosting.plugins.module_utils.state.issues import Problems
+from ansible_collections.fracto.hosting.plugins.module_utils.state.model import CLIENT_SOURCES, validate_state
+from ansible_collections.fracto.hosting.plugins.module_utils.state.resolve import resolve_state
+
+STATE_VARIABLES = ("fracto_platform", "fracto_ip_pool", "fracto_reseller", "fracto_packages")
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("resolve",))
+    _requires_connection = False
+
+    def _template(self, problems, path, value):
+        try:
+            return self._templar.template(value)
+        except AnsibleError as exc:
+            # The message names the undefined variable or the broken expression, never a value.
+            problems.error(path, "cannot be templated: %s" % str(exc.message if hasattr(exc, "message") else exc).splitlines()[0])
+            return None
+
+    def _variables(self, task_vars, problems):
+        variables = {}
+        for name in STATE_VARIABLES:
+            if name in task_vars:
+                variables[name] = self._template(problems, name, task_vars[name])
+        for name in sorted(task_vars):
+            if CLIENT_SOURCES.match(name):
+                raw = self._template(problems, name, task_vars[name]) if not isinstance(task_vars[name], dict) else task_vars[name]
+                if isinstance(raw, dict):
+                    # Template client by client: one broken vault reference does not hide the others' errors.
+                    raw = {cid: self._template(problems, "%s.%s" % (name, cid), client) for cid, client in raw.items()}
+                variables[name] = raw
+        return variables
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        del tmp
+        resolve = self._task.args.get("resolve", False)
+        if not isinstance(resolve, bool):
+            return dict(result, failed=True, msg="resolve: must be true or false")
+        if resolve and not self._task.no_log:
+            return dict(result, failed=True, msg="resolve: true returns secrets (passwords, keys); set no_log: true on this task")
+
+        problems = Problems()
+        variables = self._variables(task_vars, problems)
+        groups = task_vars.get("groups", {})
+        inventory = {"hosts": list(groups.get("all", [])), "groups": {k: list(v) for k, v in groups.items()}}
+        model, found = validate_state(variables, inventory)
+        problems.errors.extend(found.errors)
+        problems.warnings.extend(found.warnings)
+        if problems.warnings:
+            result["warnings"] = list(problems.warnings)
+        if problems.errors:
+            result.update(failed=True, errors=problems.errors,
+                          msg="the state of reseller %s is invalid (%d errors):\n  - %s"
+                          % ((variables.get("fracto_reseller") or {}).get("name", "?"), len(problems.errors),
+                             "\n  - ".join(problems.errors)))
+            return result
+        state = resolve_state(model)
+        for host_state in state["hosts"].values():
+            host_state["ledger"] = host_objects(host_state)
+        names = sum(len(c["names"]) + len(c["mail_names"]) + len(c["webmail_names"]) for c in state["clients"].values())
+        result.update(
+            changed=False, clients=sorted(state["clients"]), hosts=sorted(state["hosts"]),
+            msg="the state of reseller %s is valid: %d clients, %d names, %d hosts"
+            % (state["reseller"].get("name"), len(state["clients"]), names, len(state["hosts"])),
+        )
+        public = {k: state[k] for k in ("reseller", "platform", "clients", "dns")}
+        result["ansible_facts"] = {"fracto_state_public": public}
+        if resolve:
+            result["ansible_facts"]["fracto_state"] = state
+        return result

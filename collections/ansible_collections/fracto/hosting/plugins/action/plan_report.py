@@ -1,0 +1,99 @@
+# -*- coding: utf-8 -*-
+# Copyright: fracto.hosting contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Gather the changes every host reported and print them per client, then write them as JSON."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import tempfile
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.fracto.hosting.plugins.module_utils.ledger import format_change, group_by_client
+
+RESULT_SUFFIX = "__result"
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("dest", "state", "hosts"))
+    _requires_connection = False
+
+    def _collect(self, task_vars, hosts):
+        """{host: [change]} from every result registered as <role>__result on every host."""
+        by_host = {}
+        hostvars = task_vars.get("hostvars", {})
+        for host in hosts:
+            host_vars = hostvars.get(host, {})
+            for name in sorted(k for k in host_vars.keys() if k.endswith(RESULT_SUFFIX)):
+                value = host_vars[name]
+                if isinstance(value, dict) and isinstance(value.get("changes"), list):
+                    by_host.setdefault(host, []).extend(value["changes"])
+        return by_host
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        del tmp
+        state = self._task.args.get("state") or {}
+        dest = self._task.args.get("dest")
+        hosts = self._task.args.get("hosts") or list(task_vars.get("groups", {}).get("all", []))
+        check = bool(task_vars.get("ansible_check_mode", False))
+        by_host = self._collect(task_vars, hosts)
+        grouped = group_by_client(by_host)
+        mode = "plan" if check else "report"
+        reseller = (state.get("reseller") or {}).get("name", "reseller")
+        lines = ["%s of reseller %s (%s)" % ("PLAN (check mode: nothing was changed)" if check else "REPORT", reseller,
+                                             datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))]
+        counts = {"create": 0, "change": 0, "remove": 0, "keep": 0}
+        for client, changes in grouped.items():
+            lines.append("client %s:" % client)
+            for change in changes:
+                counts[change["action"]] += 1
+                lines.append("  %s   [%s]" % (format_change(change), change["host"]))
+        if not grouped:
+            lines.append("no change: every host already has its desired state")
+        lines.append("%(create)d to create, %(change)d to change, %(remove)d to remove, %(keep)d kept (prune off)" % counts)
+        summary = self._summary(state)
+        document = {
+            "kind": mode, "reseller": reseller, "check_mode": check, "counts": counts,
+            "clients": {client: [dict(c, line=format_change(c)) for c in changes] for client, changes in grouped.items()},
+            "services": summary,
+        }
+        if dest:
+            dest = os.path.abspath(os.path.expanduser(str(dest)))
+            os.makedirs(dest, exist_ok=True)
+            path = os.path.join(dest, "%s-%s.json" % (mode, reseller))
+            fd, tmp_path = tempfile.mkstemp(prefix=".%s-" % mode, dir=dest)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(document, handle, indent=2, sort_keys=True)
+            os.replace(tmp_path, path)
+            result["path"] = path
+            lines.append("written to %s" % path)
+        if summary:
+            lines.append("")
+            lines.append("clients and the names they are served at:")
+            for cid, info in summary.items():
+                lines.append("  %s (package %s%s): %s" % (cid, info["package"], ", GDPR" if info["gdpr"] else "",
+                                                          " ".join(info["urls"])))
+                if info["mail"]:
+                    lines.append("    mail: %s" % " ".join(info["mail"]))
+        for line in lines:
+            self._display.display(line)
+        result.update(changed=False, counts=counts, plan=document["clients"], msg="\n".join(lines))
+        return result
+
+    @staticmethod
+    def _summary(state):
+        services = {}
+        for cid, client in sorted((state.get("clients") or {}).items()):
+            scheme = "https" if client["features"]["autossl"] else "http"
+            urls = ["%s://%s/" % (scheme, name) for name in client["names"]]
+            urls += ["https://%s/" % name for name in client["webmail_names"]]
+            mail = ["imaps://%s" % name for name in client["mail_names"]]
+            services[cid] = {"package": client["package"], "gdpr": client["gdpr"], "urls": urls, "mail": mail,
+                             "mailboxes": client["mailboxes"]}
+        return services

@@ -1,0 +1,716 @@
+# -*- coding: utf-8 -*-
+# Copyright: fracto.hosting contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Validate the reseller state (docs/state.md) into a normalised model.
+
+validate_state() takes the raw variables and the inventory, checks every key
+and every rule, reports all problems at once and returns the normalised model
+that resolve.py turns into per-host desired state. No value of a secret field
+(passwords, keys) ever reaches a message.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from ansible_collections.fracto.hosting.plugins.module_utils.state import certs
+from ansible_collections.fracto.hosting.plugins.module_utils.state.issues import (
+    Problems, StatePath, check_mapping, type_name, want_bool, want_choice, want_list, want_str)
+from ansible_collections.fracto.hosting.plugins.module_utils.state.names import (
+    SLUG, InvalidName, covered_by, is_under, normalize_address, normalize_name, normalize_relative)
+
+WEB_GROUP = "fracto_web"
+MAIL_GROUP = "fracto_mail"
+CLIENT_SOURCES = re.compile(r"^fracto_clients(__[A-Za-z0-9_]+)?$")
+
+FEATURES = {
+    # key: (default, allowed values or bool)
+    "gdpr": (False, bool),
+    "autossl": (False, bool),
+    "https_redirect": (False, bool),
+    "hsts": (False, bool),
+    "mail": (False, bool),
+    "mail_branding": ("generic", ("generic", "reseller", "client")),
+    "webmail": (False, bool),
+    "backup": ("none", ("none", "reseller", "client")),
+    "dedicated_ip": (False, bool),
+}
+PLATFORM_DEFAULTS = {"domain": None, "php_versions": ["8.2"]}
+QUOTA = re.compile(r"^([1-9][0-9]*)([KMGT]?)$")
+QUOTA_UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
+HASH_PREFIXES = ("$6$", "$5$", "$argon2id$", "$argon2i$", "$2b$", "$2y$")
+MIN_PASSWORD = 10
+REMOTE_BACKENDS = ("sftp:", "s3:", "rest:", "b2:", "azure:", "gs:", "swift:", "rclone:")
+
+
+def merge_client_sources(variables, problems):
+    """Merge fracto_clients and every fracto_clients__<part> variable; one id twice is an error."""
+    merged, origin = {}, {}
+    for var in sorted(v for v in variables if CLIENT_SOURCES.match(v)):
+        value = variables[var]
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            problems.error(StatePath(var), "must be a mapping of client id to client, got %s" % type_name(value))
+            continue
+        for cid, client in value.items():
+            if cid in merged:
+                problems.error(StatePath(var) / cid, "duplicate client id: also defined in %s" % origin[cid])
+                continue
+            merged[cid], origin[cid] = client, var
+    return merged, origin
+
+
+def parse_quota(text):
+    match = QUOTA.match(text) if isinstance(text, str) else None
+    if not match:
+        return None
+    return int(match.group(1)) * QUOTA_UNITS[match.group(2)]
+
+
+def repository_host(repository):
+    """The host of a restic repository string, '' for a local one, None for a remote without host."""
+    if repository.startswith("sftp://"):
+        rest = repository[len("sftp://"):]
+        rest = rest.split("@", 1)[-1]
+        return rest.split("/", 1)[0].split(":", 1)[0].lower()
+    if repository.startswith("sftp:"):
+        rest = repository[len("sftp:"):]
+        rest = rest.split("@", 1)[-1]
+        return rest.split(":", 1)[0].lower()
+    if repository.startswith(("rest:", "s3:")):
+        match = re.match(r"^(?:rest|s3):(?:https?://)?(?:[^@/]*@)?([^/:]+)", repository)
+        return match.group(1).lower() if match else None
+    if repository.startswith(REMOTE_BACKENDS):
+        return None
+    return ""
+
+
+class StateValidator:
+    """Checks the raw variables and builds the normalised model."""
+
+    def __init__(self, variables, inventory):
+        self.vars = variables
+        self.hosts = set(inventory.get("hosts", ()))
+        self.groups = {k: set(v) for k, v in inventory.get("groups", {}).items()}
+        self.problems = Problems()
+        self.model = {"platform": {}, "pool": {}, "reseller": {}, "packages": {}, "clients": {}}
+        self.name_owner = {}      # name -> (client id, path)
+        self.domain_owner = {}    # registrable client domain -> client id
+
+    # -- platform, pool, reseller, packages -------------------------------------------
+    def platform(self):
+        raw = self.vars.get("fracto_platform")
+        path = StatePath("fracto_platform")
+        platform = dict(PLATFORM_DEFAULTS)
+        if not check_mapping(self.problems, path, raw, PLATFORM_DEFAULTS, required=("domain",)):
+            self.model["platform"] = platform
+            return
+        if "domain" in raw:
+            platform["domain"] = self.name(path / "domain", raw["domain"])
+        versions = raw.get("php_versions", platform["php_versions"])
+        if want_list(self.problems, path / "php_versions", versions):
+            for i, version in enumerate(versions):
+                want_str(self.problems, path / "php_versions" / i, version, re.compile(r"^[0-9]+\.[0-9]+$"),
+                         'must be a quoted version such as "8.2"')
+            platform["php_versions"] = [str(v) for v in versions]
+        self.model["platform"] = platform
+
+    def ip_pool(self):
+        raw = self.vars.get("fracto_ip_pool", {})
+        path = StatePath("fracto_ip_pool")
+        if not isinstance(raw, dict):
+            self.problems.error(path, "must be a mapping of IPv4 address to {reseller, host}, got %s" % type_name(raw))
+            return
+        for key, entry in raw.items():
+            ip = self.ipv4(path / key, key)
+            entry = {} if entry is None else entry
+            if ip is None or not check_mapping(self.problems, path / key, entry, ("reseller", "host")):
+                continue
+            reseller, host = entry.get("reseller"), entry.get("host")
+            if reseller is not None:
+                want_str(self.problems, path / key / "reseller", reseller, SLUG, "must be a reseller slug [a-z0-9][a-z0-9-]*")
+                if host is None:
+                    self.problems.error(path / key / "host", "an address allocated to a reseller needs the host that carries it")
+            if host is not None:
+                want_str(self.problems, path / key / "host", host)
+            if ip in self.model["pool"]:
+                self.problems.error(path / key, "address listed twice (%s)" % ip)
+            self.model["pool"][ip] = {"reseller": reseller, "host": host}
+
+    def reseller(self):
+        raw = self.vars.get("fracto_reseller")
+        path = StatePath("fracto_reseller")
+        allowed = ("name", "brand_domain", "contact_email", "dedicated_ips", "backup")
+        if not check_mapping(self.problems, path, raw, allowed, required=("name", "brand_domain", "contact_email")):
+            return
+        model = self.model["reseller"]
+        if "name" in raw and want_str(self.problems, path / "name", raw["name"], SLUG, "must be a slug: [a-z0-9][a-z0-9-]*"):
+            model["name"] = raw["name"]
+        if "brand_domain" in raw:
+            model["brand_domain"] = self.name(path / "brand_domain", raw["brand_domain"])
+        if "contact_email" in raw:
+            model["contact_email"] = self.address(path / "contact_email", raw["contact_email"])
+        model["dedicated_ips"] = []
+        ips = raw.get("dedicated_ips", [])
+        if want_list(self.problems, path / "dedicated_ips", ips):
+            for i, item in enumerate(ips):
+                ip = self.ipv4(path / "dedicated_ips" / i, item)
+                if ip is None:
+                    continue
+                self.pool_allocated(path / "dedicated_ips" / i, ip)
+                model["dedicated_ips"].append(ip)
+        if "backup" in raw:
+            model["backup"] = self.backup_target(path / "backup", raw["backup"], per_client=True)
+
+    def packages(self):
+        raw = self.vars.get("fracto_packages")
+        path = StatePath("fracto_packages")
+        if not isinstance(raw, dict) or not raw:
+            self.problems.error(path, "must be a non-empty mapping of package name to features, got %s" % type_name(raw))
+            return
+        for name, spec in raw.items():
+            if not SLUG.match(str(name)):
+                self.problems.error(path / name, "package names are slugs: [a-z0-9][a-z0-9-]*")
+            features = self.features(path / name, spec if spec is not None else {})
+            if features is not None:
+                self.model["packages"][name] = features
+
+    def features(self, path, spec):
+        if not check_mapping(self.problems, path, spec, FEATURES):
+            return None
+        features = {}
+        for key, (default, kind) in FEATURES.items():
+            value = spec.get(key, default)
+            if kind is bool:
+                want_bool(self.problems, path / key, value)
+            else:
+                want_choice(self.problems, path / key, value, kind)
+            features[key] = value
+        return features
+
+    # -- clients ------------------------------------------------------------------------
+    def clients(self):
+        merged, origin = merge_client_sources(self.vars, self.problems)
+        if not merged:
+            self.problems.warn(StatePath("fracto_clients"), "no client defined")
+        # First pass: claim every domain, so that a name under another client's domain is caught
+        # whatever the order of the clients.
+        for cid in sorted(merged):
+            client = merged[cid]
+            if isinstance(client, dict) and isinstance(client.get("domains"), dict):
+                for key in client["domains"]:
+                    try:
+                        domain = normalize_name(key)
+                    except InvalidName:
+                        continue
+                    self.domain_owner.setdefault(domain, cid)
+        for cid in sorted(merged):
+            self.client(StatePath(origin[cid]) / cid, cid, merged[cid])
+        self.mail_name_conflicts()
+
+    def client(self, path, cid, raw):
+        allowed = ("package", "overrides", "web_host", "mail_host", "domains", "dedicated_ip", "certificates",
+                   "mailboxes", "mail_aliases", "backup", "migration", "databases")
+        if not SLUG.match(str(cid)) or len(str(cid)) > 31:
+            self.problems.error(path, "client ids are slugs of at most 31 characters: [a-z0-9][a-z0-9-]* (they name the system user)")
+            return
+        if not check_mapping(self.problems, path, raw, allowed, required=("package", "web_host", "domains")):
+            return
+        client = {"id": cid, "path": str(path)}
+        package = raw.get("package")
+        if package not in self.model["packages"]:
+            if package is not None:
+                self.problems.error(path / "package", "unknown package %r (defined: %s)"
+                                    % (package, ", ".join(sorted(self.model["packages"])) or "none"))
+            return
+        client["package"] = package
+        overrides = raw.get("overrides", {}) or {}
+        effective = dict(self.model["packages"][package])
+        if check_mapping(self.problems, path / "overrides", overrides, FEATURES):
+            over = self.features(path / "overrides", overrides)
+            if over is not None:
+                effective.update({k: over[k] for k in overrides})
+        client["features"] = effective
+        client["overrides"] = sorted(overrides) if isinstance(overrides, dict) else []
+        client["web_host"] = self.inventory_host(path / "web_host", raw.get("web_host"), WEB_GROUP)
+        if effective["mail"] or "mail_host" in raw:
+            if "mail_host" not in raw:
+                self.problems.error(path / "mail_host", "is required: package %r includes mail" % package)
+            client["mail_host"] = self.inventory_host(path / "mail_host", raw.get("mail_host"), MAIL_GROUP)
+        else:
+            client["mail_host"] = None
+        self.domains(path / "domains", client, raw.get("domains"))
+        self.dedicated_ip(path / "dedicated_ip", client, raw.get("dedicated_ip"))
+        self.certificates(path / "certificates", client, raw.get("certificates", []))
+        self.mailboxes(path, client, raw)
+        self.client_backup(path, client, raw.get("backup"))
+        self.databases(path / "databases", client, raw.get("databases", {}))
+        self.migration(path / "migration", client, raw.get("migration"))
+        self.mail_names(path, client)
+        self.gdpr(path, client)
+        self.model["clients"][cid] = client
+
+    def claim(self, path, cid, name):
+        owner = self.name_owner.get(name)
+        if owner is not None:
+            other, other_path = owner
+            who = "this client" if other == cid else "client %s" % other
+            self.problems.error(path, "name %s is already claimed by %s (%s)" % (name, who, other_path))
+            return False
+        for domain, domain_cid in self.domain_owner.items():
+            if domain_cid != cid and is_under(name, domain):
+                self.problems.error(path, "name %s is under %s, a domain of client %s" % (name, domain, domain_cid))
+                return False
+        self.name_owner[name] = (cid, str(path))
+        return True
+
+    def domains(self, path, client, raw):
+        client["domains"] = []
+        if not isinstance(raw, dict) or not raw:
+            self.problems.error(path, "must be a non-empty mapping of domain name to its settings, got %s" % type_name(raw))
+            return
+        for key, spec in raw.items():
+            dpath = path / key
+            domain = self.name(dpath, key)
+            spec = {} if spec is None else spec
+            if domain is None or not check_mapping(self.problems, dpath, spec, ("aliases", "subdomains", "php")):
+                continue
+            self.claim(dpath, client["id"], domain)
+            entry = {"name": domain, "aliases": [], "subdomains": [], "php": self.php(dpath / "php", spec.get("php", False))}
+            for kind in ("aliases", "subdomains"):
+                items = spec.get(kind, [])
+                if not want_list(self.problems, dpath / kind, items):
+                    continue
+                for i, rel in enumerate(items):
+                    try:
+                        fqdn = normalize_relative(rel, domain)
+                    except InvalidName as exc:
+                        self.problems.error(dpath / kind / i, "invalid name %r: %s" % (rel, exc))
+                        continue
+                    if self.claim(dpath / kind / i, client["id"], fqdn):
+                        entry[kind].append(fqdn)
+            client["domains"].append(entry)
+
+    def php(self, path, value):
+        if value is False or value is None:
+            return None
+        if isinstance(value, float):
+            self.problems.error(path, 'must be a quoted string such as "8.2" (YAML reads %s as a number)' % value)
+            return None
+        offered = self.model["platform"].get("php_versions", [])
+        if not isinstance(value, str) or value not in offered:
+            self.problems.error(path, "PHP %s is not offered by the platform (offered: %s; or false for a static site)"
+                                % (value, ", ".join(offered)))
+            return None
+        return value
+
+    def dedicated_ip(self, path, client, raw):
+        client["dedicated_ip"] = {"web": None, "mail": None}
+        if raw is None:
+            return
+        if not client["features"]["dedicated_ip"]:
+            self.problems.error(path, "package %r does not allow a dedicated IP (dedicated_ip: false)" % client["package"])
+            return
+        if isinstance(raw, str):
+            sides = {"web": raw}
+            if client["mail_host"] and client["mail_host"] == client["web_host"]:
+                sides["mail"] = raw
+        elif isinstance(raw, dict):
+            if not check_mapping(self.problems, path, raw, ("web", "mail")):
+                return
+            sides = dict(raw)
+        else:
+            self.problems.error(path, "must be an IPv4 address or {web: IP, mail: IP}, got %s" % type_name(raw))
+            return
+        for side, value in sides.items():
+            spath = path / side if isinstance(raw, dict) else path
+            ip = self.ipv4(spath, value)
+            if ip is None or not self.pool_allocated(spath, ip):
+                continue
+            host = client["web_host"] if side == "web" else client["mail_host"]
+            if side == "mail" and not client["features"]["mail"]:
+                self.problems.error(spath, "the package has no mail, so no mail address can be bound")
+                continue
+            pool_host = self.model["pool"][ip]["host"]
+            if host and pool_host != host:
+                self.problems.error(spath, "%s is on host %s, not on %s which serves the %s of this client"
+                                    % (ip, pool_host, host, "sites" if side == "web" else "mail"))
+                continue
+            client["dedicated_ip"][side] = ip
+
+    def certificates(self, path, client, raw):
+        client["certificates"] = []
+        if not want_list(self.problems, path, raw):
+            return
+        own_names = set(client_names(client))
+        seen = {}
+        for i, item in enumerate(raw):
+            cpath = path / i
+            if not check_mapping(self.problems, cpath, item, ("name", "cert", "chain", "key", "names"),
+                                 required=("name", "cert", "key")):
+                continue
+            if not want_str(self.problems, cpath / "name", item.get("name"), SLUG, "must be a slug: [a-z0-9][a-z0-9-]*"):
+                continue
+            if item["name"] in seen:
+                self.problems.error(cpath / "name", "certificate name %s is used twice" % item["name"])
+                continue
+            seen[item["name"]] = True
+            try:
+                facts = certs.inspect_bundle(item.get("cert"), item.get("chain"), item.get("key"))
+            except certs.BundleError as exc:
+                self.problems.error(cpath, "certificate %s refused: %s" % (item["name"], exc))
+                continue
+            if facts["days_left"] < certs.WARN_DAYS:
+                self.problems.warn(cpath, "certificate %s expires in %d days (%s)" % (item["name"], facts["days_left"], facts["not_after"]))
+            if "names" in item:
+                names = []
+                if want_list(self.problems, cpath / "names", item["names"]):
+                    for j, raw_name in enumerate(item["names"]):
+                        name = self.name(cpath / "names" / j, raw_name)
+                        if name is None:
+                            continue
+                        if name not in own_names:
+                            self.problems.error(cpath / "names" / j, "%s is not a name of this client" % name)
+                        elif not covered_by(name, facts["names"]):
+                            self.problems.error(cpath / "names" / j, "certificate %s does not cover %s (it covers %s)"
+                                                % (item["name"], name, ", ".join(facts["names"])))
+                        else:
+                            names.append(name)
+            else:
+                names = sorted(n for n in own_names if covered_by(n, facts["names"]))
+                if not names:
+                    self.problems.error(cpath, "certificate %s covers none of this client's names (it covers %s)"
+                                        % (item["name"], ", ".join(facts["names"])))
+            for name in names:
+                for other in client["certificates"]:
+                    if name in other["names"]:
+                        self.problems.error(cpath, "%s is covered by both %s and %s: say which one serves it with names:"
+                                            % (name, other["name"], item["name"]))
+            for vhost in client_vhosts(client):
+                inside = [n for n in vhost if n in names]
+                if inside and len(inside) != len(vhost):
+                    self.problems.error(cpath, "certificate %s covers %s but not %s, served by the same vhost (one certificate per vhost)"
+                                        % (item["name"], ", ".join(inside), ", ".join(n for n in vhost if n not in names)))
+            client["certificates"].append({
+                "name": item["name"], "names": names, "cert": item["cert"], "chain": item.get("chain") or "",
+                "key": item["key"], "fingerprint": facts["fingerprint"], "not_after": facts["not_after"],
+            })
+
+    def mailboxes(self, path, client, raw):
+        client["mailboxes"], client["mail_aliases"] = [], []
+        boxes, aliases = raw.get("mailboxes", {}), raw.get("mail_aliases", {})
+        mail_domains = set(client_names(client, aliases=False))
+        if (boxes or aliases) and not client["features"]["mail"]:
+            self.problems.error(path / ("mailboxes" if boxes else "mail_aliases"),
+                                "package %r has no mail (mail: false)" % client["package"])
+            return
+        addresses = set()
+        if boxes is None or check_mapping(self.problems, path / "mailboxes", boxes, boxes if isinstance(boxes, dict) else ()):
+            for key, spec in (boxes or {}).items():
+                bpath = path / "mailboxes" / key
+                address = self.mail_address(bpath, key, mail_domains)
+                spec = {} if spec is None else spec
+                if address is None or not check_mapping(self.problems, bpath, spec, ("password", "password_hash", "quota")):
+                    continue
+                if address in addresses:
+                    self.problems.error(bpath, "mailbox %s is listed twice" % address)
+                    continue
+                box = {"address": address, "domain": address.split("@")[1], "quota": None,
+                       "password": None, "password_hash": None}
+                if ("password" in spec) == ("password_hash" in spec):
+                    self.problems.error(bpath, "give exactly one of password (from the vault) or password_hash")
+                    continue
+                if "password" in spec:
+                    secret = spec["password"]
+                    if not isinstance(secret, str) or len(secret) < MIN_PASSWORD:
+                        self.problems.error(bpath / "password", "must be a string of at least %d characters" % MIN_PASSWORD)
+                        continue
+                    box["password"] = secret
+                else:
+                    hashed = spec["password_hash"]
+                    if not isinstance(hashed, str) or not hashed.startswith(HASH_PREFIXES) or len(hashed) < 20:
+                        self.problems.error(bpath / "password_hash", "must be a crypt hash (%s...)" % ", ".join(HASH_PREFIXES))
+                        continue
+                    box["password_hash"] = hashed
+                if "quota" in spec:
+                    quota = parse_quota(spec["quota"])
+                    if quota is None:
+                        self.problems.error(bpath / "quota", "must be a size such as 500M, 2G or 1T (a positive integer, then K, M, G or T)")
+                        continue
+                    box["quota"] = quota
+                addresses.add(address)
+                client["mailboxes"].append(box)
+        if aliases is None or check_mapping(self.problems, path / "mail_aliases", aliases, aliases if isinstance(aliases, dict) else ()):
+            for key, targets in (aliases or {}).items():
+                apath = path / "mail_aliases" / key
+                address = self.mail_address(apath, key, mail_domains)
+                if address is None:
+                    continue
+                if address in addresses:
+                    self.problems.error(apath, "%s is already a mailbox or an alias" % address)
+                    continue
+                if not isinstance(targets, list) or not targets:
+                    self.problems.error(apath, "must be a non-empty list of destination addresses")
+                    continue
+                resolved = [self.address(apath / i, t) for i, t in enumerate(targets)]
+                if None in resolved:
+                    continue
+                addresses.add(address)
+                client["mail_aliases"].append({"address": address, "targets": resolved})
+
+    def backup_target(self, path, raw, per_client):
+        if not check_mapping(self.problems, path, raw, ("repository", "password", "keep"), required=("repository", "password")):
+            return None
+        repository, password = raw.get("repository"), raw.get("password")
+        if not want_str(self.problems, path / "repository", repository):
+            return None
+        if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+            self.problems.error(path / "password", "must be a string of at least %d characters (restic encrypts with it)" % MIN_PASSWORD)
+            return None
+        if per_client and "{client}" not in repository:
+            self.problems.error(path / "repository", "a reseller target must contain {client}: one repository per client")
+            return None
+        keep = raw.get("keep", {"daily": 7, "weekly": 4, "monthly": 6})
+        if check_mapping(self.problems, path / "keep", keep, ("last", "hourly", "daily", "weekly", "monthly", "yearly")):
+            for key, value in keep.items():
+                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                    self.problems.error(path / "keep" / key, "must be a non-negative integer")
+        return {"repository": repository, "password": password, "keep": keep}
+
+    def client_backup(self, path, client, raw):
+        mode = client["features"]["backup"]
+        client["backup"] = None
+        if raw is not None and mode != "client":
+            self.problems.error(path / "backup", "a client-managed target is only used when the package says backup: client (it says %s)" % mode)
+            return
+        if mode == "client":
+            if raw is None:
+                self.problems.error(path / "backup", "is required: the package says backup: client")
+                return
+            target = self.backup_target(path / "backup", raw, per_client=False)
+            if target:
+                client["backup"] = dict(target, managed_by="client", source=str(path / "backup"))
+        elif mode == "reseller":
+            target = self.model["reseller"].get("backup")
+            if not target:
+                self.problems.error(path / "package", "package %r says backup: reseller but fracto_reseller.backup is not set" % client["package"])
+                return
+            client["backup"] = dict(target, repository=target["repository"].replace("{client}", client["id"]),
+                                    managed_by="reseller", source="fracto_reseller.backup")
+
+    def databases(self, path, client, raw):
+        client["databases"] = []
+        if raw is None or not check_mapping(self.problems, path, raw, raw if isinstance(raw, dict) else ()):
+            return
+        for name, spec in raw.items():
+            dpath = path / name
+            if not re.match(r"^[a-z0-9_]{1,64}$", str(name)):
+                self.problems.error(dpath, "database names are 1-64 of a-z, 0-9 and _")
+                continue
+            spec = {} if spec is None else spec
+            if not check_mapping(self.problems, dpath, spec, ("user", "password"), required=("password",)):
+                continue
+            user = spec.get("user", name)
+            if not re.match(r"^[a-z0-9_]{1,32}$", str(user)):
+                self.problems.error(dpath / "user", "database users are 1-32 of a-z, 0-9 and _")
+                continue
+            if not isinstance(spec.get("password"), str) or len(spec["password"]) < MIN_PASSWORD:
+                self.problems.error(dpath / "password", "must be a string of at least %d characters" % MIN_PASSWORD)
+                continue
+            client["databases"].append({"name": name, "user": user, "password": spec["password"]})
+
+    def migration(self, path, client, raw):
+        client["migration"] = {}
+        if raw is None or not check_mapping(self.problems, path, raw, ("site", "mail")):
+            return
+        site = raw.get("site")
+        if site is not None and check_mapping(self.problems, path / "site", site, ("from", "path", "database"), required=("from", "path")):
+            host = self.inventory_host(path / "site" / "from", site.get("from"), None)
+            src = site.get("path")
+            if want_str(self.problems, path / "site" / "path", src, re.compile(r"^/[^\0]*$"), "must be an absolute path") and ".." in src.split("/"):
+                self.problems.error(path / "site" / "path", "must not contain '..'")
+            if host:
+                client["migration"]["site"] = {"from": host, "path": src, "database": site.get("database")}
+        mail = raw.get("mail")
+        if mail is not None and check_mapping(self.problems, path / "mail", mail,
+                                              ("from", "mailboxes", "master_user", "master_password", "folder_map", "delete_extra"),
+                                              required=("from",)):
+            source = mail.get("from")
+            if want_str(self.problems, path / "mail" / "from", source):
+                host, _sep, port = source.partition(":")
+                if port and not (port.isdigit() and 0 < int(port) < 65536):
+                    self.problems.error(path / "mail" / "from", "port must be a number from 1 to 65535")
+            own = {b["address"] for b in client["mailboxes"]}
+            boxes = mail.get("mailboxes", {})
+            if check_mapping(self.problems, path / "mail" / "mailboxes", boxes, boxes if isinstance(boxes, dict) else ()):
+                for key, spec in boxes.items():
+                    mpath = path / "mail" / "mailboxes" / key
+                    address = self.address(mpath, key)
+                    if address and address not in own:
+                        self.problems.error(mpath, "%s is not a mailbox of this client (mailboxes:)" % address)
+                    if spec is not None:
+                        check_mapping(self.problems, mpath, spec, ("user", "password"))
+            client["migration"]["mail"] = {"from": source}
+
+    def mail_names(self, path, client):
+        """Names under which the client reaches mail and webmail, by branding."""
+        feats = client["features"]
+        client["mail_names"], client["webmail_names"] = [], []
+        if not feats["mail"] or not client["mail_host"]:
+            if feats["webmail"]:
+                self.problems.error(path / "package", "webmail needs mail (package %r has mail: false)" % client["package"])
+            return
+        branding = feats["mail_branding"]
+        if branding == "generic":
+            base = [mail_host_fqdn(client["mail_host"], self.model["platform"].get("domain"))]
+        elif branding == "reseller":
+            base = [self.model["reseller"].get("brand_domain")]
+        else:
+            base = [d["name"] for d in client["domains"]]
+        base = [b for b in base if b]
+        if branding == "generic":
+            client["mail_names"] = base
+            client["webmail_names"] = ["webmail." + b for b in base] if feats["webmail"] else []
+        else:
+            client["mail_names"] = ["mail." + b for b in base]
+            client["webmail_names"] = ["webmail." + b for b in base] if feats["webmail"] else []
+
+    def mail_name_conflicts(self):
+        """A mail or webmail name of any client cannot also be a site name (checked once all are claimed)."""
+        reported = set()
+        for client in self.model["clients"].values():
+            for name in client["mail_names"] + client["webmail_names"]:
+                owner = self.name_owner.get(name)
+                if owner is not None and name not in reported:
+                    reported.add(name)
+                    self.problems.error(owner[1], "%s is a mail name of client %s (mail_branding: %s) and cannot also be a site"
+                                        % (name, client["id"], client["features"]["mail_branding"]))
+
+    def gdpr(self, path, client):
+        """gdpr: true is a policy; each broken rule is named, at the place that breaks it."""
+        feats = client["features"]
+        if not feats["gdpr"]:
+            return
+
+        def where(key):
+            if key in client["overrides"]:
+                return path / "overrides" / key
+            return StatePath("fracto_packages") / client["package"] / key
+
+        if not feats["autossl"]:
+            uncovered = [n for n in client_names(client) if not any(n in c["names"] for c in client["certificates"])]
+            if uncovered:
+                self.problems.error(where("autossl"), "gdpr rule https-everywhere: autossl is off and no certificate covers %s"
+                                    % ", ".join(uncovered))
+        if not feats["https_redirect"]:
+            self.problems.error(where("https_redirect"), "gdpr rule http-redirects-to-https: https_redirect must be true")
+        if not feats["hsts"]:
+            self.problems.error(where("hsts"), "gdpr rule hsts: hsts must be true")
+        if feats["backup"] == "none":
+            self.problems.error(where("backup"), "gdpr rule encrypted-offsite-backup: backup must be reseller or client, not none")
+        elif client["backup"]:
+            host = repository_host(client["backup"]["repository"])
+            own = {client["web_host"], client["mail_host"]} - {None}
+            domain = self.model["platform"].get("domain")
+            own |= {"%s.%s" % (h, domain) for h in own if domain}
+            if host == "":
+                self.problems.error(StatePath(client["backup"]["source"]) / "repository",
+                                    "gdpr rule encrypted-offsite-backup: a local repository is not outside the host")
+            elif host in own:
+                self.problems.error(StatePath(client["backup"]["source"]) / "repository",
+                                    "gdpr rule encrypted-offsite-backup: %s is a host that serves this client" % host)
+
+    # -- small typed helpers ---------------------------------------------------------------
+    def name(self, path, raw):
+        try:
+            return normalize_name(raw)
+        except InvalidName as exc:
+            self.problems.error(path, "invalid name %r: %s" % (raw if isinstance(raw, str) else type_name(raw), exc))
+            return None
+
+    def address(self, path, raw):
+        try:
+            return normalize_address(raw)[0]
+        except InvalidName as exc:
+            self.problems.error(path, "invalid address: %s" % exc)
+            return None
+
+    def mail_address(self, path, raw, mail_domains):
+        address = self.address(path, raw)
+        if address and address.split("@")[1] not in mail_domains:
+            self.problems.error(path, "the domain of %s is not a domain or subdomain of this client" % address)
+            return None
+        return address
+
+    def ipv4(self, path, raw):
+        try:
+            return str(ipaddress.IPv4Address(str(raw) if not isinstance(raw, (bool, int)) else "x"))
+        except ValueError:
+            self.problems.error(path, "%r is not an IPv4 address" % (raw,))
+            return None
+
+    def pool_allocated(self, path, ip):
+        entry = self.model["pool"].get(ip)
+        me = self.model["reseller"].get("name") or (self.vars.get("fracto_reseller") or {}).get("name")
+        if entry is None:
+            self.problems.error(path, "%s is not in fracto_ip_pool" % ip)
+        elif entry["reseller"] is None:
+            self.problems.error(path, "%s is not allocated to any reseller in fracto_ip_pool" % ip)
+        elif entry["reseller"] != me:
+            self.problems.error(path, "%s is allocated to reseller %s, not to %s" % (ip, entry["reseller"], me))
+        else:
+            return True
+        return False
+
+    def inventory_host(self, path, host, group):
+        if not isinstance(host, str) or not host:
+            self.problems.error(path, "must be an inventory host name, got %s" % type_name(host))
+            return None
+        if host not in self.hosts:
+            self.problems.error(path, "host %s is not in the inventory" % host)
+            return None
+        if group and host not in self.groups.get(group, ()):
+            self.problems.error(path, "host %s is not in the inventory group %s" % (host, group))
+            return None
+        return host
+
+    def run(self):
+        self.platform()
+        self.ip_pool()
+        self.reseller()
+        self.packages()
+        self.clients()
+        return self.model
+
+
+def client_names(client, aliases=True):
+    """Every web name of a client: domains, aliases (optional) and subdomains."""
+    names = []
+    for domain in client.get("domains", []):
+        names.append(domain["name"])
+        if aliases:
+            names.extend(domain["aliases"])
+        names.extend(domain["subdomains"])
+    return names
+
+
+def client_vhosts(client):
+    """The names of each vhost: a domain with its aliases, then each subdomain alone."""
+    vhosts = []
+    for domain in client.get("domains", []):
+        vhosts.append([domain["name"]] + domain["aliases"])
+        vhosts.extend([sub] for sub in domain["subdomains"])
+    return vhosts
+
+
+def mail_host_fqdn(host, platform_domain):
+    return "%s.%s" % (host, platform_domain) if platform_domain else host
+
+
+def validate_state(variables, inventory):
+    """Validate everything; return (model, problems). The model is only usable without errors."""
+    validator = StateValidator(variables, inventory)
+    model = validator.run()
+    return model, validator.problems

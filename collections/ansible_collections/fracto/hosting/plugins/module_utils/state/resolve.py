@@ -1,0 +1,190 @@
+# -*- coding: utf-8 -*-
+# Copyright: fracto.hosting contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Resolve the validated model into one desired state per host.
+
+Packages, overrides and defaults are resolved here, once, on the controller;
+the roles consume the slice of their host and decide nothing of their own.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.fracto.hosting.plugins.module_utils.state.model import client_names, mail_host_fqdn
+
+WEB_ROOT = "/srv/www"
+MAX_NAMES_PER_CERT = 100
+
+
+def _host(hosts, name):
+    return hosts.setdefault(name, {
+        "roles": [], "system_users": [], "sites": [], "certificates": [], "php_pools": [], "databases": [],
+        "mail_domains": [], "mailboxes": [], "mail_aliases": [], "mail_names": [], "webmail_names": [],
+        "ip_bindings": [], "backup_jobs": [], "clients": [],
+    })
+
+
+def _add_role(host, role):
+    if role not in host["roles"]:
+        host["roles"].append(role)
+
+
+def _chunks(names, size):
+    return [names[i:i + size] for i in range(0, len(names), size)]
+
+
+def _custom_for(client, names):
+    """The custom certificate covering all of names, if any."""
+    for cert in client["certificates"]:
+        if all(n in cert["names"] for n in names):
+            return "%s-%s" % (client["id"], cert["name"])
+    return None
+
+
+def _web(hosts, client):
+    cid, feats = client["id"], client["features"]
+    host = _host(hosts, client["web_host"])
+    _add_role(host, "web")
+    home = "%s/%s" % (WEB_ROOT, cid)
+    host["system_users"].append({"name": cid, "client": cid, "home": home})
+    if any(d["php"] for d in client["domains"]):
+        versions = sorted({d["php"] for d in client["domains"] if d["php"]})
+        for version in versions:
+            host["php_pools"].append({"client": cid, "user": cid, "version": version, "name": "%s-%s" % (cid, version)})
+    custom_names = {n for c in client["certificates"] for n in c["names"]}
+    for domain in client["domains"]:
+        vhosts = [(domain["name"], [domain["name"]] + domain["aliases"])]
+        vhosts += [(sub, [sub]) for sub in domain["subdomains"]]
+        for primary, names in vhosts:
+            custom = _custom_for(client, names)
+            if custom:
+                tls, cert = "custom", custom
+            elif feats["autossl"]:
+                tls, cert = "acme", domain["name"]
+            else:
+                tls, cert = "none", None
+            host["sites"].append({
+                "client": cid, "name": primary, "aliases": names[1:], "user": cid,
+                "docroot": "%s/%s/public" % (home, primary), "php": domain["php"],
+                "https_redirect": feats["https_redirect"] and tls != "none",
+                "hsts": feats["hsts"] and tls != "none", "tls": tls, "certificate": cert,
+                "ipv4": client["dedicated_ip"]["web"],
+            })
+        if feats["autossl"]:
+            names = [n for n in [domain["name"]] + domain["aliases"] + domain["subdomains"] if n not in custom_names]
+            for i, chunk in enumerate(_chunks(names, MAX_NAMES_PER_CERT)):
+                cert_id = domain["name"] if i == 0 else "%s-%d" % (domain["name"], i + 1)
+                host["certificates"].append({"id": cert_id, "client": cid, "source": "acme", "names": chunk})
+    for cert in client["certificates"]:
+        host["certificates"].append({
+            "id": "%s-%s" % (cid, cert["name"]), "client": cid, "source": "custom", "names": cert["names"],
+            "cert": cert["cert"], "chain": cert["chain"], "key": cert["key"], "fingerprint": cert["fingerprint"],
+            "not_after": cert["not_after"],
+        })
+    for db in client["databases"]:
+        host["databases"].append(dict(db, client=cid))
+
+
+def _mail(hosts, client, shared_names):
+    cid, feats = client["id"], client["features"]
+    host = _host(hosts, client["mail_host"])
+    _add_role(host, "mail")
+    used = {b["domain"] for b in client["mailboxes"]} | {a["address"].split("@")[1] for a in client["mail_aliases"]}
+    for name in sorted({d["name"] for d in client["domains"]} | used):
+        host["mail_domains"].append({"domain": name, "client": cid})
+    for box in client["mailboxes"]:
+        host["mailboxes"].append(dict(box, client=cid))
+    for alias in client["mail_aliases"]:
+        host["mail_aliases"].append(dict(alias, client=cid))
+    branding = feats["mail_branding"]
+    for kind in ("mail_names", "webmail_names"):
+        for name in client[kind]:
+            key = (client["mail_host"], kind, name)
+            if key in shared_names:
+                shared_names[key]["clients"].append(cid)
+                continue
+            entry = {"name": name, "branding": branding, "clients": [cid]}
+            shared_names[key] = entry
+            host[kind].append(entry)
+
+
+def _mail_certificates(hosts):
+    """One ACME certificate per branded base name: mail.<d> and webmail.<d> together."""
+    for host in hosts.values():
+        groups = {}
+        for entry in host["mail_names"] + host["webmail_names"]:
+            name = entry["name"]
+            base = name[len("webmail."):] if name.startswith("webmail.") else name
+            base = base[len("mail."):] if base.startswith("mail.") and entry["branding"] != "generic" else base
+            group = groups.setdefault(base, {"names": [], "clients": set(), "branding": entry["branding"]})
+            group["names"].append(name)
+            group["clients"].update(entry["clients"])
+        for base, group in sorted(groups.items()):
+            owner = group["clients"].pop() if len(group["clients"]) == 1 else "(reseller)"
+            host["certificates"].append({"id": "mail." + base if not base.startswith("mail.") else base,
+                                         "client": owner, "source": "acme", "names": sorted(set(group["names"]))})
+
+
+def _ip_bindings(hosts, clients):
+    bindings = {}
+    for client in clients:
+        for side, host_key in (("web", "web_host"), ("mail", "mail_host")):
+            ip = client["dedicated_ip"][side]
+            if ip:
+                entry = bindings.setdefault((client[host_key], ip), {"address": ip, "sides": [], "clients": []})
+                if side not in entry["sides"]:
+                    entry["sides"].append(side)
+                if client["id"] not in entry["clients"]:
+                    entry["clients"].append(client["id"])
+    for (host, _ip), entry in sorted(bindings.items()):
+        _host(hosts, host)["ip_bindings"].append(entry)
+
+
+def _backups(hosts, client):
+    backup = client["backup"]
+    if not backup:
+        return
+    sides = [("web", client["web_host"], ["files", "databases"])]
+    if client["mail_host"]:
+        sides.append(("mail", client["mail_host"], ["mailboxes"]))
+    for side, host, what in sides:
+        _host(hosts, host)["backup_jobs"].append({
+            "client": client["id"], "side": side, "what": what, "repository": backup["repository"],
+            "password": backup["password"], "keep": backup["keep"], "managed_by": backup["managed_by"],
+        })
+
+
+def resolve_state(model):
+    """Turn the validated model into {'reseller', 'clients', 'hosts', 'dns'}."""
+    hosts = {}
+    shared_names = {}
+    clients = [model["clients"][cid] for cid in sorted(model["clients"])]
+    for client in clients:
+        _web(hosts, client)
+        if client["mail_host"] and client["features"]["mail"]:
+            _mail(hosts, client, shared_names)
+        _backups(hosts, client)
+    _mail_certificates(hosts)
+    _ip_bindings(hosts, clients)
+    for client in clients:
+        for host in {client["web_host"], client["mail_host"]} - {None}:
+            hosts[host]["clients"].append(client["id"])
+    dns = {}
+    for client in clients:
+        for name in client_names(client):
+            dns[name] = {"host": client["web_host"], "ipv4": client["dedicated_ip"]["web"]}
+        for name in client["mail_names"] + client["webmail_names"]:
+            dns[name] = {"host": client["mail_host"], "ipv4": client["dedicated_ip"]["mail"]}
+    domain = model["platform"].get("domain")
+    for host in hosts:
+        dns.setdefault(mail_host_fqdn(host, domain), {"host": host, "ipv4": None})
+    summary = {}
+    for client in clients:
+        summary[client["id"]] = {
+            "package": client["package"], "features": client["features"], "gdpr": client["features"]["gdpr"],
+            "web_host": client["web_host"], "mail_host": client["mail_host"], "names": client_names(client),
+            "mail_names": client["mail_names"], "webmail_names": client["webmail_names"],
+            "mailboxes": [b["address"] for b in client["mailboxes"]], "dedicated_ip": client["dedicated_ip"],
+            "backup": (client["backup"] or {}).get("managed_by", "none"),
+        }
+    reseller = {k: v for k, v in model["reseller"].items() if k != "backup"}
+    return {"reseller": reseller, "platform": model["platform"], "clients": summary, "hosts": hosts, "dns": dns}

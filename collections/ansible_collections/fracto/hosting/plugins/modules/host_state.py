@@ -1,0 +1,136 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fracto.hosting contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: host_state
+short_description: Record a host's desired state and report what changes, per client
+version_added: 1.0.0
+description:
+  - Compares the objects of the host's desired state (vhosts, certificates, mail domains, mailboxes,
+    mail names, IP bindings, backup jobs; no secret among them) with the record of the last run kept on
+    the host, and writes the new record atomically.
+  - Returns the changes grouped as create, change, remove and keep; the plan of C(site.yml) is built from
+    them. Objects of a client that left the state are kept, and reported, unless O(prune=true).
+options:
+  objects:
+    description:
+      - The host's objects, as C(fracto.hosting.client_state) returns them in C(fracto_state.hosts[host].ledger).
+    type: dict
+    required: true
+  clients:
+    description: The ids of every client present in the reseller's state.
+    type: list
+    elements: str
+    required: true
+  reseller:
+    description: The reseller whose record this is; each reseller has its own record on a shared host.
+    type: str
+    required: true
+  prune:
+    description: Drop the objects of clients that are no longer in the state.
+    type: bool
+    default: false
+  path:
+    description: Directory of the records, one JSON file per reseller.
+    type: path
+    default: /var/lib/fracto/state
+attributes:
+  check_mode:
+    support: full
+    description: Reports the same changes and writes nothing.
+  diff_mode:
+    support: full
+    description: The record before and after, as JSON without secrets.
+  platform:
+    support: full
+    platforms: posix
+    description: Runs on the managed host; the record is a file under O(path).
+author:
+  - fracto.hosting founding engineers (!UNKNOWN)
+"""
+
+EXAMPLES = r"""
+- name: Record the desired state of this host
+  fracto.hosting.host_state:
+    objects: "{{ fracto_state.hosts[inventory_hostname].ledger }}"
+    clients: "{{ fracto_state.clients | list }}"
+    reseller: demo
+"""
+
+RETURN = r"""
+changes:
+  description: Each change, with the client it belongs to.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {action: create, kind: vhost, id: shop.cliente1.test, client: cliente1, detail: []}
+    - {action: change, kind: certificate, id: cliente1.test, client: cliente1, detail: ["+ blog.cliente1.test"]}
+record:
+  description: Path of the record file.
+  returned: always
+  type: str
+  sample: /var/lib/fracto/state/demo.json
+"""
+
+import json
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.fracto.hosting.plugins.module_utils.ledger import plan
+
+
+def read_record(path):
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            return json.load(handle).get("objects", {})
+    except FileNotFoundError:
+        return {}
+
+
+def render(objects):
+    return json.dumps({"objects": objects}, indent=2, sort_keys=True) + "\n"
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            objects=dict(type="dict", required=True),
+            clients=dict(type="list", elements="str", required=True),
+            reseller=dict(type="str", required=True),
+            prune=dict(type="bool", default=False),
+            path=dict(type="path", default="/var/lib/fracto/state"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    record_path = os.path.join(params["path"], "%s.json" % params["reseller"])
+    try:
+        recorded = read_record(record_path)
+    except (OSError, ValueError) as exc:
+        module.fail_json(msg="cannot read the record %s: %s" % (record_path, exc))
+    changes, record = plan(recorded, params["objects"], params["clients"], params["prune"])
+    before, after = render(recorded), render(record)
+    changed = before != after
+    result = dict(changed=changed, changes=changes, record=record_path)
+    if module._diff:
+        result["diff"] = dict(before=before, after=after, before_header=record_path, after_header=record_path)
+    if changed and not module.check_mode:
+        os.makedirs(params["path"], mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".state-", dir=params["path"])
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(after)
+        module.atomic_move(tmp, record_path)
+        os.chmod(record_path, 0o600)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
