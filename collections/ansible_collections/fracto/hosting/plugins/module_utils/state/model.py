@@ -220,7 +220,7 @@ class StateValidator:
             return
         client = {"id": cid, "path": str(path)}
         package = raw.get("package")
-        if package not in self.model["packages"]:
+        if not isinstance(package, str) or package not in self.model["packages"]:
             if package is not None:
                 self.problems.error(path / "package", "unknown package %r (defined: %s)"
                                     % (package, ", ".join(sorted(self.model["packages"])) or "none"))
@@ -228,17 +228,19 @@ class StateValidator:
         client["package"] = package
         overrides = raw.get("overrides", {}) or {}
         effective = dict(self.model["packages"][package])
-        if check_mapping(self.problems, path / "overrides", overrides, FEATURES):
-            over = self.features(path / "overrides", overrides)
-            if over is not None:
-                effective.update({k: over[k] for k in overrides})
+        # features() refuses a non-mapping and unknown keys (once); only known keys override.
+        over = self.features(path / "overrides", overrides)
+        if over is not None:
+            effective.update({k: over[k] for k in overrides if k in FEATURES})
         client["features"] = effective
         client["overrides"] = sorted(overrides) if isinstance(overrides, dict) else []
         client["web_host"] = self.inventory_host(path / "web_host", raw.get("web_host"), WEB_GROUP)
         if effective["mail"] or "mail_host" in raw:
             if "mail_host" not in raw:
                 self.problems.error(path / "mail_host", "is required: package %r includes mail" % package)
-            client["mail_host"] = self.inventory_host(path / "mail_host", raw.get("mail_host"), MAIL_GROUP)
+            mail_host = self.inventory_host(path / "mail_host", raw.get("mail_host"), MAIL_GROUP)
+            # Without mail in the package the host is checked but serves nothing of this client.
+            client["mail_host"] = mail_host if effective["mail"] else None
         else:
             client["mail_host"] = None
         self.domains(path / "domains", client, raw.get("domains"))
@@ -653,7 +655,8 @@ class StateValidator:
 
     def pool_allocated(self, path, ip):
         entry = self.model["pool"].get(ip)
-        me = self.model["reseller"].get("name") or (self.vars.get("fracto_reseller") or {}).get("name")
+        raw = self.vars.get("fracto_reseller")
+        me = self.model["reseller"].get("name") or (raw.get("name") if isinstance(raw, dict) else None)
         if entry is None:
             self.problems.error(path, "%s is not in fracto_ip_pool" % ip)
         elif entry["reseller"] is None:

@@ -1,0 +1,47 @@
+# fracto.hosting: the two commands of the README are `make demo` and `make test`.
+# Both install what is missing (venv, Docker engine, lab base image) and are safe to run twice.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV ?= .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_VAULT_IDENTITY_LIST := demo@$(CURDIR)/inventories/demo/vault-password.txt
+export PYTHONPATH := $(CURDIR)/collections
+COLLECTION := collections/ansible_collections/fracto/hosting
+DEMO := -i inventories/demo
+
+.PHONY: setup demo plan validate lab-down test lint sanity unit molecule
+
+setup:  ## venv (Python >= 3.12), Docker engine, lab base image
+	bash scripts/ensure-venv.sh
+	bash scripts/ensure-docker.sh
+	bash scripts/build-base-image.sh
+
+demo: setup  ## bring the lab up and apply inventories/demo with playbooks/site.yml
+	molecule create -s default
+	ansible-playbook $(DEMO) playbooks/lab.yml
+	ansible-playbook $(DEMO) playbooks/site.yml
+
+plan: setup  ## the dry run: what site.yml would change, per client (nothing is changed)
+	ansible-playbook $(DEMO) playbooks/site.yml --check --diff
+
+validate: setup  ## validate the demo state without touching a host
+	ansible-playbook $(DEMO) playbooks/validate.yml
+
+lab-down:  ## remove the lab's containers
+	molecule destroy -s default
+
+test: setup lint sanity unit molecule  ## every check
+
+lint:
+	ruff check .
+	ansible-lint
+
+sanity:
+	bash scripts/sanity.sh
+
+unit:
+	python -m pytest -q -p no:cacheprovider $(COLLECTION)/tests/unit tests
+
+molecule:
+	molecule test --all
