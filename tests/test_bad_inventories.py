@@ -1,0 +1,166 @@
+# -*- coding: utf-8 -*-
+"""Every defect of the state is refused on the controller, named, and without leaking a secret.
+
+How a case works (tests/bad_inventories/NN-short-name.yml, one defect per file):
+
+    description: what is wrong
+    patch:       a mapping deep-merged into the variables of tests/base_inventory
+    expect:      substrings that must all appear in the output (field path, rule text)
+
+- The base inventory is copied into tmp_path: hosts.yml as it is, and every
+  group_vars/all/*.yml merged into one mapping of top-level variables.
+- The patch is merged into that mapping: mappings merge key by key, recursively;
+  the value "__delete__" removes the key (it must exist); anything else, lists
+  included, replaces the base value.
+- A string value "@PEM:<name>@" is replaced by a PEM text of the `pems` fixture
+  (tests/conftest.py): shop.cert, shop.chain, shop.key (the base bundle of alfa),
+  other.key (a key of no certificate), expired.cert/.chain/.key (expired ten days
+  ago), elsewhere.cert/.chain/.key (valid, for shop.elsewhere.test only).
+- The result is written as <tmp>/group_vars/all/state.yml, then
+  `ansible-playbook -i <tmp> playbooks/validate.yml` runs from the repository root
+  with ANSIBLE_CONFIG=<repo>/ansible.cfg.
+- It must fail (rc != 0), print every expected substring, never print a secret
+  (each secret of the base inventory contains SENTINEL-SECRET; no PEM private
+  key either) and never try to reach a host (all of them are on TEST-NET-1
+  over ssh, so contacting one would print UNREACHABLE).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import BASE_INVENTORY, SENTINEL, TESTS_DIR, load_base_vars
+
+REPO = TESTS_DIR.parent
+ANSIBLE_CONFIG = REPO / "ansible.cfg"
+PLAYBOOK = REPO / "playbooks" / "validate.yml"
+ANSIBLE_PLAYBOOK = pathlib.Path(sys.executable).parent / "ansible-playbook"
+CASES_DIR = TESTS_DIR / "bad_inventories"
+CASES = sorted(CASES_DIR.glob("[0-9][0-9]-*.yml"))
+DELETE = "__delete__"
+PEM_PLACEHOLDER = ("@PEM:", "@")
+
+
+def deep_merge(base, patch, where="patch"):
+    """Merge patch into base (in place) by the rules above; returns base."""
+    for key, value in patch.items():
+        if value == DELETE:
+            assert key in base, "%s.%s: __delete__ of a key that the base does not have" % (where, key)
+            del base[key]
+        elif isinstance(value, dict) and isinstance(base.get(key), dict):
+            deep_merge(base[key], value, "%s.%s" % (where, key))
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def fill_placeholders(value, pems):
+    if isinstance(value, dict):
+        return {k: fill_placeholders(v, pems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill_placeholders(v, pems) for v in value]
+    if isinstance(value, str) and value.startswith(PEM_PLACEHOLDER[0]) and value.endswith(PEM_PLACEHOLDER[1]):
+        name = value[len(PEM_PLACEHOLDER[0]):-len(PEM_PLACEHOLDER[1])]
+        assert name in pems, "unknown placeholder %s (known: %s)" % (value, ", ".join(sorted(pems)))
+        return pems[name]
+    return value
+
+
+def build_inventory(tmp_path, patch, pems):
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars" / "all").mkdir(parents=True)
+    shutil.copy(BASE_INVENTORY / "hosts.yml", inventory / "hosts.yml")
+    variables = deep_merge(load_base_vars(), fill_placeholders(patch or {}, pems))
+    text = yaml.safe_dump(variables, allow_unicode=True, sort_keys=False, default_flow_style=False)
+    (inventory / "group_vars" / "all" / "state.yml").write_text("---\n" + text, encoding="utf-8")
+    return inventory
+
+
+def run_validate(inventory, *extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(ANSIBLE_CONFIG=str(ANSIBLE_CONFIG), ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="false",
+               ANSIBLE_RETRY_FILES_ENABLED="false", PYTHONIOENCODING="utf-8")
+    return subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(PLAYBOOK), *extra],
+                          cwd=str(REPO), env=env, capture_output=True, text=True, encoding="utf-8", timeout=120)
+
+
+def assert_clean(proc):
+    """No secret, no private key, no attempt to contact a managed host."""
+    output = proc.stdout + proc.stderr
+    assert SENTINEL not in output, "a secret was printed"
+    assert "PRIVATE KEY" not in output, "a private key was printed"
+    assert "UNREACHABLE" not in output, "a managed host was contacted"
+    assert "Traceback" not in output and "MODULE FAILURE" not in output, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def load_case(path):
+    case = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(case, dict) and set(case) == {"description", "patch", "expect"}, \
+        "%s: needs exactly description, patch and expect" % path.name
+    assert isinstance(case["patch"], dict) and case["patch"], "%s: patch must be a non-empty mapping" % path.name
+    assert isinstance(case["expect"], list) and case["expect"] and all(isinstance(e, str) for e in case["expect"]), \
+        "%s: expect must be a non-empty list of strings" % path.name
+    return case
+
+
+def test_cases_are_well_formed():
+    assert len(CASES) >= 30
+    numbers = [p.name[:2] for p in CASES]
+    assert len(numbers) == len(set(numbers)), "two cases share a number"
+    assert sorted(CASES_DIR.glob("*.yml")) == CASES, "case files are named NN-short-name.yml"
+    for path in CASES:
+        load_case(path)
+
+
+def test_base_inventory_is_valid_as_is():
+    """The committed base inventory validates on its own, even verbosely, without printing a secret."""
+    proc = run_validate(BASE_INVENTORY, "-v")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "the state of reseller tester is valid: 3 clients" in proc.stdout
+    assert_clean(proc)
+
+
+def test_base_inventory_is_valid_through_the_harness(tmp_path, pems):
+    """Copy and merge without a patch change nothing (the harness itself is sound)."""
+    proc = run_validate(build_inventory(tmp_path, {}, pems))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "the state of reseller tester is valid: 3 clients" in proc.stdout
+    assert_clean(proc)
+
+
+@pytest.mark.parametrize("case_path", CASES, ids=[p.stem for p in CASES])
+def test_bad_inventory_is_refused(case_path, tmp_path, pems):
+    case = load_case(case_path)
+    proc = run_validate(build_inventory(tmp_path, case["patch"], pems))
+    assert proc.returncode != 0, "%s was accepted:\n%s" % (case_path.name, proc.stdout)
+    assert "the state of reseller" in proc.stdout and "is invalid" in proc.stdout, proc.stdout + proc.stderr
+    missing = [e for e in case["expect"] if e not in proc.stdout]
+    assert not missing, "missing %r in:\n%s" % (missing, proc.stdout)
+    assert_clean(proc)
+
+
+def test_all_errors_are_reported_at_once(tmp_path, pems):
+    """Three independent defects in three clients: one run reports the three."""
+    patch = {
+        "fracto_clients": {
+            "alfa": {"domains": {"alfa.test": {"php": "7.4"}}},
+            "gamma": {"domains": {"-gamma2.test": {}}},
+        },
+        "fracto_clients__beta": {"beta": {"dedicated_ip": {"web": "198.51.100.99"}}},
+    }
+    proc = run_validate(build_inventory(tmp_path, patch, pems))
+    assert proc.returncode != 0
+    for expected in ("is invalid (3 errors)",
+                     'fracto_clients.alfa.domains["alfa.test"].php: PHP 7.4 is not offered',
+                     'fracto_clients.gamma.domains["-gamma2.test"]: invalid name',
+                     "fracto_clients__beta.beta.dedicated_ip.web: 198.51.100.99 is not in fracto_ip_pool"):
+        assert expected in proc.stdout, proc.stdout
+    assert_clean(proc)
