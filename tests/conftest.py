@@ -92,6 +92,19 @@ def load_base_vars():
     return merged
 
 
+@pytest.fixture
+def base_vars():
+    """A function returning a fresh copy of the base inventory's variables."""
+    return load_base_vars
+
+
+class _Secrets(dict):
+    """A dict that never shows its values (pytest prints fixture values when a test fails)."""
+
+    def __repr__(self):
+        return "<%d PEM texts: %s>" % (len(self), ", ".join(sorted(self)))
+
+
 @pytest.fixture(scope="session")
 def pems():
     """PEM texts by placeholder name (see tests/test_bad_inventories.py, @PEM:<name>@)."""
@@ -108,7 +121,7 @@ def pems():
     for prefix, bundle in (("expired", expired), ("elsewhere", elsewhere)):
         for part, text in bundle.items():
             texts["%s.%s" % (prefix, part)] = text
-    return texts
+    return _Secrets(texts)
 
 
 if __name__ == "__main__":  # pragma: no cover - regenerates the base inventory's bundle

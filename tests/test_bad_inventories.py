@@ -13,7 +13,7 @@ How a case works (tests/bad_inventories/NN-short-name.yml, one defect per file):
   the value "__delete__" removes the key (it must exist); anything else, lists
   included, replaces the base value.
 - A string value "@PEM:<name>@" is replaced by a PEM text of the `pems` fixture
-  (tests/conftest.py): shop.cert, shop.chain, shop.key (the base bundle of alfa),
+  (tests/conftest.py; so is `base_vars`): shop.cert, shop.chain, shop.key (the base bundle of alfa),
   other.key (a key of no certificate), expired.cert/.chain/.key (expired ten days
   ago), elsewhere.cert/.chain/.key (valid, for shop.elsewhere.test only).
 - The result is written as <tmp>/group_vars/all/state.yml, then
@@ -37,9 +37,10 @@ import sys
 import pytest
 import yaml
 
-from conftest import BASE_INVENTORY, SENTINEL, TESTS_DIR, load_base_vars
-
+TESTS_DIR = pathlib.Path(__file__).resolve().parent
 REPO = TESTS_DIR.parent
+BASE_INVENTORY = TESTS_DIR / "base_inventory"
+SENTINEL = "SENTINEL-SECRET"          # in every secret of the base inventory
 ANSIBLE_CONFIG = REPO / "ansible.cfg"
 PLAYBOOK = REPO / "playbooks" / "validate.yml"
 ANSIBLE_PLAYBOOK = pathlib.Path(sys.executable).parent / "ansible-playbook"
@@ -74,11 +75,11 @@ def fill_placeholders(value, pems):
     return value
 
 
-def build_inventory(tmp_path, patch, pems):
+def build_inventory(tmp_path, base_vars, patch, pems):
     inventory = tmp_path / "inventory"
     (inventory / "group_vars" / "all").mkdir(parents=True)
     shutil.copy(BASE_INVENTORY / "hosts.yml", inventory / "hosts.yml")
-    variables = deep_merge(load_base_vars(), fill_placeholders(patch or {}, pems))
+    variables = deep_merge(base_vars(), fill_placeholders(patch or {}, pems))
     text = yaml.safe_dump(variables, allow_unicode=True, sort_keys=False, default_flow_style=False)
     (inventory / "group_vars" / "all" / "state.yml").write_text("---\n" + text, encoding="utf-8")
     return inventory
@@ -93,12 +94,19 @@ def run_validate(inventory, *extra):
 
 
 def assert_clean(proc):
-    """No secret, no private key, no attempt to contact a managed host."""
+    """No secret, no private key, no attempt to contact a managed host.
+
+    Booleans only: pytest would otherwise show the output, secret included, in the failure.
+    """
     output = proc.stdout + proc.stderr
-    assert SENTINEL not in output, "a secret was printed"
-    assert "PRIVATE KEY" not in output, "a private key was printed"
-    assert "UNREACHABLE" not in output, "a managed host was contacted"
-    assert "Traceback" not in output and "MODULE FAILURE" not in output, proc.stdout[-3000:] + proc.stderr[-3000:]
+    secret_printed = SENTINEL in output
+    assert not secret_printed, "a secret (SENTINEL-SECRET) was printed"
+    key_printed = "PRIVATE KEY" in output
+    assert not key_printed, "a private key was printed"
+    host_contacted = "UNREACHABLE" in output
+    assert not host_contacted, "a managed host was contacted"
+    crashed = "Traceback" in output or "MODULE FAILURE" in output or "Unexpected Exception" in output
+    assert not crashed, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
 def load_case(path):
@@ -123,31 +131,31 @@ def test_cases_are_well_formed():
 def test_base_inventory_is_valid_as_is():
     """The committed base inventory validates on its own, even verbosely, without printing a secret."""
     proc = run_validate(BASE_INVENTORY, "-v")
+    assert_clean(proc)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "the state of reseller tester is valid: 3 clients" in proc.stdout
-    assert_clean(proc)
 
 
-def test_base_inventory_is_valid_through_the_harness(tmp_path, pems):
+def test_base_inventory_is_valid_through_the_harness(tmp_path, base_vars, pems):
     """Copy and merge without a patch change nothing (the harness itself is sound)."""
-    proc = run_validate(build_inventory(tmp_path, {}, pems))
+    proc = run_validate(build_inventory(tmp_path, base_vars, {}, pems), "-v")
+    assert_clean(proc)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "the state of reseller tester is valid: 3 clients" in proc.stdout
-    assert_clean(proc)
 
 
 @pytest.mark.parametrize("case_path", CASES, ids=[p.stem for p in CASES])
-def test_bad_inventory_is_refused(case_path, tmp_path, pems):
+def test_bad_inventory_is_refused(case_path, tmp_path, base_vars, pems):
     case = load_case(case_path)
-    proc = run_validate(build_inventory(tmp_path, case["patch"], pems))
+    proc = run_validate(build_inventory(tmp_path, base_vars, case["patch"], pems))
+    assert_clean(proc)
     assert proc.returncode != 0, "%s was accepted:\n%s" % (case_path.name, proc.stdout)
     assert "the state of reseller" in proc.stdout and "is invalid" in proc.stdout, proc.stdout + proc.stderr
     missing = [e for e in case["expect"] if e not in proc.stdout]
     assert not missing, "missing %r in:\n%s" % (missing, proc.stdout)
-    assert_clean(proc)
 
 
-def test_all_errors_are_reported_at_once(tmp_path, pems):
+def test_all_errors_are_reported_at_once(tmp_path, base_vars, pems):
     """Three independent defects in three clients: one run reports the three."""
     patch = {
         "fracto_clients": {
@@ -156,11 +164,11 @@ def test_all_errors_are_reported_at_once(tmp_path, pems):
         },
         "fracto_clients__beta": {"beta": {"dedicated_ip": {"web": "198.51.100.99"}}},
     }
-    proc = run_validate(build_inventory(tmp_path, patch, pems))
+    proc = run_validate(build_inventory(tmp_path, base_vars, patch, pems))
+    assert_clean(proc)
     assert proc.returncode != 0
     for expected in ("is invalid (3 errors)",
                      'fracto_clients.alfa.domains["alfa.test"].php: PHP 7.4 is not offered',
                      'fracto_clients.gamma.domains["-gamma2.test"]: invalid name',
                      "fracto_clients__beta.beta.dedicated_ip.web: 198.51.100.99 is not in fracto_ip_pool"):
         assert expected in proc.stdout, proc.stdout
-    assert_clean(proc)
