@@ -43,5 +43,6 @@ sanity:
 unit:
 	python -m pytest -q -p no:cacheprovider $(COLLECTION)/tests/unit tests
 
-molecule:
+molecule:  ## every scenario on a fresh lab (containers left by another checkout are removed first)
+	docker ps -aq --filter label=owner=molecule | xargs -r docker rm -f >/dev/null
 	molecule test --all
