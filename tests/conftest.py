@@ -108,6 +108,10 @@ class _Secrets(dict):
 @pytest.fixture(scope="session")
 def pems():
     """PEM texts by placeholder name (see tests/test_bad_inventories.py, @PEM:<name>@)."""
+    return make_pems()
+
+
+def make_pems():
     base = load_base_vars()["fracto_clients"]["alfa"]["certificates"][0]
     texts = {"shop.cert": base["cert"], "shop.chain": base["chain"], "shop.key": base["key"]}
     other_key = ec.generate_private_key(ec.SECP256R1())

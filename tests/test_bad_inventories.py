@@ -13,9 +13,10 @@ How a case works (tests/bad_inventories/NN-short-name.yml, one defect per file):
   the value "__delete__" removes the key (it must exist); anything else, lists
   included, replaces the base value.
 - A string value "@PEM:<name>@" is replaced by a PEM text of the `pems` fixture
-  (tests/conftest.py; so is `base_vars`): shop.cert, shop.chain, shop.key (the base bundle of alfa),
-  other.key (a key of no certificate), expired.cert/.chain/.key (expired ten days
-  ago), elsewhere.cert/.chain/.key (valid, for shop.elsewhere.test only).
+  (tests/conftest.py, made fresh with cryptography on each run): shop.cert,
+  shop.chain, shop.key (the committed bundle of alfa in the base inventory),
+  other.key (a key of no certificate), expired.cert/.chain/.key (expired ten
+  days ago), elsewhere.cert/.chain/.key (valid, for shop.elsewhere.test only).
 - The result is written as <tmp>/group_vars/all/state.yml, then
   `ansible-playbook -i <tmp> playbooks/validate.yml` runs from the repository root
   with ANSIBLE_CONFIG=<repo>/ansible.cfg.
@@ -23,6 +24,9 @@ How a case works (tests/bad_inventories/NN-short-name.yml, one defect per file):
   (each secret of the base inventory contains SENTINEL-SECRET; no PEM private
   key either) and never try to reach a host (all of them are on TEST-NET-1
   over ssh, so contacting one would print UNREACHABLE).
+
+Run: .venv/bin/python -m pytest tests -q        (about 0.6 s per case, serial)
+A new case: copy a file, give it the next number, one defect, the path and the rule in expect.
 """
 
 from __future__ import annotations

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
-
 from ansible_collections.fracto.hosting.plugins.module_utils.ledger import host_objects
 from ansible_collections.fracto.hosting.plugins.module_utils.state.issues import Problems
 from ansible_collections.fracto.hosting.plugins.module_utils.state.model import CLIENT_SOURCES, validate_state
 from ansible_collections.fracto.hosting.plugins.module_utils.state.resolve import resolve_state
 
 STATE_VARIABLES = ("fracto_platform", "fracto_ip_pool", "fracto_reseller", "fracto_packages")
+
+
+def reseller_name(variables):
+    reseller = variables.get("fracto_reseller")
+    return reseller.get("name", "?") if isinstance(reseller, dict) else "?"
 
 
 class ActionModule(ActionBase):
@@ -39,7 +43,13 @@ class ActionModule(ActionBase):
                 raw = self._template(problems, name, task_vars[name]) if not isinstance(task_vars[name], dict) else task_vars[name]
                 if isinstance(raw, dict):
                     # Template client by client: one broken vault reference does not hide the others' errors.
-                    raw = {cid: self._template(problems, "%s.%s" % (name, cid), client) for cid, client in raw.items()}
+                    templated = {}
+                    for cid, client in raw.items():
+                        before = len(problems.errors)
+                        value = self._template(problems, "%s.%s" % (name, cid), client)
+                        if len(problems.errors) == before:  # a client that cannot be templated is reported once
+                            templated[cid] = value
+                    raw = templated
                 variables[name] = raw
         return variables
 
@@ -65,7 +75,7 @@ class ActionModule(ActionBase):
         if problems.errors:
             result.update(failed=True, errors=problems.errors,
                           msg="the state of reseller %s is invalid (%d errors):\n  - %s"
-                          % ((variables.get("fracto_reseller") or {}).get("name", "?"), len(problems.errors),
+                          % (reseller_name(variables), len(problems.errors),
                              "\n  - ".join(problems.errors)))
             return result
         state = resolve_state(model)

@@ -11,7 +11,6 @@ import os
 import tempfile
 
 from ansible.plugins.action import ActionBase
-
 from ansible_collections.fracto.hosting.plugins.module_utils.ledger import format_change, group_by_client
 
 RESULT_SUFFIX = "__result"

@@ -10,6 +10,8 @@ secret. Comparing the recorded objects with the wanted ones gives the plan.
 
 from __future__ import annotations
 
+import re
+
 # kind of object -> (list in the host state, key field, attributes recorded)
 OBJECT_KINDS = (
     ("system_user", "system_users", "name", ("home",)),
@@ -26,6 +28,14 @@ OBJECT_KINDS = (
     ("backup_job", "backup_jobs", None, ("repository", "keep", "what", "managed_by")),
 )
 RESELLER = "(reseller)"
+# A restic URL may carry credentials (rest:https://user:password@host/): the ledger keeps the user only.
+_URL_PASSWORD = re.compile(r"(://[^/@:]*):[^/@]*@")
+
+
+def _public(attr, value):
+    if attr == "repository" and isinstance(value, str):
+        return _URL_PASSWORD.sub(r"\1:***@", value)
+    return value
 
 
 def host_objects(host_state):
@@ -37,10 +47,11 @@ def host_objects(host_state):
             client = item.get("client")
             if client is None:
                 clients = item.get("clients", [])
-                client = clients[0] if len(clients) == 1 else RESELLER
+                # Only a client-branded name is the client's own; generic and reseller names are shared.
+                client = clients[0] if len(clients) == 1 and item.get("branding", "client") == "client" else RESELLER
             objects["%s %s" % (kind, ident)] = {
                 "kind": kind, "id": ident, "client": client,
-                "attrs": {a: item.get(a) for a in attrs if a in item},
+                "attrs": {a: _public(a, item.get(a)) for a in attrs if a in item},
             }
     return objects
 

@@ -83,13 +83,12 @@ import os
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.fracto.hosting.plugins.module_utils.ledger import plan
 
 
 def read_record(path):
     try:
-        with open(path, "r", encoding="utf-8") as handle:
+        with open(path, encoding="utf-8") as handle:
             return json.load(handle).get("objects", {})
     except FileNotFoundError:
         return {}

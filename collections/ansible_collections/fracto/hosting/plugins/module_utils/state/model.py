@@ -16,9 +16,24 @@ import re
 
 from ansible_collections.fracto.hosting.plugins.module_utils.state import certs
 from ansible_collections.fracto.hosting.plugins.module_utils.state.issues import (
-    Problems, StatePath, check_mapping, type_name, want_bool, want_choice, want_list, want_str)
+    Problems,
+    StatePath,
+    check_mapping,
+    type_name,
+    want_bool,
+    want_choice,
+    want_list,
+    want_str,
+)
 from ansible_collections.fracto.hosting.plugins.module_utils.state.names import (
-    SLUG, InvalidName, covered_by, is_under, normalize_address, normalize_name, normalize_relative)
+    SLUG,
+    InvalidName,
+    covered_by,
+    is_under,
+    normalize_address,
+    normalize_name,
+    normalize_relative,
+)
 
 WEB_GROUP = "fracto_web"
 MAIL_GROUP = "fracto_mail"
@@ -221,7 +236,7 @@ class StateValidator:
         client = {"id": cid, "path": str(path)}
         package = raw.get("package")
         if not isinstance(package, str) or package not in self.model["packages"]:
-            if package is not None:
+            if "package" in raw:  # a missing key is reported as required; package: null is not silently skipped
                 self.problems.error(path / "package", "unknown package %r (defined: %s)"
                                     % (package, ", ".join(sorted(self.model["packages"])) or "none"))
             return
@@ -234,11 +249,12 @@ class StateValidator:
             effective.update({k: over[k] for k in overrides if k in FEATURES})
         client["features"] = effective
         client["overrides"] = sorted(overrides) if isinstance(overrides, dict) else []
-        client["web_host"] = self.inventory_host(path / "web_host", raw.get("web_host"), WEB_GROUP)
+        # A missing web_host or mail_host is reported once, as required.
+        client["web_host"] = self.inventory_host(path / "web_host", raw["web_host"], WEB_GROUP) if "web_host" in raw else None
         if effective["mail"] or "mail_host" in raw:
             if "mail_host" not in raw:
                 self.problems.error(path / "mail_host", "is required: package %r includes mail" % package)
-            mail_host = self.inventory_host(path / "mail_host", raw.get("mail_host"), MAIL_GROUP)
+            mail_host = self.inventory_host(path / "mail_host", raw["mail_host"], MAIL_GROUP) if "mail_host" in raw else None
             # Without mail in the package the host is checked but serves nothing of this client.
             client["mail_host"] = mail_host if effective["mail"] else None
         else:
@@ -261,8 +277,13 @@ class StateValidator:
             who = "this client" if other == cid else "client %s" % other
             self.problems.error(path, "name %s is already claimed by %s (%s)" % (name, who, other_path))
             return False
-        for domain, domain_cid in self.domain_owner.items():
-            if domain_cid != cid and is_under(name, domain):
+        # The top-most enclosing domain decides: a client that claims a domain under another
+        # client's domain gains no hold over the names of that other client.
+        enclosing = [domain for domain in self.domain_owner if is_under(name, domain)]
+        if enclosing:
+            domain = min(enclosing, key=len)
+            domain_cid = self.domain_owner[domain]
+            if domain_cid != cid:
                 self.problems.error(path, "name %s is under %s, a domain of client %s" % (name, domain, domain_cid))
                 return False
         self.name_owner[name] = (cid, str(path))
@@ -421,26 +442,26 @@ class StateValidator:
                     continue
                 box = {"address": address, "domain": address.split("@")[1], "quota": None,
                        "password": None, "password_hash": None}
+                # A broken password or quota is reported, but the mailbox still exists (aliases and
+                # migration may name it); the model is not used while there are errors.
                 if ("password" in spec) == ("password_hash" in spec):
                     self.problems.error(bpath, "give exactly one of password (from the vault) or password_hash")
-                    continue
-                if "password" in spec:
+                elif "password" in spec:
                     secret = spec["password"]
                     if not isinstance(secret, str) or len(secret) < MIN_PASSWORD:
                         self.problems.error(bpath / "password", "must be a string of at least %d characters" % MIN_PASSWORD)
-                        continue
-                    box["password"] = secret
+                    else:
+                        box["password"] = secret
                 else:
                     hashed = spec["password_hash"]
                     if not isinstance(hashed, str) or not hashed.startswith(HASH_PREFIXES) or len(hashed) < 20:
                         self.problems.error(bpath / "password_hash", "must be a crypt hash (%s...)" % ", ".join(HASH_PREFIXES))
-                        continue
-                    box["password_hash"] = hashed
+                    else:
+                        box["password_hash"] = hashed
                 if "quota" in spec:
                     quota = parse_quota(spec["quota"])
                     if quota is None:
                         self.problems.error(bpath / "quota", "must be a size such as 500M, 2G or 1T (a positive integer, then K, M, G or T)")
-                        continue
                     box["quota"] = quota
                 addresses.add(address)
                 client["mailboxes"].append(box)
@@ -497,7 +518,9 @@ class StateValidator:
         elif mode == "reseller":
             target = self.model["reseller"].get("backup")
             if not target:
-                self.problems.error(path / "package", "package %r says backup: reseller but fracto_reseller.backup is not set" % client["package"])
+                if "backup" not in self.model["reseller"]:  # an invalid one is reported at fracto_reseller.backup
+                    self.problems.error(path / "package", "package %r says backup: reseller but fracto_reseller.backup is not set"
+                                        % client["package"])
                 return
             client["backup"] = dict(target, repository=target["repository"].replace("{client}", client["id"]),
                                     managed_by="reseller", source="fracto_reseller.backup")
@@ -560,9 +583,11 @@ class StateValidator:
         """Names under which the client reaches mail and webmail, by branding."""
         feats = client["features"]
         client["mail_names"], client["webmail_names"] = [], []
-        if not feats["mail"] or not client["mail_host"]:
+        if not feats["mail"]:
             if feats["webmail"]:
                 self.problems.error(path / "package", "webmail needs mail (package %r has mail: false)" % client["package"])
+            return
+        if not client["mail_host"]:  # already reported at mail_host
             return
         branding = feats["mail_branding"]
         if branding == "generic":

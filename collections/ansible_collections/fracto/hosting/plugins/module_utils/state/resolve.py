@@ -52,6 +52,14 @@ def _web(hosts, client):
             host["php_pools"].append({"client": cid, "user": cid, "version": version, "name": "%s-%s" % (cid, version)})
     custom_names = {n for c in client["certificates"] for n in c["names"]}
     for domain in client["domains"]:
+        # ACME certificates first, so that each vhost names the chunk that holds its name.
+        acme = {}
+        if feats["autossl"]:
+            names = [n for n in [domain["name"]] + domain["aliases"] + domain["subdomains"] if n not in custom_names]
+            for i, chunk in enumerate(_chunks(names, MAX_NAMES_PER_CERT)):
+                cert_id = domain["name"] if i == 0 else "%s-%d" % (domain["name"], i + 1)
+                host["certificates"].append({"id": cert_id, "client": cid, "source": "acme", "names": chunk})
+                acme.update((n, cert_id) for n in chunk)
         vhosts = [(domain["name"], [domain["name"]] + domain["aliases"])]
         vhosts += [(sub, [sub]) for sub in domain["subdomains"]]
         for primary, names in vhosts:
@@ -59,7 +67,7 @@ def _web(hosts, client):
             if custom:
                 tls, cert = "custom", custom
             elif feats["autossl"]:
-                tls, cert = "acme", domain["name"]
+                tls, cert = "acme", acme.get(primary, domain["name"])
             else:
                 tls, cert = "none", None
             host["sites"].append({
@@ -69,11 +77,6 @@ def _web(hosts, client):
                 "hsts": feats["hsts"] and tls != "none", "tls": tls, "certificate": cert,
                 "ipv4": client["dedicated_ip"]["web"],
             })
-        if feats["autossl"]:
-            names = [n for n in [domain["name"]] + domain["aliases"] + domain["subdomains"] if n not in custom_names]
-            for i, chunk in enumerate(_chunks(names, MAX_NAMES_PER_CERT)):
-                cert_id = domain["name"] if i == 0 else "%s-%d" % (domain["name"], i + 1)
-                host["certificates"].append({"id": cert_id, "client": cid, "source": "acme", "names": chunk})
     for cert in client["certificates"]:
         host["certificates"].append({
             "id": "%s-%s" % (cid, cert["name"]), "client": cid, "source": "custom", "names": cert["names"],
@@ -119,8 +122,9 @@ def _mail_certificates(hosts):
             group["names"].append(name)
             group["clients"].update(entry["clients"])
         for base, group in sorted(groups.items()):
-            owner = group["clients"].pop() if len(group["clients"]) == 1 else "(reseller)"
-            host["certificates"].append({"id": "mail." + base if not base.startswith("mail.") else base,
+            # Generic and reseller names belong to the reseller, whatever the number of clients using them.
+            owner = group["clients"].pop() if group["branding"] == "client" else "(reseller)"
+            host["certificates"].append({"id": base if group["branding"] == "generic" else "mail." + base,
                                          "client": owner, "source": "acme", "names": sorted(set(group["names"]))})
 
 

@@ -1,0 +1,199 @@
+# -*- coding: utf-8 -*-
+# Copyright: fracto.hosting contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The host ledger and the plan: create, change, remove, keep (module_utils/ledger.py)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from ansible_collections.fracto.hosting.plugins.module_utils.ledger import RESELLER, format_change, group_by_client, host_objects, plan
+from ansible_collections.fracto.hosting.plugins.module_utils.state.model import validate_state
+from ansible_collections.fracto.hosting.plugins.module_utils.state.resolve import resolve_state
+
+SECRET_MARK = "UNIT-SECRET"      # in every secret of the conftest state
+
+
+@pytest.fixture
+def hosts(state, inventory):
+    model, problems = validate_state(state, inventory)
+    assert problems.errors == []
+    return resolve_state(model)["hosts"]
+
+
+def obj(kind, ident, client, **attrs):
+    return {"%s %s" % (kind, ident): {"kind": kind, "id": ident, "client": client, "attrs": attrs}}
+
+
+# -- host_objects --------------------------------------------------------------------------------
+def test_host_objects_keys(hosts):
+    web = host_objects(hosts["cloud01"])
+    for key in ("system_user cliente1", "vhost cliente1.test", "vhost shop.cliente1.test", "certificate cliente1.test",
+                "certificate cliente1-shop-ov", "php_pool cliente1-8.2", "database cliente1_wp",
+                "ip_binding 198.51.100.10", "backup_job cliente1/web", "backup_job cliente2/web"):
+        assert key in web, key
+    mail = host_objects(hosts["mail01"])
+    for key in ("mail_domain cliente1.test", "mailbox info@cliente1.test", "mail_alias sales@cliente1.test",
+                "mail_name mail.cliente1.test", "webmail_name webmail.dominioreseller.test",
+                "certificate mail.cliente1.test", "backup_job cliente1/mail", "ip_binding 198.51.100.11"):
+        assert key in mail, key
+
+
+def test_host_objects_content(hosts):
+    web = host_objects(hosts["cloud01"])
+    assert web["certificate cliente1.test"] == {
+        "kind": "certificate", "id": "cliente1.test", "client": "cliente1",
+        "attrs": {"source": "acme", "names": ["cliente1.test", "www.cliente1.test", "blog.cliente1.test"]}}
+    assert web["ip_binding 198.51.100.10"]["client"] == "cliente2"
+    assert set(web["vhost shop.cliente1.test"]["attrs"]) == {
+        "aliases", "php", "https_redirect", "hsts", "tls", "certificate", "ipv4", "docroot"}
+    mail = host_objects(hosts["mail01"])
+    assert mail["mailbox info@cliente1.test"]["attrs"] == {"quota": 2 * 1024 ** 3}
+    assert mail["backup_job cliente1/mail"]["attrs"]["what"] == ["mailboxes"]
+
+
+def test_shared_objects_belong_to_the_reseller(state, inventory):
+    state["fracto_clients"]["cliente5"] = {"package": "business", "web_host": "cloud02", "mail_host": "mail01",
+                                           "domains": {"cliente5.test": {}}}
+    model, _problems = validate_state(state, inventory)
+    mail = host_objects(resolve_state(model)["hosts"]["mail01"])
+    assert mail["mail_name mail.dominioreseller.test"]["client"] == RESELLER
+    assert mail["certificate mail.dominioreseller.test"]["client"] == RESELLER
+    assert mail["mail_name mail.cliente1.test"]["client"] == "cliente1"
+
+
+def test_no_secret_in_host_objects(hosts, shop_bundle):
+    """Passwords, hashes, keys and backup passwords stay out of the ledger (it is written to the host and diffed)."""
+    assert SECRET_MARK in json.dumps(hosts)          # the desired state has them ...
+    for host_state in hosts.values():
+        text = json.dumps(host_objects(host_state))
+        assert SECRET_MARK not in text               # ... the ledger has none
+        assert "PRIVATE KEY" not in text and shop_bundle["cert"] not in text
+        assert "password" not in text and '"key"' not in text
+
+
+# -- plan ----------------------------------------------------------------------------------------
+def test_plan_from_nothing_creates_everything(hosts):
+    wanted = host_objects(hosts["cloud01"])
+    changes, record = plan({}, wanted, ["cliente1", "cliente2"])
+    assert {c["action"] for c in changes} == {"create"} and len(changes) == len(wanted)
+    assert record == wanted
+
+
+def test_plan_without_difference_is_empty(hosts):
+    wanted = host_objects(hosts["cloud01"])
+    changes, record = plan(copy.deepcopy(wanted), wanted, ["cliente1", "cliente2"])
+    assert changes == [] and record == wanted
+
+
+def test_plan_change_of_a_list_attribute():
+    recorded = obj("certificate", "cliente1.test", "cliente1", source="acme", names=["cliente1.test", "www.cliente1.test"])
+    wanted = obj("certificate", "cliente1.test", "cliente1", source="acme",
+                 names=["cliente1.test", "www.cliente1.test", "blog.cliente1.test"])
+    changes, record = plan(recorded, wanted, ["cliente1"])
+    assert changes == [{"action": "change", "kind": "certificate", "id": "cliente1.test", "client": "cliente1",
+                        "detail": ["+ blog.cliente1.test"]}]
+    assert format_change(changes[0]) == "~ certificate cliente1.test: + blog.cliente1.test"
+    assert record == wanted
+
+
+def test_plan_change_details():
+    recorded = obj("vhost", "shop.cliente1.test", "cliente1", tls="acme", hsts=False, ipv4=None, aliases=["old.cliente1.test"])
+    wanted = obj("vhost", "shop.cliente1.test", "cliente1", tls="custom", hsts=True, ipv4="198.51.100.10", aliases=[])
+    (change,), _record = plan(recorded, wanted, ["cliente1"])
+    assert format_change(change) == ("~ vhost shop.cliente1.test: - old.cliente1.test, hsts: false -> true, "
+                                     "ipv4: none -> 198.51.100.10, tls: acme -> custom")
+
+
+def test_plan_change_of_owner():
+    recorded = obj("mail_name", "mail.dominioreseller.test", "cliente2", branding="reseller", clients=["cliente2"])
+    wanted = obj("mail_name", "mail.dominioreseller.test", RESELLER, branding="reseller", clients=["cliente2", "cliente5"])
+    (change,), _record = plan(recorded, wanted, ["cliente2", "cliente5"])
+    assert change["detail"] == ["client: cliente2 -> (reseller)", "+ cliente5"]
+
+
+def test_plan_removes_objects_of_a_present_client():
+    recorded = obj("mailbox", "old@cliente1.test", "cliente1", quota=None)
+    changes, record = plan(recorded, {}, ["cliente1"])
+    assert [format_change(c) for c in changes] == ["- mailbox old@cliente1.test"]
+    assert record == {}
+
+
+def test_plan_removes_reseller_objects():
+    recorded = obj("mail_name", "mail.dominioreseller.test", RESELLER, branding="reseller", clients=["a", "b"])
+    changes, record = plan(recorded, {}, [])
+    assert [c["action"] for c in changes] == ["remove"] and record == {}
+
+
+def test_plan_keeps_a_gone_client_without_prune():
+    recorded = {}
+    recorded.update(obj("vhost", "cliente9.test", "cliente9", tls="acme"))
+    recorded.update(obj("mailbox", "info@cliente9.test", "cliente9", quota=None))
+    recorded.update(obj("vhost", "cliente1.test", "cliente1", tls="acme"))
+    wanted = obj("vhost", "cliente1.test", "cliente1", tls="acme")
+    changes, record = plan(recorded, wanted, ["cliente1"])
+    assert [(c["action"], c["id"]) for c in changes] == [("keep", "info@cliente9.test"), ("keep", "cliente9.test")]
+    assert format_change(changes[0]) == (
+        "! mailbox info@cliente9.test: client cliente9 is gone from the state; kept until a run with fracto_prune=true")
+    assert set(record) == {"vhost cliente1.test", "vhost cliente9.test", "mailbox info@cliente9.test"}
+    # The next run without prune says the same: nothing is forgotten.
+    again, _record = plan(record, wanted, ["cliente1"])
+    assert [c["action"] for c in again] == ["keep", "keep"]
+
+
+def test_plan_removes_a_gone_client_with_prune():
+    recorded = obj("vhost", "cliente9.test", "cliente9", tls="acme")
+    recorded.update(obj("vhost", "cliente1.test", "cliente1", tls="acme"))
+    wanted = obj("vhost", "cliente1.test", "cliente1", tls="acme")
+    changes, record = plan(recorded, wanted, ["cliente1"], prune=True)
+    assert [format_change(c) for c in changes] == ["- vhost cliente9.test"]
+    assert record == wanted
+
+
+def test_plan_after_a_state_change(state, inventory):
+    before_model, _p = validate_state(state, inventory)
+    before = host_objects(resolve_state(before_model)["hosts"]["cloud01"])
+    state["fracto_clients"]["cliente1"]["domains"]["Cliente1.TEST."]["subdomains"].append("tienda")
+    del state["fracto_clients__cliente2"]
+    after_model, problems = validate_state(state, inventory)
+    assert problems.errors == []
+    after = host_objects(resolve_state(after_model)["hosts"]["cloud01"])
+    changes, _record = plan(before, after, ["cliente1"])
+    lines = [format_change(c) for c in changes]
+    assert "~ certificate cliente1.test: + tienda.cliente1.test" in lines
+    assert "+ vhost tienda.cliente1.test" in lines
+    assert "! vhost cliente2.test: client cliente2 is gone from the state; kept until a run with fracto_prune=true" in lines
+    assert not any(line.startswith("-") for line in lines)
+
+
+def test_format_change_symbols():
+    base = {"kind": "vhost", "id": "a.test", "client": "c", "detail": []}
+    assert [format_change(dict(base, action=a)) for a in ("create", "change", "remove", "keep")] == [
+        "+ vhost a.test", "~ vhost a.test", "- vhost a.test", "! vhost a.test"]
+
+
+def test_group_by_client():
+    changes = {
+        "mail01": [{"action": "create", "kind": "mailbox", "id": "x@b.test", "client": "b", "detail": []}],
+        "cloud01": [{"action": "create", "kind": "vhost", "id": "b.test", "client": "b", "detail": []},
+                    {"action": "remove", "kind": "vhost", "id": "a.test", "client": "a", "detail": []}],
+    }
+    grouped = group_by_client(changes)
+    assert list(grouped) == ["a", "b"]
+    assert [(c["host"], c["id"]) for c in grouped["b"]] == [("cloud01", "b.test"), ("mail01", "x@b.test")]
+
+
+@pytest.mark.parametrize("repository, recorded", [
+    ("rest:https://restic:pw-%s@rest.backup.test:8000/cliente1/" % SECRET_MARK, "rest:https://restic:***@rest.backup.test:8000/cliente1/"),
+    ("rest:http://rest.backup.test:8000/cliente1/", "rest:http://rest.backup.test:8000/cliente1/"),
+    ("sftp:restic@backup.test:/srv/restic", "sftp:restic@backup.test:/srv/restic"),
+    ("sftp://restic@backup.test:2222//srv/restic", "sftp://restic@backup.test:2222//srv/restic"),
+])
+def test_no_credentials_of_a_repository_url_in_host_objects(repository, recorded):
+    job = {"client": "c", "side": "web", "what": ["files"], "repository": repository, "password": "x-%s" % SECRET_MARK,
+           "keep": {"daily": 7}, "managed_by": "client"}
+    objects = host_objects({"backup_jobs": [job]})
+    assert objects["backup_job c/web"]["attrs"]["repository"] == recorded
+    assert SECRET_MARK not in json.dumps(objects)
