@@ -30,6 +30,8 @@ options:
       - Requires C(no_log=true) on the task since the state carries passwords and keys.
     type: bool
     default: false
+extends_documentation_fragment:
+  - fracto.hosting.controller
 attributes:
   check_mode:
     support: full
@@ -37,10 +39,6 @@ attributes:
   diff_mode:
     support: none
     description: Nothing is changed, so there is nothing to diff.
-  platform:
-    support: full
-    platforms: all
-    description: Runs on the controller.
 author:
   - fracto.hosting founding engineers (!UNKNOWN)
 """

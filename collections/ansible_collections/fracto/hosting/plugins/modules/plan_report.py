@@ -30,6 +30,8 @@ options:
   dest:
     description: Directory on the controller where the JSON document is written; nothing is written if unset.
     type: path
+extends_documentation_fragment:
+  - fracto.hosting.controller
 attributes:
   check_mode:
     support: full
@@ -37,10 +39,6 @@ attributes:
   diff_mode:
     support: none
     description: The document itself is the readable summary.
-  platform:
-    support: full
-    platforms: all
-    description: Runs on the controller.
 author:
   - fracto.hosting founding engineers (!UNKNOWN)
 """

@@ -352,6 +352,10 @@ class StateValidator:
             ip = self.ipv4(spath, value)
             if ip is None or not self.pool_allocated(spath, ip):
                 continue
+            listed = self.model["reseller"].get("dedicated_ips")
+            if listed and ip not in listed:
+                self.problems.error(spath, "%s is not in fracto_reseller.dedicated_ips" % ip)
+                continue
             host = client["web_host"] if side == "web" else client["mail_host"]
             if side == "mail" and not client["features"]["mail"]:
                 self.problems.error(spath, "the package has no mail, so no mail address can be bound")
