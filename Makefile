@@ -18,7 +18,7 @@ setup:  ## venv (Python >= 3.12), Docker engine, lab base image
 	bash scripts/build-base-image.sh
 
 demo: setup  ## bring the lab up and apply inventories/demo with playbooks/site.yml
-	molecule create -s default
+	bash scripts/lab-up.sh
 	ansible-playbook $(DEMO) playbooks/lab.yml
 	ansible-playbook $(DEMO) playbooks/site.yml
 
