@@ -13,7 +13,15 @@ import tempfile
 from ansible.plugins.action import ActionBase
 from ansible_collections.fracto.hosting.plugins.module_utils.ledger import format_change, group_by_client
 
-RESULT_SUFFIX = "__result"
+RESULT_MARK = "__result"
+# Result keys that name something an operator must look at: {name or id: reason}.
+ATTENTION = {
+    "skipped_names": "left out of its certificate",
+    "coverage_reduced": "coverage reduced",
+    "rate_limited": "rate limited by the CA",
+    "refused": "refused",
+    "failed_orders": "order failed",
+}
 
 
 class ActionModule(ActionBase):
@@ -21,16 +29,31 @@ class ActionModule(ActionBase):
     _VALID_ARGS = frozenset(("dest", "state", "hosts"))
     _requires_connection = False
 
-    def _collect(self, task_vars, hosts):
-        """{host: [change]} from every result registered as <role>__result on every host."""
+    def _collect(self, task_vars, hosts, attention):
+        """{host: [change]} from every result registered as <role>__result[_<concern>] on every host.
+
+        What needs an operator's attention (names left out, coverage reduced, rate limits, refusals)
+        is appended to attention as (host, kind, name or id, reason).
+        """
         by_host = {}
         hostvars = task_vars.get("hostvars", {})
         for host in hosts:
             host_vars = hostvars.get(host, {})
-            for name in sorted(k for k in host_vars.keys() if k.endswith(RESULT_SUFFIX)):
+            seen = set()
+            # The record of desired state (fracto_base) comes last: a capability's own line wins.
+            names = sorted((k for k in host_vars.keys() if RESULT_MARK in k), key=lambda k: (k.startswith("fracto_base__"), k))
+            for name in names:
                 value = host_vars[name]
+                if isinstance(value, dict):
+                    for key in ATTENTION:
+                        for item, reason in (value.get(key) or {}).items():
+                            attention.append((host, key, item, reason))
                 if isinstance(value, dict) and isinstance(value.get("changes"), list):
-                    by_host.setdefault(host, []).extend(value["changes"])
+                    for change in value["changes"]:
+                        key = (change.get("action"), change.get("kind"), change.get("id"))
+                        if key not in seen:
+                            seen.add(key)
+                            by_host.setdefault(host, []).append(change)
         return by_host
 
     def run(self, tmp=None, task_vars=None):
@@ -41,7 +64,8 @@ class ActionModule(ActionBase):
         dest = self._task.args.get("dest")
         hosts = self._task.args.get("hosts") or list(task_vars.get("groups", {}).get("all", []))
         check = bool(task_vars.get("ansible_check_mode", False))
-        by_host = self._collect(task_vars, hosts)
+        attention = []
+        by_host = self._collect(task_vars, hosts, attention)
         grouped = group_by_client(by_host)
         mode = "plan" if check else "report"
         reseller = (state.get("reseller") or {}).get("name", "reseller")
@@ -56,11 +80,22 @@ class ActionModule(ActionBase):
         if not grouped:
             lines.append("no change: every host already has its desired state")
         lines.append("%(create)d to create, %(change)d to change, %(remove)d to remove, %(keep)d kept (prune off)" % counts)
+        owners = {name: cid for cid, client in (state.get("clients") or {}).items() for name in client.get("names", [])}
+        notes = []
+        for host, key, item, reason in attention:
+            client = owners.get(item) or next((cid for cid in sorted(state.get("clients") or {}, key=len, reverse=True)
+                                               if str(item).startswith(cid + "-")), "(reseller)")
+            detail = reason if isinstance(reason, str) else ", ".join(str(r) for r in reason) if isinstance(reason, list) else str(reason)
+            notes.append({"host": host, "client": client, "what": ATTENTION[key], "item": item, "detail": detail})
+        if notes:
+            lines.append("needs attention:")
+            for note in notes:
+                lines.append("  ! %(client)s: %(item)s %(what)s: %(detail)s   [%(host)s]" % note)
         summary = self._summary(state)
         document = {
             "kind": mode, "reseller": reseller, "check_mode": check, "counts": counts,
             "clients": {client: [dict(c, line=format_change(c)) for c in changes] for client, changes in grouped.items()},
-            "services": summary,
+            "services": summary, "attention": notes,
         }
         if dest:
             dest = os.path.abspath(os.path.expanduser(str(dest)))

@@ -12,7 +12,8 @@ short_description: Print the plan (check mode) or the report of a run per client
 version_added: 1.0.0
 description:
   - Runs on the controller only (an action plugin).
-  - 'Gathers the C(changes) of every result registered as C(<role>__result) (for example C(fracto_base__result)) on the given hosts,
+  - 'Gathers the C(changes) of every result registered as C(<role>__result) or C(<role>__result_<concern>)
+    (for example C(fracto_web__result_sites)) on the given hosts,
     groups them per client and prints one line per change, for example C(+ vhost shop.cliente1.test) or
     C(~ certificate cliente1.test: + blog.cliente1.test).'
   - In check mode this is the plan of the run; otherwise it is the report of what was done. The same

@@ -51,7 +51,7 @@ FEATURES = {
     "backup": ("none", ("none", "reseller", "client")),
     "dedicated_ip": (False, bool),
 }
-PLATFORM_DEFAULTS = {"domain": None, "php_versions": ["8.2"]}
+PLATFORM_DEFAULTS = {"domain": None, "php_versions": ["8.2"], "acme_directory": "https://acme-v02.api.letsencrypt.org/directory"}
 QUOTA = re.compile(r"^([1-9][0-9]*)([KMGT]?)$")
 QUOTA_UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
 HASH_PREFIXES = ("$6$", "$5$", "$argon2id$", "$argon2i$", "$2b$", "$2y$")
@@ -130,6 +130,10 @@ class StateValidator:
                 want_str(self.problems, path / "php_versions" / i, version, re.compile(r"^[0-9]+\.[0-9]+$"),
                          'must be a quoted version such as "8.2"')
             platform["php_versions"] = [str(v) for v in versions]
+        directory = raw.get("acme_directory", platform["acme_directory"])
+        if want_str(self.problems, path / "acme_directory", directory, re.compile(r"^https://[^\s/]+(/\S*)?$"),
+                    "must be the https:// URL of an ACME directory"):
+            platform["acme_directory"] = directory
         self.model["platform"] = platform
 
     def ip_pool(self):

@@ -1,0 +1,256 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fracto.hosting contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: web_sites
+short_description: Converge every site of a web host in one call (users, docroots, PHP-FPM pools, nginx vhosts)
+version_added: 1.0.0
+description:
+  - Takes the web slice of the host's desired state (C(fracto.hosting.client_state) with C(resolve=true))
+    and converges, in one call, the clients' system users and homes (mode 0750, group C(www-data), so
+    that clients cannot read each other's files), a docroot per domain and subdomain (created once, never
+    overwritten), one PHP-FPM pool per client and PHP version running as the client's user, and one
+    nginx vhost file per domain (with its aliases) and per subdomain.
+  - A vhost gets its HTTPS server only once its certificate is installed in O(store) (see
+    M(fracto.hosting.tls_certificates)); until then it is served over HTTP. Every port 80 server answers
+    C(/.well-known/acme-challenge/) from O(webroot). TLS follows Mozilla's intermediate profile.
+  - A default server answers names that no client has (404 over HTTP, handshake refused over HTTPS).
+  - The new configuration is checked with C(nginx -t) and C(php-fpm<version> -t) before the module
+    returns; on failure every file is put back as it was and the module fails with the checker's message.
+    Reloading is left to the role's handlers.
+  - Files of clients that left the state are kept unless O(prune=true).
+options:
+  sites:
+    description: The vhosts, as C(fracto_state.hosts[host].sites).
+    type: list
+    elements: dict
+    required: true
+  users:
+    description: The clients' system users, as C(fracto_state.hosts[host].system_users).
+    type: list
+    elements: dict
+    required: true
+  php_pools:
+    description: The PHP-FPM pools, as C(fracto_state.hosts[host].php_pools).
+    type: list
+    elements: dict
+    default: []
+  clients:
+    description: Every client present in the reseller's state.
+    type: list
+    elements: str
+    required: true
+  prune:
+    description: Remove the files of clients that left the state (their site files are never deleted).
+    type: bool
+    default: false
+  store:
+    description: The certificate store written by M(fracto.hosting.tls_certificates).
+    type: path
+    default: /etc/fracto/tls
+  webroot:
+    description: Root of the ACME HTTP-01 challenge files.
+    type: path
+    default: /var/lib/fracto/acme
+extends_documentation_fragment:
+  - fracto.hosting.host_files
+author:
+  - fracto.hosting founding engineers (!UNKNOWN)
+"""
+
+EXAMPLES = r"""
+- name: Converge every vhost, pool and client user of this host
+  fracto.hosting.web_sites:
+    sites: "{{ fracto_state.hosts[inventory_hostname].sites }}"
+    users: "{{ fracto_state.hosts[inventory_hostname].system_users }}"
+    php_pools: "{{ fracto_state.hosts[inventory_hostname].php_pools }}"
+    clients: "{{ fracto_state_public.clients | list }}"
+"""
+
+RETURN = r"""
+changes:
+  description: One entry per vhost, pool, user or docroot created, changed or removed (see M(fracto.hosting.host_state)).
+  returned: always
+  type: list
+  elements: dict
+nginx_changed:
+  description: Whether nginx's configuration changed (the role reloads nginx then).
+  returned: always
+  type: bool
+php_changed:
+  description: The PHP versions whose pools changed (the role reloads those php-fpm services).
+  returned: always
+  type: list
+  elements: str
+kept:
+  description: Files of clients that left the state, kept because O(prune) is off.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import glob
+import grp
+import json
+import os
+import pwd
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fracto.hosting.plugins.module_utils.web.sites import NGINX_DIR, describe, plan_files, wanted_files
+
+INDEX = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>%(name)s</title></head>
+<body><h1>%(name)s</h1><p>This site is hosted on FractoCloud.</p></body></html>
+"""
+
+
+def read(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def current_files(wanted):
+    paths = set(glob.glob(NGINX_DIR + "/sites/*.conf")) | set(glob.glob("/etc/php/*/fpm/pool.d/fracto-*.conf")) | set(wanted)
+    return {p: c for p, c in ((p, read(p)) for p in sorted(paths)) if c is not None}
+
+
+def write_atomic(module, path, content):
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".fracto-", dir=directory)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(content)
+    os.chmod(tmp, 0o644)
+    module.atomic_move(tmp, path)
+
+
+def ensure_users(module, users, sites, check):
+    """System users, their homes and docroots; returns change entries."""
+    changes = []
+    for user in users:
+        try:
+            pwd.getpwnam(user["name"])
+        except KeyError:
+            changes.append({"action": "create", "kind": "system_user", "id": user["name"], "client": user["client"],
+                            "detail": ["home %s" % user["home"]]})
+            if not check:
+                module.run_command(["useradd", "--home-dir", user["home"], "--no-create-home", "--shell", "/usr/sbin/nologin",
+                                    "--user-group", user["name"]], check_rc=True)
+        if not check:
+            ensure_dir(module, user["home"], user["name"])
+    for site in sites:
+        site_dir = os.path.dirname(site["docroot"])
+        if os.path.isdir(site["docroot"]):
+            continue
+        changes.append({"action": "create", "kind": "docroot", "id": site["docroot"], "client": site["client"], "detail": []})
+        if check:
+            continue
+        ensure_dir(module, site_dir, site["user"])
+        ensure_dir(module, site["docroot"], site["user"])
+        index = os.path.join(site["docroot"], "index.html")
+        with open(index, "w", encoding="utf-8") as handle:
+            handle.write(INDEX % {"name": site["name"]})
+        os.chown(index, pwd.getpwnam(site["user"]).pw_uid, grp.getgrnam("www-data").gr_gid)
+        os.chmod(index, 0o640)
+    return changes
+
+
+def ensure_dir(module, path, owner):
+    """A client directory: owner the client, group www-data (nginx reads), nobody else."""
+    os.makedirs(path, exist_ok=True)
+    entry = pwd.getpwnam(owner)
+    group = grp.getgrnam("www-data").gr_gid
+    stat = os.stat(path)
+    if (stat.st_uid, stat.st_gid) != (entry.pw_uid, group):
+        os.chown(path, entry.pw_uid, group)
+    if stat.st_mode & 0o7777 != 0o750:
+        os.chmod(path, 0o750)
+
+
+def check_config(module, pool_versions):
+    rc, out, err = module.run_command(["nginx", "-t"])
+    if rc != 0:
+        return "nginx -t failed: %s" % (err or out).strip()
+    for version in sorted(pool_versions):
+        rc, out, err = module.run_command(["php-fpm%s" % version, "-t"])
+        if rc != 0:
+            return "php-fpm%s -t failed: %s" % (version, (err or out).strip())
+    return None
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            sites=dict(type="list", elements="dict", required=True),
+            users=dict(type="list", elements="dict", required=True),
+            php_pools=dict(type="list", elements="dict", default=[]),
+            clients=dict(type="list", elements="str", required=True),
+            prune=dict(type="bool", default=False),
+            store=dict(type="path", default="/etc/fracto/tls"),
+            webroot=dict(type="path", default="/var/lib/fracto/acme"),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    check = module.check_mode
+
+    def cert_lookup(cert_id, names):
+        directory = os.path.join(p["store"], cert_id)
+        fullchain, key = os.path.join(directory, "fullchain.pem"), os.path.join(directory, "privkey.pem")
+        try:
+            with open(os.path.join(directory, "meta.json"), encoding="utf-8") as handle:
+                covered = set(json.load(handle).get("names", []))
+        except (OSError, ValueError):
+            return None
+        if not (os.path.isfile(fullchain) and os.path.isfile(key)) or not set(names) <= covered:
+            return None
+        return fullchain, key
+
+    wanted = wanted_files(p["sites"], p["php_pools"], p["users"], cert_lookup, p["webroot"])
+    current = current_files(wanted)
+    writes, removes, kept = plan_files(current, wanted, set(p["clients"]), p["prune"])
+    changes = ensure_users(module, p["users"], p["sites"], check)
+    changes += [describe(path, current.get(path), content) for path, content in sorted(writes.items())]
+    changes += [describe(path, current[path], None) for path in removes]
+    touched = list(writes) + removes
+    nginx_changed = any(path.startswith(("/etc/nginx/",)) for path in touched)
+    php_changed = sorted({path.split("/")[3] for path in touched if "/fpm/pool.d/" in path})
+    result = dict(changed=bool(changes), changes=changes, nginx_changed=nginx_changed, php_changed=php_changed, kept=kept)
+    if module._diff:
+        result["diff"] = [dict(before_header=path, after_header=path, before=current.get(path) or "", after=writes.get(path, ""))
+                          for path in sorted(touched)]
+    if check or not touched:
+        module.exit_json(**result)
+
+    if not check:
+        os.makedirs(os.path.join(p["webroot"], ".well-known", "acme-challenge"), mode=0o755, exist_ok=True)
+    try:
+        for path, content in writes.items():
+            write_atomic(module, path, content)
+        for path in removes:
+            os.unlink(path)
+        failure = check_config(module, php_changed)
+    except OSError as exc:
+        failure = "writing the configuration failed: %s" % exc
+    if failure:
+        # Put back exactly what was there: a bad run never leaves a service with a broken config.
+        for path in touched:
+            if path in current:
+                write_atomic(module, path, current[path])
+            elif os.path.exists(path):
+                os.unlink(path)
+        module.fail_json(msg="%s; the previous configuration was put back" % failure, changes=[], nginx_changed=False, php_changed=[])
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Helpers shared by the scenarios' testinfra tests: the lab's DNS and addresses, seen from the machine."""
+
+import os
+import pathlib
+
+import dns.resolver
+import pytest
+
+PROJECT = pathlib.Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", pathlib.Path(__file__).resolve().parents[1]))
+LAB_DNS = "198.51.100.20"  # acme, fixed in .config/molecule/config.yml
+
+
+@pytest.fixture(scope="session")
+def lab_resolve():
+    """Resolve a lab name through the lab's own DNS, as Pebble and the hosts do."""
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = [LAB_DNS]
+    resolver.lifetime = 5
+
+    def resolve(name):
+        return sorted(answer.to_text() for answer in resolver.resolve(name, "A"))
+
+    return resolve
+
+
+@pytest.fixture(scope="session")
+def project():
+    return PROJECT
+
+
+@pytest.fixture(scope="session")
+def pebble_root(lab_resolve):
+    """Pebble's current issuing root, from its management API (it draws a new one at each start)."""
+    import ssl
+    import urllib.request
+
+    import testinfra
+
+    acme = testinfra.get_host("ansible://acme?ansible_inventory=" + os.environ["MOLECULE_INVENTORY_FILE"])
+    context = ssl.create_default_context(cadata=acme.file("/etc/pebble/lab-ca.pem").content_string)
+    context.check_hostname = False  # the management API is reached by address
+    address = lab_resolve("acme.fracto.test")[0]
+    with urllib.request.urlopen("https://%s:15000/roots/0" % address, context=context, timeout=10) as response:
+        return response.read().decode()
+
+
+def run_playbook(project, *args, env=None, timeout=900):
+    """Run ansible-playbook on the demo inventory from the project directory; returns (rc, output)."""
+    import subprocess
+
+    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
+    command = ["ansible-playbook"] + (["-i", inventory] if inventory else []) + ["-i", str(project / "inventories" / "demo")]
+    run = subprocess.run(command + list(args), capture_output=True, text=True, cwd=project,
+                         env=dict(os.environ, **(env or {})), timeout=timeout, check=False)
+    return run.returncode, run.stdout + run.stderr

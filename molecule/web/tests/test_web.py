@@ -1,0 +1,189 @@
+"""FractoCloud on cloud01: HTTPS with AutoSSL and commercial certificates, HTTP where the package says so."""
+
+import http.client
+import os
+import socket
+import ssl
+import subprocess
+
+import pytest
+import testinfra
+import yaml
+from conftest import PROJECT, run_playbook
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+CLOUD01 = testinfra.get_host("ansible://cloud01?ansible_inventory=" + INVENTORY)
+CLIENTS = PROJECT / "inventories" / "demo" / "group_vars" / "all" / "clients"
+
+ACME_NAMES = ["cliente1.test", "www.cliente1.test", "blog.cliente1.test", "cliente2.test", "www.cliente2.test",
+              "xn--caff-8oa.test", "www.xn--caff-8oa.test"]
+HTTP_ONLY_NAMES = ["cliente3.test", "www.cliente3.test"]  # entry package: no AutoSSL
+
+
+@pytest.fixture(scope="module")
+def cloud01_address(lab_resolve):
+    return lab_resolve("cloud01.fracto.test")[0]
+
+
+@pytest.fixture(scope="module")
+def commercial_ca():
+    client = yaml.safe_load((CLIENTS / "cliente1.yml").read_text())["fracto_clients__cliente1"]["cliente1"]
+    return client["certificates"][0]["chain"]
+
+
+def https_get(address, name, cadata, path="/"):
+    """GET https://name/path from address with SNI name, verified against cadata; returns (status, headers, body, cert)."""
+    context = ssl.create_default_context(cadata=cadata)
+    with socket.create_connection((address, 443), timeout=10) as raw, context.wrap_socket(raw, server_hostname=name) as tls:
+        cert = tls.getpeercert()
+        conn = http.client.HTTPConnection(name)
+        conn.sock = tls
+        conn.request("GET", path, headers={"Host": name})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read().decode(errors="replace"), cert
+
+
+def http_get(address, name, path="/"):
+    conn = http.client.HTTPConnection(address, 80, timeout=10)
+    conn.request("GET", path, headers={"Host": name})
+    response = conn.getresponse()
+    return response.status, dict(response.getheaders()), response.read().decode(errors="replace")
+
+
+@pytest.mark.parametrize("name", ACME_NAMES)
+def test_autossl_name_is_served_over_https_with_a_pebble_certificate(cloud01_address, pebble_root, name):
+    status, _headers, body, cert = https_get(cloud01_address, name, pebble_root)
+    vhost = name[len("www."):] if name.startswith("www.") else name  # an alias shares its domain's docroot
+    assert status == 200 and "<title>%s</title>" % vhost in body
+    assert ("DNS", name) in cert["subjectAltName"]
+
+
+def test_commercial_certificate_serves_its_name(cloud01_address, commercial_ca):
+    status, _headers, body, cert = https_get(cloud01_address, "shop.cliente1.test", commercial_ca)
+    assert status == 200 and "shop.cliente1.test" in body
+    assert dict(x[0] for x in cert["issuer"])["commonName"] == "Demo Commercial OV CA"
+
+
+@pytest.mark.parametrize("name", HTTP_ONLY_NAMES)
+def test_package_without_autossl_is_served_over_http_only(cloud01_address, name):
+    status, _headers, body = http_get(cloud01_address, name)
+    assert status == 200 and "cliente3.test" in body
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection((cloud01_address, 443), timeout=10) as raw:
+        with pytest.raises(ssl.SSLError):
+            context.wrap_socket(raw, server_hostname=name)
+
+
+def test_http_redirects_to_https_and_hsts_follows_the_package(cloud01_address, pebble_root):
+    status, headers, _body = http_get(cloud01_address, "cliente1.test", "/some/page?x=1")
+    assert status == 301 and headers["Location"] == "https://cliente1.test/some/page?x=1"
+    _status, headers, _body, _cert = https_get(cloud01_address, "cliente1.test", pebble_root)
+    assert headers["Strict-Transport-Security"].startswith("max-age=")  # gdpr package: hsts on
+    _status, headers, _body, _cert = https_get(cloud01_address, "cliente2.test", pebble_root)
+    assert "Strict-Transport-Security" not in headers  # business package: hsts off
+
+
+def test_name_whose_dns_points_elsewhere_is_served_over_http_only(cloud01_address, pebble_root):
+    status, _headers, body = http_get(cloud01_address, "old.cliente2.test")
+    assert status == 200 and "old.cliente2.test" in body
+    meta = CLOUD01.file("/etc/fracto/tls/cliente2.test/meta.json").content_string
+    assert "old.cliente2.test" not in meta and "www.cliente2.test" in meta
+
+
+def test_default_server_serves_no_client_site(cloud01_address):
+    status, _headers, body = http_get(cloud01_address, "unknown.test")
+    assert status == 404 and "cliente" not in body
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection((cloud01_address, 443), timeout=10) as raw:
+        with pytest.raises(ssl.SSLError):
+            context.wrap_socket(raw)  # no SNI: the handshake is refused
+
+
+def test_clients_cannot_read_each_others_files():
+    home = CLOUD01.file("/srv/www/cliente1")
+    assert home.user == "cliente1" and home.group == "www-data" and home.mode == 0o750
+    probe = CLOUD01.run("runuser -u cliente2 -- cat /srv/www/cliente1/cliente1.test/public/index.html")
+    assert probe.rc != 0
+
+
+def test_php_runs_as_the_clients_user(cloud01_address, pebble_root):
+    script = "/srv/www/cliente1/cliente1.test/public/whoami.php"
+    CLOUD01.run("printf '%%s' '<?php echo posix_getpwuid(posix_geteuid())[\"name\"];' > %s && chown cliente1:www-data %s" % (script, script))
+    try:
+        status, _headers, body, _cert = https_get(cloud01_address, "cliente1.test", pebble_root, "/whoami.php")
+    finally:
+        CLOUD01.run("rm -f %s" % script)
+    assert status == 200 and body == "cliente1"
+
+
+def test_tls_is_compliant_with_mozilla_intermediate(cloud01_address, pebble_root, tmp_path):
+    root = tmp_path / "pebble-root.pem"
+    root.write_text(pebble_root)
+    run = subprocess.run(["sslyze", "--mozilla_config=intermediate", "--certinfo_ca_file=%s" % root,
+                          "cliente1.test:443{%s}" % cloud01_address], capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "cliente1.test:443: OK - Compliant." in run.stdout
+
+
+def test_check_diff_shows_vhost_and_certificate_changes_and_changes_nothing(tmp_path):
+    state = yaml.safe_load((CLIENTS / "cliente1.yml").read_text())
+    state["fracto_clients__cliente1"]["cliente1"]["domains"]["cliente1.test"]["subdomains"].append("news")
+    extra = tmp_path / "changed.yml"
+    extra.write_text(yaml.safe_dump(state))
+    before = CLOUD01.run("cat /etc/nginx/fracto/sites/*.conf | sha256sum").stdout
+    rc, output = run_playbook(PROJECT, str(PROJECT / "playbooks" / "site.yml"), "--check", "--diff", "-e", "@%s" % extra,
+                              env={"FRACTO_REPORT_DIR": str(tmp_path)})
+    assert rc == 0, output[-3000:]
+    assert "+ vhost news.cliente1.test" in output
+    assert "~ certificate cliente1.test: + news.cliente1.test" in output
+    assert "server_name news.cliente1.test" in output  # the vhost file in the diff
+    assert "PRIVATE KEY" not in output
+    assert not CLOUD01.file("/etc/nginx/fracto/sites/news.cliente1.test.conf").exists
+    assert CLOUD01.run("cat /etc/nginx/fracto/sites/*.conf | sha256sum").stdout == before
+
+
+@pytest.mark.parametrize("defect, message", [
+    ("key", "key does not match the certificate"),
+    ("names", "does not cover"),
+])
+def test_bad_commercial_bundle_is_refused_and_the_previous_stays_served(cloud01_address, commercial_ca, tmp_path, defect, message):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    state = yaml.safe_load((CLIENTS / "cliente1.yml").read_text())
+    cert = state["fracto_clients__cliente1"]["cliente1"]["certificates"][0]
+    if defect == "key":
+        cert["key"] = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    else:
+        cert["names"] = ["blog.cliente1.test"]
+    extra = tmp_path / "bad.yml"
+    extra.write_text(yaml.safe_dump(state))
+    rc, output = run_playbook(PROJECT, str(PROJECT / "playbooks" / "site.yml"), "-e", "@%s" % extra,
+                              env={"FRACTO_REPORT_DIR": str(tmp_path)})
+    assert rc != 0 and message in output and "certificates[0]" in output
+    assert "PRIVATE KEY" not in output
+    status, _headers, _body, _cert = https_get(cloud01_address, "shop.cliente1.test", commercial_ca)
+    assert status == 200
+
+
+def test_failed_nginx_check_puts_the_previous_configuration_back(cloud01_address, pebble_root, tmp_path):
+    """A config that nginx -t refuses (here: a broken file someone left) stops the run; nothing is half-applied."""
+    state = yaml.safe_load((CLIENTS / "cliente1.yml").read_text())
+    state["fracto_clients__cliente1"]["cliente1"]["domains"]["cliente1.test"]["subdomains"].append("later")
+    extra = tmp_path / "changed.yml"
+    extra.write_text(yaml.safe_dump(state))
+    before = CLOUD01.run("cat /etc/nginx/fracto/sites/*.conf | sha256sum").stdout
+    CLOUD01.run("echo 'this is not nginx syntax' > /etc/nginx/conf.d/zz-broken.conf")
+    try:
+        rc, output = run_playbook(PROJECT, str(PROJECT / "playbooks" / "site.yml"), "-e", "@%s" % extra,
+                                  env={"FRACTO_REPORT_DIR": str(tmp_path)})
+    finally:
+        CLOUD01.run("rm -f /etc/nginx/conf.d/zz-broken.conf")
+    assert rc != 0 and "nginx -t failed" in output and "previous configuration was put back" in output
+    assert CLOUD01.run("cat /etc/nginx/fracto/sites/*.conf | sha256sum").stdout == before
+    assert not CLOUD01.file("/etc/nginx/fracto/sites/later.cliente1.test.conf").exists
+    status, _headers, _body, _cert = https_get(cloud01_address, "cliente1.test", pebble_root)
+    assert status == 200  # nginx kept serving the previous configuration
