@@ -187,3 +187,11 @@ def test_failed_nginx_check_puts_the_previous_configuration_back(cloud01_address
     assert not CLOUD01.file("/etc/nginx/fracto/sites/later.cliente1.test.conf").exists
     status, _headers, _body, _cert = https_get(cloud01_address, "cliente1.test", pebble_root)
     assert status == 200  # nginx kept serving the previous configuration
+
+
+def test_report_names_what_autossl_left_out():
+    import json
+
+    report = json.loads((PROJECT / ".fracto" / "report-demo.json").read_text())
+    notes = [n for n in report["attention"] if n["item"] == "old.cliente2.test"]
+    assert notes and notes[0]["client"] == "cliente2" and notes[0]["what"] == "left out of its certificate"
