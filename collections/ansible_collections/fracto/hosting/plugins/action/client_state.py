@@ -53,16 +53,8 @@ class ActionModule(ActionBase):
                 variables[name] = raw
         return variables
 
-    def run(self, tmp=None, task_vars=None):
-        task_vars = task_vars or {}
-        result = super().run(tmp, task_vars)
-        del tmp
-        resolve = self._task.args.get("resolve", False)
-        if not isinstance(resolve, bool):
-            return dict(result, failed=True, msg="resolve: must be true or false")
-        if resolve and not self._task.no_log:
-            return dict(result, failed=True, msg="resolve: true returns secrets (passwords, keys); set no_log: true on this task")
-
+    def _validated_model(self, task_vars, result):
+        """Template and validate the state; on errors, fill result as failed and return None."""
         problems = Problems()
         variables = self._variables(task_vars, problems)
         groups = task_vars.get("groups", {})
@@ -75,8 +67,22 @@ class ActionModule(ActionBase):
         if problems.errors:
             result.update(failed=True, errors=problems.errors,
                           msg="the state of reseller %s is invalid (%d errors):\n  - %s"
-                          % (reseller_name(variables), len(problems.errors),
-                             "\n  - ".join(problems.errors)))
+                          % (reseller_name(variables), len(problems.errors), "\n  - ".join(problems.errors)))
+            return None
+        return model
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        del tmp
+        resolve = self._task.args.get("resolve", False)
+        if not isinstance(resolve, bool):
+            return dict(result, failed=True, msg="resolve: must be true or false")
+        if resolve and not self._task.no_log:
+            return dict(result, failed=True, msg="resolve: true returns secrets (passwords, keys); set no_log: true on this task")
+
+        model = self._validated_model(task_vars, result)
+        if model is None:
             return result
         state = resolve_state(model)
         for host_state in state["hosts"].values():
