@@ -103,7 +103,7 @@ def test_default_server_serves_no_client_site(cloud01_address):
 
 def test_clients_cannot_read_each_others_files():
     home = CLOUD01.file("/srv/www/cliente1")
-    assert home.user == "cliente1" and home.group == "www-data" and home.mode == 0o750
+    assert home.user == "cliente1" and home.group == "www-data" and home.mode == 0o2750
     probe = CLOUD01.run("runuser -u cliente2 -- cat /srv/www/cliente1/cliente1.test/public/index.html")
     assert probe.rc != 0
 

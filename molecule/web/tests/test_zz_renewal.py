@@ -55,6 +55,22 @@ def test_rerun_renews_only_the_expiring_certificate(tmp_path):
     assert after[target] != before[target], "the expiring certificate was not renewed"
     assert {k: v for k, v in after.items() if k != target} == {k: v for k, v in before.items() if k != target}
     assert _epoch(meta(target)["not_after"]) - time.time() > 30 * 86400
+    # nginx serves the renewed certificate (it reloaded), not the one it had in memory.
+    served = _served_leaf(target)
+    on_disk = CLOUD01.check_output("openssl x509 -in /etc/fracto/tls/%s/fullchain.pem -outform DER | sha256sum" % target).split()[0]
+    assert served == on_disk
+
+
+def _served_leaf(name):
+    import hashlib
+    import socket
+    import ssl
+
+    address = CLOUD01.interface("eth0").addresses[0]
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection((address, 443), timeout=10) as raw, context.wrap_socket(raw, server_hostname=name) as tls:
+        return hashlib.sha256(tls.getpeercert(binary_form=True)).hexdigest()
 
 
 def _epoch(stamp):

@@ -57,6 +57,11 @@ options:
     description: Root of the ACME HTTP-01 challenge files.
     type: path
     default: /var/lib/fracto/acme
+  reseller:
+    description:
+      - The reseller whose sites these are, written into each managed file. Resellers can share a host;
+        files of another reseller are never changed or removed, and a name clash with one fails the run.
+    type: str
 extends_documentation_fragment:
   - fracto.hosting.host_files
 author:
@@ -102,6 +107,7 @@ import pwd
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fracto.hosting.plugins.module_utils.state.names import covered_by
 from ansible_collections.fracto.hosting.plugins.module_utils.web.sites import NGINX_DIR, describe, plan_files, wanted_files
 
 INDEX = """<!DOCTYPE html>
@@ -134,7 +140,11 @@ def write_atomic(module, path, content):
 
 
 def ensure_users(module, users, sites, check):
-    """System users, their homes and docroots; returns change entries."""
+    """System users, their homes, docroots and PHP temporary directories; returns change entries.
+
+    Only the home is made by root (its parent /srv/www is root's); everything inside a home is made
+    as the client (runuser), so a symlink the client planted cannot turn a root write against the host.
+    """
     changes = []
     for user in users:
         try:
@@ -146,34 +156,38 @@ def ensure_users(module, users, sites, check):
                 module.run_command(["useradd", "--home-dir", user["home"], "--no-create-home", "--shell", "/usr/sbin/nologin",
                                     "--user-group", user["name"]], check_rc=True)
         if not check:
-            ensure_dir(module, user["home"], user["name"])
+            ensure_home(module, user["home"], user["name"])
+            as_client(module, user["name"], 'mkdir -p -m 0700 "$1/tmp"', user["home"])
     for site in sites:
-        site_dir = os.path.dirname(site["docroot"])
         if os.path.isdir(site["docroot"]):
             continue
         changes.append({"action": "create", "kind": "docroot", "id": site["docroot"], "client": site["client"], "detail": []})
-        if check:
-            continue
-        ensure_dir(module, site_dir, site["user"])
-        ensure_dir(module, site["docroot"], site["user"])
-        index = os.path.join(site["docroot"], "index.html")
-        with open(index, "w", encoding="utf-8") as handle:
-            handle.write(INDEX % {"name": site["name"]})
-        os.chown(index, pwd.getpwnam(site["user"]).pw_uid, grp.getgrnam("www-data").gr_gid)
-        os.chmod(index, 0o640)
+        if not check:
+            as_client(module, site["user"], 'mkdir -p "$1" && { [ -e "$1/index.html" ] || printf "%s" "$2" > "$1/index.html"; }',
+                      site["docroot"], INDEX % {"name": site["name"]})
     return changes
 
 
-def ensure_dir(module, path, owner):
-    """A client directory: owner the client, group www-data (nginx reads), nobody else."""
-    os.makedirs(path, exist_ok=True)
-    entry = pwd.getpwnam(owner)
-    group = grp.getgrnam("www-data").gr_gid
-    stat = os.stat(path)
-    if (stat.st_uid, stat.st_gid) != (entry.pw_uid, group):
-        os.chown(path, entry.pw_uid, group)
-    if stat.st_mode & 0o7777 != 0o750:
-        os.chmod(path, 0o750)
+def as_client(module, user, script, *args):
+    """Run a small sh script as the client, group-readable for nginx (the home is setgid www-data)."""
+    module.run_command(["runuser", "-u", user, "--", "sh", "-c", "umask 027; " + script, "sh"] + list(args), check_rc=True)
+
+
+def ensure_home(module, path, owner):
+    """The client's home: owner the client, group www-data (nginx reads), setgid so that what the
+    client creates stays readable by nginx, nobody else. Refuses a symlink in its place."""
+    try:
+        stat = os.lstat(path)
+    except FileNotFoundError:
+        os.mkdir(path, 0o750)
+        stat = os.lstat(path)
+    if not os.path.isdir(path) or os.path.islink(path):
+        module.fail_json(msg="%s is not a directory (a symlink or a file is in the way); nothing was changed there" % path)
+    uid, gid = pwd.getpwnam(owner).pw_uid, grp.getgrnam("www-data").gr_gid
+    if (stat.st_uid, stat.st_gid) != (uid, gid):
+        os.chown(path, uid, gid, follow_symlinks=False)
+    if stat.st_mode & 0o7777 != 0o2750:
+        os.chmod(path, 0o2750)
 
 
 def check_config(module, pool_versions):
@@ -197,6 +211,7 @@ def main():
             prune=dict(type="bool", default=False),
             store=dict(type="path", default="/etc/fracto/tls"),
             webroot=dict(type="path", default="/var/lib/fracto/acme"),
+            reseller=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -208,16 +223,19 @@ def main():
         fullchain, key = os.path.join(directory, "fullchain.pem"), os.path.join(directory, "privkey.pem")
         try:
             with open(os.path.join(directory, "meta.json"), encoding="utf-8") as handle:
-                covered = set(json.load(handle).get("names", []))
+                patterns = json.load(handle).get("names", [])
         except (OSError, ValueError):
             return None
-        if not (os.path.isfile(fullchain) and os.path.isfile(key)) or not set(names) <= covered:
+        covered = {name for name in names if covered_by(name, patterns)}
+        if not (os.path.isfile(fullchain) and os.path.isfile(key)) or names[0] not in covered:
             return None
-        return fullchain, key
+        return fullchain, key, covered
 
-    wanted = wanted_files(p["sites"], p["php_pools"], p["users"], cert_lookup, p["webroot"])
+    wanted = wanted_files(p["sites"], p["php_pools"], p["users"], cert_lookup, p["webroot"], p["reseller"])
     current = current_files(wanted)
-    writes, removes, kept = plan_files(current, wanted, set(p["clients"]), p["prune"])
+    writes, removes, kept, conflicts = plan_files(current, wanted, set(p["clients"]), p["prune"], p["reseller"])
+    if conflicts:
+        module.fail_json(msg="these files belong to another reseller on this host; nothing was changed: %s" % ", ".join(conflicts))
     changes = ensure_users(module, p["users"], p["sites"], check)
     changes += [describe(path, current.get(path), content) for path, content in sorted(writes.items())]
     changes += [describe(path, current[path], None) for path in removes]

@@ -23,16 +23,26 @@ MOZILLA_INTERMEDIATE_CIPHERS = ":".join((
 ))
 
 
-def header(client, what):
-    return "# %s: client=%s %s\n" % (MARK, client, what)
+def header(client, what, reseller=None):
+    """First line of a managed file: who owns it (resellers can share a host, client ids are per reseller)."""
+    owner = "reseller=%s client=%s" % (reseller, client) if reseller else "client=%s" % client
+    return "# %s: %s %s\n" % (MARK, owner, what)
+
+
+def _field(content, key):
+    first = content.split("\n", 1)[0]
+    if MARK not in first or key + "=" not in first:
+        return None
+    return first.split(key + "=", 1)[1].split()[0]
 
 
 def owner_of(content):
     """The client a managed file belongs to, from its first line; None for a file we do not manage."""
-    first = content.split("\n", 1)[0]
-    if MARK not in first or "client=" not in first:
-        return None
-    return first.split("client=", 1)[1].split()[0]
+    return _field(content, "client")
+
+
+def reseller_of(content):
+    return _field(content, "reseller")
 
 
 def php_socket(client, version):
@@ -86,6 +96,7 @@ def shared_files(webroot):
 def _site_body(site):
     lines = [
         "    root %s;\n" % site["docroot"],
+        "    disable_symlinks if_not_owner;  # a client's symlink cannot reach another client's files\n",
         "    index %s;\n" % ("index.php index.html" if site["php"] else "index.html"),
         "    access_log /var/log/nginx/fracto-%s.access.log;\n" % site["client"],
         "    error_log /var/log/nginx/fracto-%s.error.log;\n" % site["client"],
@@ -104,22 +115,30 @@ def _site_body(site):
     return "".join(lines)
 
 
-def render_site(site, cert_paths):
+def render_site(site, cert_paths, reseller=None):
     """One vhost: port 80 (challenge, then redirect or content) and port 443 when its certificate is present.
 
-    cert_paths is (fullchain, key) of the site's certificate when it is installed, else None.
+    cert_paths is (fullchain, key, covered names) of the site's certificate when it is installed and
+    covers the vhost's primary name, else None. Names the certificate does not cover (an alias whose
+    DNS is elsewhere) stay on HTTP; the others keep HTTPS.
     """
-    names = " ".join([site["name"]] + list(site["aliases"]))
+    all_names = [site["name"]] + list(site["aliases"])
     tls = cert_paths is not None
-    out = [header(site["client"], "site=%s tls=%s" % (site["name"], site["tls"] if tls else "none"))]
-    out.append("server {\n    listen 80;\n    server_name %s;\n    include %s;\n" % (names, CHALLENGE))
-    if tls and site["https_redirect"]:
-        out.append("    location / {\n        return 301 https://$host$request_uri;\n    }\n")
-    else:
-        out.append(_site_body(site))
-    out.append("}\n")
+    secure = [n for n in all_names if tls and n in cert_paths[2]]
+    plain = [n for n in all_names if n not in secure]
+    out = [header(site["client"], "site=%s tls=%s" % (site["name"], site["tls"] if tls else "none"), reseller)]
+    redirect = tls and site["https_redirect"]
+    for group, redirected in ((secure, True), (plain, False)) if redirect else ((all_names, False),):
+        if not group:
+            continue
+        out.append("server {\n    listen 80;\n    server_name %s;\n    include %s;\n" % (" ".join(group), CHALLENGE))
+        if redirected:
+            out.append("    location / {\n        return 301 https://$host$request_uri;\n    }\n")
+        else:
+            out.append(_site_body(site))
+        out.append("}\n")
     if tls:
-        out.append("server {\n    listen 443 ssl http2;\n    server_name %s;\n" % names)
+        out.append("server {\n    listen 443 ssl http2;\n    server_name %s;\n" % " ".join(secure))
         out.append("    ssl_certificate %s;\n    ssl_certificate_key %s;\n    include %s;\n" % (cert_paths[0], cert_paths[1], TLS_PARAMS))
         if site["hsts"]:
             out.append('    add_header Strict-Transport-Security "max-age=63072000" always;\n')
@@ -128,9 +147,10 @@ def render_site(site, cert_paths):
     return "".join(out)
 
 
-def render_pool(pool, home):
+def render_pool(pool, home, reseller=None):
+    owner = "reseller=%s client=%s" % (reseller, pool["client"]) if reseller else "client=%s" % pool["client"]
     return (
-        "; %s: client=%s php=%s\n" % (MARK, pool["client"], pool["version"])
+        "; %s: %s php=%s\n" % (MARK, owner, pool["version"])
         + "[%s]\n" % pool["name"]
         + "user = %s\n" % pool["user"]
         + "group = %s\n" % pool["user"]
@@ -138,7 +158,11 @@ def render_pool(pool, home):
         + "listen.owner = www-data\nlisten.group = www-data\nlisten.mode = 0660\n"
         + "pm = ondemand\npm.max_children = 5\npm.process_idle_timeout = 60s\n"
         + "chdir = /\n"
-        + "php_admin_value[open_basedir] = %s/:/tmp/\n" % home
+        + "php_admin_value[open_basedir] = %s/\n" % home
+        # The client's own temporary directory: nothing it leaves there is readable by another client.
+        + "php_admin_value[upload_tmp_dir] = %s/tmp\n" % home
+        + "php_admin_value[sys_temp_dir] = %s/tmp\n" % home
+        + "php_admin_value[session.save_path] = %s/tmp\n" % home
         + "php_admin_flag[log_errors] = on\n"
     )
 
@@ -151,40 +175,43 @@ def pool_path(pool):
     return "/etc/php/%s/fpm/pool.d/fracto-%s.conf" % (pool["version"], pool["client"])
 
 
-def wanted_files(sites, pools, users, cert_lookup, webroot):
+def wanted_files(sites, pools, users, cert_lookup, webroot, reseller=None):
     """{path: content} of every file the web host should have.
 
-    cert_lookup(certificate id, names) -> (fullchain, key) when that certificate is installed and covers
-    every name of the vhost, else None: a vhost is never served with a certificate that does not cover it.
+    cert_lookup(certificate id, names) -> (fullchain, key, covered names) when that certificate is
+    installed and covers the vhost's primary name, else None: a name is never served over HTTPS with a
+    certificate that does not cover it.
     """
     homes = {u["client"]: u["home"] for u in users}
     files = dict(shared_files(webroot))
     for site in sites:
         names = [site["name"]] + list(site["aliases"])
         cert = cert_lookup(site["certificate"], names) if site["tls"] != "none" and site["certificate"] else None
-        files[site_path(site["name"])] = render_site(site, cert)
+        files[site_path(site["name"])] = render_site(site, cert, reseller)
     for pool in pools:
-        files[pool_path(pool)] = render_pool(pool, homes.get(pool["client"], "/srv/www/%s" % pool["client"]))
+        files[pool_path(pool)] = render_pool(pool, homes.get(pool["client"], "/srv/www/%s" % pool["client"]), reseller)
     return files
 
 
-def plan_files(current, wanted, present_clients, prune):
+def plan_files(current, wanted, present_clients, prune, reseller=None):
     """Compare current managed files with the wanted ones.
 
-    Returns (writes {path: content}, removes [path], kept [path]): files of clients that left the
-    state are kept unless prune.
+    Returns (writes {path: content}, removes [path], kept [path], conflicts [path]): files of clients
+    that left the state are kept unless prune; files of another reseller are never touched, and a
+    wanted file that another reseller owns is a conflict, not an overwrite.
     """
-    writes = {p: c for p, c in wanted.items() if current.get(p) != c}
+    conflicts = sorted(p for p in wanted if p in current and reseller_of(current[p]) not in (None, reseller))
+    writes = {p: c for p, c in wanted.items() if current.get(p) != c and p not in conflicts}
     removes, kept = [], []
     for path, content in current.items():
-        if path in wanted:
+        if path in wanted or reseller_of(content) not in (None, reseller):
             continue
         owner = owner_of(content)
         if owner is None or owner in present_clients or prune:
             removes.append(path)
         else:
             kept.append(path)
-    return writes, sorted(removes), sorted(kept)
+    return writes, sorted(removes), sorted(kept), conflicts
 
 
 def describe(path, before, after):

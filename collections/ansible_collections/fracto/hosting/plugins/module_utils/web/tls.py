@@ -334,7 +334,10 @@ def keep_previous(path):
     try:
         os.link(path, tmp)
     except OSError:
-        shutil.copy2(path, tmp)
+        # Created 0600 before any byte is written: a key copy is never readable by others, even briefly.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+            shutil.copyfileobj(src, out)
     os.replace(tmp, path + ".prev")
 
 

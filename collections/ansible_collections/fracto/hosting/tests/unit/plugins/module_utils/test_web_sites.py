@@ -8,7 +8,7 @@ STATIC = dict(SITE, name="static.c1.test", aliases=[], php=None, https_redirect=
               docroot="/srv/www/c1/static.c1.test/public")
 POOL = {"client": "c1", "user": "c1", "version": "8.2", "name": "c1-8.2"}
 USERS = [{"name": "c1", "client": "c1", "home": "/srv/www/c1"}]
-CERT = ("/etc/fracto/tls/c1.test/fullchain.pem", "/etc/fracto/tls/c1.test/privkey.pem")
+CERT = ("/etc/fracto/tls/c1.test/fullchain.pem", "/etc/fracto/tls/c1.test/privkey.pem", {"c1.test", "www.c1.test"})
 
 
 def test_site_without_installed_certificate_is_http_only_and_answers_challenges():
@@ -47,7 +47,8 @@ def test_vhost_uses_its_certificate_only_when_it_covers_every_name():
     files = web.wanted_files([SITE, STATIC], [POOL], USERS, lookup, "/var/lib/fracto/acme")
     assert asked == [("c1.test", ("c1.test", "www.c1.test"))]  # static site: tls none, nothing asked
     assert "listen 443" in files[web.site_path("c1.test")]
-    assert "open_basedir] = /srv/www/c1/:/tmp/" in files[web.pool_path(POOL)]
+    pool = files[web.pool_path(POOL)]
+    assert "open_basedir] = /srv/www/c1/\n" in pool and "upload_tmp_dir] = /srv/www/c1/tmp" in pool
 
 
 def test_plan_keeps_files_of_gone_clients_unless_pruning():
@@ -56,17 +57,16 @@ def test_plan_keeps_files_of_gone_clients_unless_pruning():
     foreign = "# written by hand\n"
     current = {"/etc/nginx/fracto/sites/gone.test.conf": gone, "/etc/nginx/fracto/sites/old.c1.test.conf": ours,
                "/etc/nginx/fracto/sites/hand.conf": foreign}
-    writes, removes, kept = web.plan_files(current, {"/x": "y"}, {"c1"}, prune=False)
+    writes, removes, kept, _conflicts = web.plan_files(current, {"/x": "y"}, {"c1"}, prune=False)
     assert writes == {"/x": "y"}
     assert removes == ["/etc/nginx/fracto/sites/hand.conf", "/etc/nginx/fracto/sites/old.c1.test.conf"]
     assert kept == ["/etc/nginx/fracto/sites/gone.test.conf"]
-    _writes, removes, kept = web.plan_files(current, {}, {"c1"}, prune=True)
+    _writes, removes, kept, _conflicts = web.plan_files(current, {}, {"c1"}, prune=True)
     assert kept == [] and "/etc/nginx/fracto/sites/gone.test.conf" in removes
 
 
 def test_unchanged_files_are_not_rewritten():
-    writes, removes, kept = web.plan_files({"/a": "same"}, {"/a": "same"}, set(), prune=False)
-    assert (writes, removes, kept) == ({}, [], [])
+    assert web.plan_files({"/a": "same"}, {"/a": "same"}, set(), prune=False) == ({}, [], [], [])
 
 
 def test_describe_reports_vhost_and_tls_change():
@@ -76,3 +76,25 @@ def test_describe_reports_vhost_and_tls_change():
     assert change == {"action": "change", "kind": "vhost", "id": "c1.test", "client": "c1", "detail": ["tls: none -> acme"]}
     assert web.describe(web.site_path("c1.test"), None, after)["action"] == "create"
     assert web.describe(web.pool_path(POOL), web.render_pool(POOL, "/srv/www/c1"), None)["id"] == "c1 (php 8.2)"
+
+
+def test_an_uncovered_alias_stays_on_http_while_the_domain_keeps_https():
+    text = web.render_site(SITE, (CERT[0], CERT[1], {"c1.test"}))
+    https = text.split("listen 443", 1)[1]
+    assert "server_name c1.test;" in https
+    port80 = text.split("listen 443", 1)[0]
+    assert "server_name c1.test;" in port80 and "return 301" in port80
+    assert "server_name www.c1.test;" in port80 and "fastcgi_pass" in port80.split("server_name www.c1.test;", 1)[1]
+
+
+def test_files_of_another_reseller_are_never_touched_and_a_clash_is_a_conflict():
+    theirs = web.header("c1", "site=c1.test tls=none", "other") + "server {}\n"
+    current = {"/etc/nginx/fracto/sites/c1.test.conf": theirs, "/etc/nginx/fracto/sites/x.test.conf": theirs}
+    wanted = {"/etc/nginx/fracto/sites/c1.test.conf": web.header("c1", "site=c1.test tls=none", "demo")}
+    writes, removes, kept, conflicts = web.plan_files(current, wanted, {"c1"}, prune=True, reseller="demo")
+    assert writes == {} and removes == [] and kept == []
+    assert conflicts == ["/etc/nginx/fracto/sites/c1.test.conf"]
+
+
+def test_client_symlinks_are_not_followed_to_other_clients():
+    assert "disable_symlinks if_not_owner;" in web.render_site(STATIC, None)
