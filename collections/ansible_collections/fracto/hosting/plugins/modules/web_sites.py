@@ -179,6 +179,7 @@ def ensure_home(module, path, owner):
     try:
         stat = os.lstat(path)
     except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)  # /srv/www on a fresh host (root's)
         os.mkdir(path, 0o750)
         stat = os.lstat(path)
     if not os.path.isdir(path) or os.path.islink(path):
