@@ -559,13 +559,9 @@ class StateValidator:
         if raw is None or not check_mapping(self.problems, path, raw, ("site", "mail")):
             return
         site = raw.get("site")
-        if site is not None and check_mapping(self.problems, path / "site", site, ("from", "path", "database"), required=("from", "path")):
-            host = self.inventory_host(path / "site" / "from", site.get("from"), None)
-            src = site.get("path")
-            if want_str(self.problems, path / "site" / "path", src, re.compile(r"^/[^\0]*$"), "must be an absolute path") and ".." in src.split("/"):
-                self.problems.error(path / "site" / "path", "must not contain '..'")
-            if host:
-                client["migration"]["site"] = {"from": host, "path": src, "database": site.get("database")}
+        if site is not None and check_mapping(self.problems, path / "site", site, ("from", "path", "database", "domain", "target_database"),
+                                              required=("from", "path")):
+            self.migration_site(path / "site", client, site)
         mail = raw.get("mail")
         if mail is not None and check_mapping(self.problems, path / "mail", mail,
                                               ("from", "mailboxes", "master_user", "master_password", "folder_map", "delete_extra"),
@@ -586,6 +582,45 @@ class StateValidator:
                     if spec is not None:
                         check_mapping(self.problems, mpath, spec, ("user", "password"))
             client["migration"]["mail"] = {"from": source}
+
+    def migration_site(self, path, client, site):
+        """migration.site: the old site, the client's vhost that receives it, the database it moves into."""
+        ok = True
+        host = self.inventory_host(path / "from", site.get("from"), None)
+        src = site.get("path")
+        if not want_str(self.problems, path / "path", src, re.compile(r"^/[^\0]*$"), "must be an absolute path"):
+            ok = False
+        elif ".." in src.split("/") or src.rstrip("/") == "":
+            self.problems.error(path / "path", "must not contain '..' and must not be /")
+            ok = False
+        vhosts = [d["name"] for d in client["domains"]] + [s for d in client["domains"] for s in d["subdomains"]]
+        if "domain" in site:
+            domain = self.name(path / "domain", site["domain"])
+            if domain and domain not in vhosts:
+                self.problems.error(path / "domain", "%s is not a domain or subdomain of this client (domains:)" % domain)
+                domain = None
+            ok = ok and domain is not None
+        else:
+            domain = vhosts[0] if vhosts else None
+        database = site.get("database")
+        target = None
+        if database is not None:
+            if not want_str(self.problems, path / "database", database, re.compile(r"^[A-Za-z0-9_$-]{1,64}$"),
+                            "must be the name of the old database: 1-64 of A-Z, a-z, 0-9, _, $ and -"):
+                ok = False
+            target = site.get("target_database", database)
+            where = path / ("target_database" if "target_database" in site else "database")
+            own = [d["name"] for d in client["databases"]]
+            if target not in own:
+                self.problems.error(where, "the site's database moves into %r, which must be one of the client's databases "
+                                           "(databases: %s)" % (target, ", ".join(own) or "none"))
+                ok = False
+        elif "target_database" in site:
+            self.problems.error(path / "target_database", "needs database (the old database to migrate)")
+            ok = False
+        if host and ok and domain:
+            client["migration"]["site"] = {"from": host, "path": src.rstrip("/"), "database": database,
+                                           "domain": domain, "target_database": target}
 
     def mail_names(self, path, client):
         """Names under which the client reaches mail and webmail, by branding."""

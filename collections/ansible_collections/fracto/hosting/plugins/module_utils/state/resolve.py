@@ -19,7 +19,7 @@ def _host(hosts, name):
     return hosts.setdefault(name, {
         "roles": [], "system_users": [], "sites": [], "certificates": [], "php_pools": [], "databases": [],
         "mail_domains": [], "mailboxes": [], "mail_aliases": [], "mail_names": [], "webmail_names": [],
-        "ip_bindings": [], "backup_jobs": [], "clients": [],
+        "ip_bindings": [], "backup_jobs": [], "clients": [], "migrations": [],
     })
 
 
@@ -85,6 +85,17 @@ def _web(hosts, client):
         })
     for db in client["databases"]:
         host["databases"].append(dict(db, client=cid))
+    site = client.get("migration", {}).get("site")
+    if site:
+        # The vhost that receives the files; no secret here (the password stays in databases).
+        vhost = next(s for s in host["sites"] if s["client"] == cid and s["name"] == site["domain"])
+        target = next((d for d in client["databases"] if d["name"] == site["target_database"]), None)
+        host["migrations"].append({
+            "client": cid, "from": site["from"], "path": site["path"], "database": site["database"],
+            "target_database": site["target_database"], "target_user": target["user"] if target else None,
+            "domain": site["domain"], "names": [vhost["name"]] + vhost["aliases"], "docroot": vhost["docroot"],
+            "user": vhost["user"], "php": vhost["php"], "tls": vhost["tls"], "ipv4": vhost["ipv4"],
+        })
 
 
 def _mail(hosts, client, shared_names):

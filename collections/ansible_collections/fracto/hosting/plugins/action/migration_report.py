@@ -1,0 +1,61 @@
+# -*- coding: utf-8 -*-
+# Copyright: fracto.hosting contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Print the report of every migrated site and write it per site as text and JSON on the controller."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+from ansible.plugins.action import ActionBase
+from ansible_collections.fracto.hosting.plugins.module_utils.migrate.report import document, format_site, outdated
+
+
+def _write(dest, name, text):
+    fd, tmp = tempfile.mkstemp(prefix=".migration-", dir=dest)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    path = os.path.join(dest, name)
+    os.replace(tmp, path)
+    return path
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("sites", "dest"))
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        del tmp
+        sites = self._task.args.get("sites") or []
+        dest = self._task.args.get("dest")
+        check = bool(task_vars.get("ansible_check_mode", False))
+        lines, paths, failed, old = [], [], {}, {}
+        if not sites:
+            lines.append("no site to migrate")
+        for site in sorted(sites, key=lambda s: s.get("client", "")):
+            site = dict(site, check_mode=check)
+            block = format_site(site)
+            lines.extend(block)
+            if site.get("status") == "failed":
+                failed[site["client"]] = site.get("failed_step")
+            if outdated(site):
+                old[site["client"]] = outdated(site)
+            if dest:
+                directory = os.path.abspath(os.path.expanduser(str(dest)))
+                os.makedirs(directory, exist_ok=True)
+                stem = "migration-%s%s" % ("plan-" if check else "", site["client"])
+                paths.append(_write(directory, stem + ".json", json.dumps(document(site), indent=2, sort_keys=True)))
+                paths.append(_write(directory, stem + ".txt", "\n".join(block) + "\n"))
+        if paths:
+            lines.append("written to %s" % ", ".join(p for p in paths if p.endswith(".json")))
+        for line in lines:
+            self._display.display(line)
+        result.update(changed=False, failed_sites=failed, outdated=old, msg="\n".join(lines))
+        if dest:
+            result["paths"] = paths
+        return result
