@@ -12,9 +12,10 @@ DEMO := -i inventories/demo
 
 .PHONY: setup demo plan validate lab-down test lint sanity unit molecule
 
-setup:  ## venv (Python >= 3.12), Docker engine, lab base image
+setup:  ## venv (Python >= 3.12), Docker engine, lab base image, the webmail test's browser
 	bash scripts/ensure-venv.sh
 	bash scripts/ensure-docker.sh
+	bash scripts/ensure-browser.sh
 	bash scripts/build-base-image.sh
 
 demo: setup  ## bring the lab up and apply inventories/demo with playbooks/site.yml

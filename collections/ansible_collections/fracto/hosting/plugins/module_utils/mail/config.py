@@ -1,0 +1,483 @@
+# -*- coding: utf-8 -*-
+# Copyright: fracto.hosting contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Render the configuration of a FractoMail host (Postfix, Dovecot, nginx and Roundcube) and plan its changes.
+
+Pure functions: the module reads the host and passes what it found in, so that the rendering, the
+comparison and the change lines are unit-tested without a host. No hash or password ever reaches a
+change line or a diff: the users file is compared entry by entry and shown redacted.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.fracto.hosting.plugins.module_utils.web.sites import (
+    CHALLENGE,
+    MOZILLA_INTERMEDIATE_CIPHERS,
+    NGINX_DIR,
+    TLS_PARAMS,
+    shared_files,
+)
+
+MARK = "managed by fracto.hosting mail_server"
+VMAIL_HOME = "/var/vmail"
+USERS_FILE = "/etc/dovecot/fracto/users"
+DOVECOT_CONF = "/etc/dovecot/dovecot.conf"
+POSTFIX_MAIN = "/etc/postfix/main.cf"
+POSTFIX_MASTER = "/etc/postfix/master.cf"
+POSTFIX_MAPS = "/etc/postfix/fracto"
+MAP_DOMAINS = POSTFIX_MAPS + "/domains"
+MAP_MAILBOXES = POSTFIX_MAPS + "/mailboxes"
+MAP_ALIASES = POSTFIX_MAPS + "/aliases"
+MAP_SNI = POSTFIX_MAPS + "/sni"
+ROUNDCUBE_DIR = "/etc/roundcube"
+ROUNDCUBE_CONF = ROUNDCUBE_DIR + "/config.inc.php"
+ROUNDCUBE_ROOT = "/var/lib/roundcube/public_html"
+PHP_FPM_SOCKET = "/run/php/php8.2-fpm.sock"
+SNAKEOIL = ("/etc/ssl/certs/ssl-cert-snakeoil.pem", "/etc/ssl/private/ssl-cert-snakeoil.key")
+REDACTED = "********"
+# Mozilla's intermediate profile: the curves Postfix and Dovecot offer (their defaults do not pass it).
+CURVES = ("X25519", "prime256v1", "secp384r1")
+# Hash formats Dovecot's passwd-file is given, by their prefix.
+SCHEMES = (("$argon2id$", "ARGON2ID"), ("$argon2i$", "ARGON2I"))
+
+
+def dovecot_scheme(password_hash):
+    """'{SCHEME}hash' for the passwd-file: argon2 by name, every crypt(3) format ($6$, $5$, $2b$, $y$) as CRYPT."""
+    for prefix, scheme in SCHEMES:
+        if password_hash.startswith(prefix):
+            return "{%s}%s" % (scheme, password_hash)
+    return "{CRYPT}%s" % password_hash
+
+
+def strip_scheme(value):
+    """The hash without its {SCHEME} prefix."""
+    return value.split("}", 1)[1] if value.startswith("{") and "}" in value else value
+
+
+# --------------------------------------------------------------------------- users file and maps
+
+def parse_users(content):
+    """{address: {"hash", "quota", "client"}} from the passwd-file (quota in bytes or None)."""
+    users = {}
+    for line in (content or "").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        fields = line.split(":", 7)  # the extra fields hold colons (userdb_quota_rule=*:storage=...)
+        if len(fields) < 2:
+            continue
+        address, pw_hash = fields[0], strip_scheme(fields[1])
+        client = fields[4][len("client="):] if len(fields) > 4 and fields[4].startswith("client=") else None
+        quota = None
+        for extra in (fields[7] if len(fields) > 7 else "").split():
+            if extra.startswith("userdb_quota_rule=*:storage="):
+                quota = int(extra.rsplit("=", 1)[1].rstrip("B"))
+        users[address] = {"hash": pw_hash, "quota": quota, "client": client}
+    return users
+
+
+def render_users(users):
+    """The passwd-file: address:{SCHEME}hash:::client=<id>:home::userdb_quota_rule=... (uid/gid from default_fields)."""
+    lines = ["# %s" % MARK]
+    for address in sorted(users):
+        user = users[address]
+        local, domain = address.split("@", 1)
+        extra = "userdb_quota_rule=*:storage=%dB" % user["quota"] if user["quota"] else ""
+        fields = (address, dovecot_scheme(user["hash"]), user["client"] or "", VMAIL_HOME, domain, local, extra)
+        lines.append("%s:%s:::client=%s:%s/%s/%s::%s" % fields)
+    return "\n".join(lines) + "\n"
+
+
+def parse_map(content):
+    """{key: value} of a Postfix map source file."""
+    entries = {}
+    for line in (content or "").splitlines():
+        if line and not line.startswith("#"):
+            key, _sep, value = line.partition(" ")
+            entries[key] = value.strip()
+    return entries
+
+
+def render_map(entries):
+    return "# %s\n" % MARK + "".join("%s %s\n" % (k, entries[k]) for k in sorted(entries))
+
+
+def current_objects(users_content, domains_content, aliases_content):
+    """What the host has: ({domain: client}, {address: user}, {address: [targets]})."""
+    domains = parse_map(domains_content)
+    aliases = {a: [t for t in v.split(",") if t] for a, v in parse_map(aliases_content).items()}
+    return domains, parse_users(users_content), aliases
+
+
+def wanted_objects(domains, mailboxes, aliases):
+    """The state's objects in the same shape as current_objects (mailboxes carry their hash by now)."""
+    return (
+        {d["domain"]: d["client"] for d in domains},
+        {b["address"]: {"hash": b["password_hash"], "quota": b.get("quota"), "client": b["client"]} for b in mailboxes},
+        {a["address"]: list(a["targets"]) for a in aliases},
+    )
+
+
+def plan_objects(current, wanted, present_clients, prune):
+    """Merge: returns (final objects, changes). Objects of clients gone from the state stay unless prune."""
+    cur_domains, cur_users, cur_aliases = current
+    want_domains, want_users, want_aliases = wanted
+    present = set(present_clients)
+    changes = []
+    owner = dict(cur_domains)
+    owner.update(want_domains)
+
+    def client_of(address, fallback=None):
+        return owner.get(address.split("@", 1)[-1]) or fallback or "(reseller)"
+
+    def gone(client):
+        return client not in present and not prune
+
+    final_domains = dict(want_domains)
+    for domain in sorted(set(cur_domains) | set(want_domains)):
+        if domain not in cur_domains:
+            changes.append(change("create", "mail_domain", domain, want_domains[domain], []))
+        elif domain not in want_domains:
+            if gone(cur_domains[domain]):
+                final_domains[domain] = cur_domains[domain]
+                changes.append(change("keep", "mail_domain", domain, cur_domains[domain], [keep_reason(cur_domains[domain])]))
+            else:
+                changes.append(change("remove", "mail_domain", domain, cur_domains[domain], ["mail is kept in %s" % VMAIL_HOME]))
+        elif cur_domains[domain] != want_domains[domain]:
+            changes.append(change("change", "mail_domain", domain, want_domains[domain],
+                                  ["client: %s -> %s" % (cur_domains[domain], want_domains[domain])]))
+
+    final_users = dict(want_users)
+    for address in sorted(set(cur_users) | set(want_users)):
+        old, new = cur_users.get(address), want_users.get(address)
+        if old is None:
+            detail = ["quota %s" % human(new["quota"])]
+            changes.append(change("create", "mailbox", address, new["client"], detail))
+        elif new is None:
+            client = old["client"] or client_of(address)
+            if gone(client):
+                final_users[address] = old
+                changes.append(change("keep", "mailbox", address, client, [keep_reason(client)]))
+            else:
+                changes.append(change("remove", "mailbox", address, client, ["its mail is kept in %s" % VMAIL_HOME]))
+        else:
+            detail = []
+            if old["hash"] != new["hash"]:
+                detail.append("password changed")
+            if old["quota"] != new["quota"]:
+                detail.append("quota: %s -> %s" % (human(old["quota"]), human(new["quota"])))
+            if old["client"] != new["client"]:
+                detail.append("client: %s -> %s" % (old["client"], new["client"]))
+            if detail:
+                changes.append(change("change", "mailbox", address, new["client"], detail))
+
+    final_aliases = dict(want_aliases)
+    for address in sorted(set(cur_aliases) | set(want_aliases)):
+        old, new = cur_aliases.get(address), want_aliases.get(address)
+        client = client_of(address)
+        if old is None:
+            changes.append(change("create", "mail_alias", address, client, ["-> %s" % ", ".join(new)]))
+        elif new is None:
+            if gone(client):
+                final_aliases[address] = old
+                changes.append(change("keep", "mail_alias", address, client, [keep_reason(client)]))
+            else:
+                changes.append(change("remove", "mail_alias", address, client, []))
+        elif old != new:
+            detail = ["+ %s" % t for t in new if t not in old] + ["- %s" % t for t in old if t not in new]
+            changes.append(change("change", "mail_alias", address, client, detail or ["order of destinations"]))
+    return (final_domains, final_users, final_aliases), changes
+
+
+def keep_reason(client):
+    return "client %s is gone from the state; kept until a run with fracto_prune=true" % client
+
+
+def change(action, kind, ident, client, detail):
+    return {"action": action, "kind": kind, "id": ident, "client": client, "detail": detail}
+
+
+def human(quota):
+    if not quota:
+        return "unlimited"
+    for unit, size in (("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if quota % size == 0:
+            return "%d%s" % (quota // size, unit)
+    return "%dB" % quota
+
+
+# --------------------------------------------------------------------------- certificates and names
+
+def sni_entries(names, cert_paths):
+    """[(name, (fullchain, key))] for every name whose certificate is installed; the others get the default one."""
+    return [(name, cert_paths[name]) for name in sorted(names) if name in cert_paths]
+
+
+def default_certificate(hostname, cert_paths):
+    """The host's own name's certificate, else Debian's snakeoil until the first order succeeded."""
+    return cert_paths.get(hostname, SNAKEOIL)
+
+
+# --------------------------------------------------------------------------- Dovecot
+
+def render_dovecot(hostname, mail_names, cert_paths, vmail_uid, vmail_gid):
+    fullchain, key = default_certificate(hostname, cert_paths)
+    out = [
+        "# %s: the whole Dovecot configuration (Debian's conf.d is not included)\n" % MARK,
+        "protocols = imap pop3 lmtp\n",
+        "listen = *\n",
+        "# TLS only: no authentication without TLS, for everyone (ssl = required, no plaintext auth).\n",
+        "ssl = required\n",
+        "disable_plaintext_auth = yes\n",
+        "auth_mechanisms = plain login\n",
+        "ssl_cert = <%s\n" % fullchain,
+        "ssl_key = <%s\n" % key,
+        "ssl_dh = </usr/share/dovecot/dh.pem\n",
+        "ssl_min_protocol = TLSv1.2\n",
+        "ssl_cipher_list = %s\n" % MOZILLA_INTERMEDIATE_CIPHERS,
+        "ssl_curve_list = %s\n" % ":".join(CURVES),
+        "ssl_prefer_server_ciphers = no\n",
+        "log_path = syslog\n",
+        "mail_location = maildir:~/Maildir\n",
+        "mail_uid = %d\nmail_gid = %d\nfirst_valid_uid = %d\nlast_valid_uid = %d\n" % (vmail_uid, vmail_gid, vmail_uid, vmail_uid),
+        "mail_plugins = $mail_plugins quota\n",
+        "namespace inbox {\n  inbox = yes\n  separator = /\n"
+        "  mailbox Drafts {\n    special_use = \\Drafts\n    auto = subscribe\n  }\n"
+        "  mailbox Sent {\n    special_use = \\Sent\n    auto = subscribe\n  }\n"
+        "  mailbox Trash {\n    special_use = \\Trash\n    auto = subscribe\n  }\n"
+        "  mailbox Junk {\n    special_use = \\Junk\n    auto = subscribe\n  }\n}\n",
+        "passdb {\n  driver = passwd-file\n  args = scheme=CRYPT username_format=%%u %s\n}\n" % USERS_FILE,
+        "userdb {\n  driver = passwd-file\n  args = username_format=%%u %s\n"
+        "  default_fields = uid=%d gid=%d\n}\n" % (USERS_FILE, vmail_uid, vmail_gid),
+        "service imap-login {\n  inet_listener imap {\n    port = 143\n  }\n"
+        "  inet_listener imaps {\n    port = 993\n    ssl = yes\n  }\n}\n",
+        "service pop3-login {\n  inet_listener pop3 {\n    port = 110\n  }\n"
+        "  inet_listener pop3s {\n    port = 995\n    ssl = yes\n  }\n}\n",
+        "service lmtp {\n  unix_listener /var/spool/postfix/private/dovecot-lmtp {\n"
+        "    mode = 0600\n    user = postfix\n    group = postfix\n  }\n}\n",
+        "service auth {\n  unix_listener /var/spool/postfix/private/auth {\n"
+        "    mode = 0660\n    user = postfix\n    group = postfix\n  }\n}\n",
+        "protocol imap {\n  mail_plugins = $mail_plugins imap_quota\n}\n",
+        "protocol lmtp {\n  postmaster_address = postmaster@%s\n}\n" % hostname,
+        "plugin {\n  quota = maildir:User quota\n  quota_status_success = DUNNO\n"
+        "  quota_status_overquota = \"552 5.2.2 Mailbox is full\"\n}\n",
+    ]
+    for name, (chain, privkey) in sni_entries(mail_names, cert_paths):
+        out.append("local_name %s {\n  ssl_cert = <%s\n  ssl_key = <%s\n}\n" % (name, chain, privkey))
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------- Postfix
+
+MASTER_SERVICES = (
+    ("smtp", "inet", "n", "-", "n", "-", "-", "smtpd"),
+    ("pickup", "unix", "n", "-", "n", "60", "1", "pickup"),
+    ("cleanup", "unix", "n", "-", "n", "-", "0", "cleanup"),
+    ("qmgr", "unix", "n", "-", "n", "300", "1", "qmgr"),
+    ("tlsmgr", "unix", "-", "-", "n", "1000?", "1", "tlsmgr"),
+    ("rewrite", "unix", "-", "-", "n", "-", "-", "trivial-rewrite"),
+    ("bounce", "unix", "-", "-", "n", "-", "0", "bounce"),
+    ("defer", "unix", "-", "-", "n", "-", "0", "bounce"),
+    ("trace", "unix", "-", "-", "n", "-", "0", "bounce"),
+    ("verify", "unix", "-", "-", "n", "-", "1", "verify"),
+    ("flush", "unix", "n", "-", "n", "1000?", "0", "flush"),
+    ("proxymap", "unix", "-", "-", "n", "-", "-", "proxymap"),
+    ("proxywrite", "unix", "-", "-", "n", "-", "1", "proxymap"),
+    ("smtp", "unix", "-", "-", "n", "-", "-", "smtp"),
+    ("relay", "unix", "-", "-", "n", "-", "-", "smtp"),
+    ("showq", "unix", "n", "-", "n", "-", "-", "showq"),
+    ("error", "unix", "-", "-", "n", "-", "-", "error"),
+    ("retry", "unix", "-", "-", "n", "-", "-", "error"),
+    ("discard", "unix", "-", "-", "n", "-", "-", "discard"),
+    ("local", "unix", "-", "n", "n", "-", "-", "local"),
+    ("virtual", "unix", "-", "n", "n", "-", "-", "virtual"),
+    ("lmtp", "unix", "-", "-", "n", "-", "-", "lmtp"),
+    ("anvil", "unix", "-", "-", "n", "-", "1", "anvil"),
+    ("scache", "unix", "-", "-", "n", "-", "1", "scache"),
+    ("postlog", "unix-dgram", "n", "-", "n", "-", "1", "postlogd"),
+)
+SUBMISSION_OPTIONS = (
+    "smtpd_sasl_auth_enable=yes",
+    "smtpd_client_restrictions=permit_sasl_authenticated,reject",
+    "smtpd_relay_restrictions=permit_sasl_authenticated,reject",
+    "milter_macro_daemon_name=ORIGINATING",
+)
+
+
+def render_master():
+    lines = ["# %s: chroot off for every service\n" % MARK]
+    lines += ["%-10s %-5s %-7s %-7s %-7s %-7s %-7s %s\n" % s for s in MASTER_SERVICES]
+    lines.append("submission inet n       -       n       -       -       smtpd\n")
+    lines += ["  -o %s\n" % o for o in ("syslog_name=postfix/submission", "smtpd_tls_security_level=encrypt") + SUBMISSION_OPTIONS]
+    lines.append("submissions inet n      -       n       -       -       smtpd\n")
+    lines += ["  -o %s\n" % o for o in ("syslog_name=postfix/submissions", "smtpd_tls_wrappermode=yes") + SUBMISSION_OPTIONS]
+    return "".join(lines)
+
+
+def render_main(hostname, cert_paths, extra=None):
+    fullchain, key = default_certificate(hostname, cert_paths)
+    settings = [
+        ("compatibility_level", "3.6"),
+        ("myhostname", hostname),
+        ("myorigin", hostname),
+        ("mydestination", "localhost"),
+        ("mynetworks", "127.0.0.0/8 [::1]/128"),
+        ("inet_interfaces", "all"),
+        ("inet_protocols", "ipv4"),
+        ("biff", "no"),
+        ("append_dot_mydomain", "no"),
+        ("recipient_delimiter", "+"),
+        ("default_database_type", "lmdb"),
+        ("alias_maps", "lmdb:/etc/aliases"),
+        ("alias_database", "lmdb:/etc/aliases"),
+        ("virtual_mailbox_domains", "lmdb:%s" % MAP_DOMAINS),
+        ("virtual_mailbox_maps", "lmdb:%s" % MAP_MAILBOXES),
+        ("virtual_alias_maps", "lmdb:%s" % MAP_ALIASES),
+        ("virtual_transport", "lmtp:unix:private/dovecot-lmtp"),
+        ("smtpd_sasl_type", "dovecot"),
+        ("smtpd_sasl_path", "private/auth"),
+        ("smtpd_sasl_auth_enable", "no"),
+        ("smtpd_sasl_security_options", "noanonymous"),
+        ("smtpd_tls_auth_only", "yes"),
+        ("smtpd_helo_required", "yes"),
+        ("smtpd_relay_restrictions", "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination"),
+        ("smtpd_recipient_restrictions", "reject_unauth_pipelining, reject_unknown_recipient_domain"),
+        ("disable_vrfy_command", "yes"),
+        ("smtpd_tls_security_level", "may"),
+        ("smtpd_tls_chain_files", "%s, %s" % (key, fullchain)),
+        ("tls_server_sni_maps", "lmdb:%s" % MAP_SNI),
+        ("smtpd_tls_protocols", ">=TLSv1.2"),
+        ("smtpd_tls_mandatory_protocols", ">=TLSv1.2"),
+        ("smtpd_tls_ciphers", "high"),
+        ("smtpd_tls_mandatory_ciphers", "high"),
+        ("tls_high_cipherlist", MOZILLA_INTERMEDIATE_CIPHERS),
+        ("tls_preempt_cipherlist", "no"),
+        ("tls_eecdh_auto_curves", " ".join(CURVES)),
+        ("smtpd_tls_session_cache_database", "lmdb:${data_directory}/smtpd_scache"),
+        ("smtpd_tls_loglevel", "1"),
+        ("smtp_tls_security_level", "may"),
+        ("smtp_tls_session_cache_database", "lmdb:${data_directory}/smtp_scache"),
+        ("message_size_limit", "52428800"),
+        ("mailbox_size_limit", "0"),
+    ]
+    settings += sorted((extra or {}).items())
+    return "# %s\n" % MARK + "".join("%s = %s\n" % kv for kv in settings)
+
+
+def render_sni(mail_names, cert_paths, fingerprints):
+    """The source of tls_server_sni_maps (compiled with postmap -F, which embeds the files).
+
+    Each line carries the fingerprint of its chain as a comment line above it, so that a renewed certificate
+    changes the source and the map is compiled again.
+    """
+    out = ["# %s\n" % MARK]
+    for name, (chain, key) in sni_entries(mail_names, cert_paths):
+        out.append("# %s sha256=%s\n%s %s %s\n" % (name, fingerprints.get(chain, ""), name, key, chain))
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------- nginx and Roundcube
+
+def brand_of(name):
+    """The brand a webmail name shows: the domain after webmail. (or the name itself)."""
+    return name[len("webmail."):] if name.startswith("webmail.") else name
+
+
+def render_webmail_vhost(entry, cert):
+    name = entry["name"]
+    clients = ",".join(entry["clients"])
+    out = ["# %s: client=%s webmail=%s tls=%s\n" % (MARK, clients if entry["branding"] == "client" else "(reseller)",
+                                                    name, "acme" if cert else "none")]
+    out.append("server {\n    listen 80;\n    server_name %s;\n    include %s;\n" % (name, CHALLENGE))
+    out.append("    location / {\n        return 301 https://$host$request_uri;\n    }\n}\n")
+    if cert:
+        out.append("server {\n    listen 443 ssl http2;\n    server_name %s;\n" % name)
+        out.append("    ssl_certificate %s;\n    ssl_certificate_key %s;\n    include %s;\n" % (cert[0], cert[1], TLS_PARAMS))
+        out.append('    add_header Strict-Transport-Security "max-age=63072000" always;\n')
+        out.append("    root %s;\n    index index.php;\n    client_max_body_size 50m;\n" % ROUNDCUBE_ROOT)
+        out.append("    location ~ /\\. {\n        deny all;\n    }\n")
+        out.append("    location / {\n        try_files $uri $uri/ /index.php?$args;\n    }\n")
+        out.append("    location ~ \\.php$ {\n        include snippets/fastcgi-php.conf;\n"
+                   "        fastcgi_pass unix:%s;\n    }\n}\n" % PHP_FPM_SOCKET)
+    return "".join(out)
+
+
+def php_string(value):
+    return "'%s'" % value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def render_roundcube_host(entry, mail_name):
+    brand = brand_of(entry["name"])
+    return (
+        "<?php\n// %s: webmail=%s\n" % (MARK, entry["name"])
+        + "$config['product_name'] = %s;\n" % php_string("Webmail %s" % brand)
+        + "$config['imap_host'] = %s;\n" % php_string("ssl://%s:993" % mail_name)
+        + "$config['smtp_host'] = %s;\n" % php_string("ssl://%s:465" % mail_name)
+    )
+
+
+def mail_name_for(webmail_entry, mail_names, hostname):
+    """The mail name of the same brand (webmail.X -> mail.X), else the host's own name."""
+    wanted = "mail." + brand_of(webmail_entry["name"])
+    names = {m["name"] for m in mail_names}
+    return wanted if wanted in names else hostname
+
+
+def render_roundcube(webmail_names, des_key, hostname):
+    hosts = ",\n".join("    %s => %s" % (php_string(w["name"]), php_string(roundcube_host_file(w["name"])))
+                       for w in sorted(webmail_names, key=lambda w: w["name"]))
+    return (
+        "<?php\n// %s\n" % MARK
+        + "$config = [];\ninclude('/etc/roundcube/debian-db-roundcube.php');\n"
+        + "$config['imap_host'] = %s;\n" % php_string("ssl://%s:993" % hostname)
+        + "$config['smtp_host'] = %s;\n" % php_string("ssl://%s:465" % hostname)
+        + "$config['smtp_user'] = '%u';\n$config['smtp_pass'] = '%p';\n"
+        + "// Dovecot and Postfix are reached by their own (branded) name on this host.\n"
+        + "$config['imap_conn_options'] = ['ssl' => ['verify_peer' => false, 'verify_peer_name' => false]];\n"
+        + "$config['smtp_conn_options'] = ['ssl' => ['verify_peer' => false, 'verify_peer_name' => false]];\n"
+        + "$config['des_key'] = %s;\n" % php_string(des_key)
+        + "$config['product_name'] = 'Webmail';\n"
+        + "$config['plugins'] = [];\n$config['skin'] = 'elastic';\n"
+        + "$config['force_https'] = true;\n$config['use_https'] = true;\n"
+        + "$config['login_autocomplete'] = 0;\n"
+        + "$config['include_host_config'] = [\n%s\n];\n" % hosts
+    )
+
+
+def roundcube_host_file(name):
+    return "fracto-%s.inc.php" % name
+
+
+def des_key_of(content):
+    """The des_key of an existing Roundcube config (kept: it encrypts the sessions' passwords)."""
+    marker = "$config['des_key'] = '"
+    if content and marker in content:
+        return content.split(marker, 1)[1].split("'", 1)[0]
+    return None
+
+
+def nginx_files(webroot, webmail_names, cert_paths):
+    files = dict(shared_files(webroot))
+    for entry in webmail_names:
+        files["%s/sites/%s.conf" % (NGINX_DIR, entry["name"])] = render_webmail_vhost(entry, cert_paths.get(entry["name"]))
+    return files
+
+
+def roundcube_files(webmail_names, mail_names, des_key, hostname):
+    if not webmail_names:
+        return {}
+    files = {ROUNDCUBE_CONF: render_roundcube(webmail_names, des_key, hostname)}
+    for entry in webmail_names:
+        files["%s/%s" % (ROUNDCUBE_DIR, roundcube_host_file(entry["name"]))] = render_roundcube_host(
+            entry, mail_name_for(entry, mail_names, hostname))
+    return files
+
+
+def redact_users(content):
+    """The users file as a diff shows it: every hash replaced."""
+    out = []
+    for line in (content or "").splitlines():
+        fields = line.split(":")
+        if len(fields) > 1 and not line.startswith("#"):
+            fields[1] = REDACTED
+        out.append(":".join(fields))
+    return "\n".join(out) + ("\n" if out else "")
