@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import re
 
 import dns.resolver
 import pytest
@@ -50,6 +51,8 @@ def run_playbook(project, *args, env=None, timeout=900):
 
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
     command = ["ansible-playbook"] + (["-i", inventory] if inventory else []) + ["-i", str(project / "inventories" / "demo")]
+    # Molecule forces colour for its children; the tests read plain text.
+    plain = {"ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", "PY_COLORS": "0"}
     run = subprocess.run(command + list(args), capture_output=True, text=True, cwd=project,
-                         env=dict(os.environ, **(env or {})), timeout=timeout, check=False)
-    return run.returncode, run.stdout + run.stderr
+                         env=dict(os.environ, **plain, **(env or {})), timeout=timeout, check=False)
+    return run.returncode, re.sub(r"\x1b\[[0-9;]*m", "", run.stdout + run.stderr)
