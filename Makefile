@@ -10,7 +10,7 @@ export PYTHONPATH := $(CURDIR)/collections
 COLLECTION := collections/ansible_collections/fracto/hosting
 DEMO := -i inventories/demo
 
-.PHONY: setup demo plan validate lab-down test lint sanity unit molecule
+.PHONY: setup demo plan validate gdpr lab-down test lint sanity unit molecule
 
 setup:  ## venv (Python >= 3.12), Docker engine, lab base image, the webmail test's browser
 	bash scripts/ensure-venv.sh
@@ -29,6 +29,10 @@ plan: setup  ## the dry run: what site.yml would change, per client (nothing is 
 validate: setup  ## validate the demo state without touching a host
 	ansible-playbook $(DEMO) playbooks/validate.yml
 
+gdpr: setup  ## the GDPR report of the demo (.fracto/gdpr-demo.md and .json), trusting the lab's CAs
+	python scripts/lab-roots.py .fracto/lab/roots.pem
+	ansible-playbook $(DEMO) playbooks/gdpr_report.yml -e fracto_gdpr_ca_bundle=$(CURDIR)/.fracto/lab/roots.pem
+
 lab-down:  ## remove the lab's containers
 	molecule destroy -s default
 
@@ -44,6 +48,7 @@ sanity:
 unit:
 	python -m pytest -q -p no:cacheprovider $(COLLECTION)/tests/unit tests
 
-molecule:  ## every scenario on a fresh lab (containers left by another checkout are removed first)
+molecule:  ## every scenario, in turn, on one fresh lab (removed before the first and after the last)
 	docker ps -aq --filter label=owner=molecule | xargs -r docker rm -f >/dev/null
-	molecule test --all
+	molecule test --all --destroy=never  # a failing scenario keeps the lab for a look; the next run removes it
+	docker ps -aq --filter label=owner=molecule | xargs -r docker rm -f >/dev/null

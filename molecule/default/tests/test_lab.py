@@ -15,8 +15,9 @@ INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 ACME = testinfra.get_host("ansible://acme?ansible_inventory=" + INVENTORY)
 CLOUD01 = testinfra.get_host("ansible://cloud01?ansible_inventory=" + INVENTORY)
 
-WEB_NAMES = ["cliente1.test", "www.cliente1.test", "shop.cliente1.test", "blog.cliente1.test", "cliente2.test",
-             "www.xn--caff-8oa.test", "cliente3.test"]
+WEB_NAMES = ["cliente1.test", "www.cliente1.test", "shop.cliente1.test", "blog.cliente1.test", "cliente3.test"]
+# cliente2 has a dedicated web address on cloud01: its names point at it (molecule/dedicated_ip).
+DEDICATED_WEB_NAMES = ["cliente2.test", "www.xn--caff-8oa.test"]
 MAIL_NAMES = ["mail.cliente1.test", "webmail.cliente1.test", "mail.dominioreseller.test",
               "webmail.dominioreseller.test", "mail01.fracto.test"]
 
@@ -24,6 +25,11 @@ MAIL_NAMES = ["mail.cliente1.test", "webmail.cliente1.test", "mail.dominioresell
 @pytest.mark.parametrize("name", WEB_NAMES)
 def test_web_names_resolve_to_cloud01(lab_resolve, name):
     assert lab_resolve(name) == lab_resolve("cloud01.fracto.test")
+
+
+@pytest.mark.parametrize("name", DEDICATED_WEB_NAMES)
+def test_names_of_a_client_with_a_dedicated_address_resolve_to_it(lab_resolve, name):
+    assert lab_resolve(name) == ["198.51.100.100"]
 
 
 @pytest.mark.parametrize("name", MAIL_NAMES)

@@ -7,14 +7,54 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
 
 from ansible_collections.fracto.hosting.plugins.action.client_state import ActionModule as ClientStateAction
-from ansible_collections.fracto.hosting.plugins.module_utils.state.pool import pool_table, pool_view
+from ansible_collections.fracto.hosting.plugins.module_utils.state.pool import pool_table, pool_view, rdns_problems
+
+try:
+    import dns.resolver
+    import dns.reversename
+
+    HAS_DNSPYTHON = True
+except ImportError:  # pragma: no cover - dnspython is in requirements.txt
+    HAS_DNSPYTHON = False
+
+
+def _lookups(nameservers):
+    """(reverse, forward) through the given name servers (dnspython), or the controller's own resolver."""
+    if nameservers and HAS_DNSPYTHON:
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = [str(n) for n in nameservers]
+        resolver.lifetime = 5
+
+        def ask(name, rdtype):
+            try:
+                return [a.to_text() for a in resolver.resolve(name, rdtype)]
+            except Exception:  # pylint: disable=broad-except  # NXDOMAIN, no answer, timeout: no record
+                return []
+
+        return (lambda ip: ask(dns.reversename.from_address(ip), "PTR")), (lambda name: ask(name, "A"))
+
+    def reverse(ip):
+        try:
+            name, aliases, _addresses = socket.gethostbyaddr(ip)
+            return [name] + aliases
+        except OSError:
+            return []
+
+    def forward(name):
+        try:
+            return socket.gethostbyname_ex(name)[2]
+        except OSError:
+            return []
+
+    return reverse, forward
 
 
 class ActionModule(ClientStateAction):
-    _VALID_ARGS = frozenset(("dest", "show_free"))
+    _VALID_ARGS = frozenset(("dest", "show_free", "rdns", "nameservers"))
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
@@ -24,6 +64,13 @@ class ActionModule(ClientStateAction):
         if model is None:
             return result
         view = pool_view(model)
+        if self._task.args.get("rdns"):
+            problems = rdns_problems(view, *_lookups(self._task.args.get("nameservers") or []))
+            for item in view["addresses"]:
+                if item.get("helo"):
+                    item["rdns"] = problems.get(item["address"], "")
+            # plan_report's key for what needs attention: the reverse DNS of a sending address is wrong.
+            result["rdns_mismatch"] = problems
         text = pool_table(view, show_free=bool(self._task.args.get("show_free", False)))
         dest = self._task.args.get("dest")
         if dest:

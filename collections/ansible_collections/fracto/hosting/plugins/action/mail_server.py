@@ -5,15 +5,41 @@
 
 The host's current hashes are read first (a no_log call of the same module with read_hashes=true): a hash is
 kept while its password still verifies, so that a rerun changes nothing. The module is only given hashes.
+Fingerprints of the verified passwords (HMAC under a key kept on the host) are recorded on the controller in
+fingerprint_cache, so that the next run does not verify again what has not changed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
+from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.mail.passwords import HAS_PASSLIB, hashed_mailboxes
 
 MODULE = "fracto.hosting.mail_server"
+
+
+def hashed_key_id(key):
+    return hashlib.sha256(b"fracto key id\0" + key).hexdigest()[:16]
+
+
+def load_cache(path, key_id):
+    """{address: fingerprint} recorded for this host key, or {} (no file, another key, unreadable)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    return data.get("fingerprints", {}) if isinstance(data, dict) and data.get("key_id") == key_id else {}
+
+
+def save_cache(path, key_id, fingerprints):
+    """Written atomically, 0600: fingerprints are not passwords, but only this controller needs them."""
+    write_atomic(path, json.dumps({"key_id": key_id, "fingerprints": fingerprints}, sort_keys=True), mode=0o600,
+                 makedirs=True, dir_mode=0o700)
 
 
 class ActionModule(ActionBase):
@@ -24,6 +50,7 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         args = dict(self._task.args)
+        cache = args.pop("fingerprint_cache", None) or ""
         mailboxes = args.get("mailboxes") or []
         if any(b.get("password") is not None and not b.get("password_hash") for b in mailboxes):
             if not HAS_PASSLIB:
@@ -33,7 +60,13 @@ class ActionModule(ActionBase):
             if current.get("failed"):
                 result.update(failed=True, msg="reading the current hashes failed: %s" % current.get("msg", ""))
                 return result
-            args["mailboxes"] = hashed_mailboxes(mailboxes, current.get("hashes") or {})
+            key = bytes.fromhex(current.get("fingerprint_key") or "")
+            # The key's own fingerprint names it in the cache: a new key (a rebuilt host) invalidates every entry.
+            key_id = hashed_key_id(key) if key else ""
+            known = load_cache(cache, key_id) if cache and key else {}
+            args["mailboxes"], fingerprints = hashed_mailboxes(mailboxes, current.get("hashes") or {}, key=key, known=known)
+            if cache and key and fingerprints != known and not self._task.check_mode:
+                save_cache(cache, key_id, fingerprints)
         args.pop("read_hashes", None)
         result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
         return result

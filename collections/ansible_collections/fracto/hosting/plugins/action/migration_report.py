@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 from ansible.plugins.action import ActionBase
+from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.report import document, format_site, outdated
 
 
 def _write(dest, name, text):
-    fd, tmp = tempfile.mkstemp(prefix=".migration-", dir=dest)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
     path = os.path.join(dest, name)
-    os.replace(tmp, path)
+    write_atomic(path, text)
     return path
 
 

@@ -21,6 +21,7 @@ ATTENTION = {
     "rate_limited": "rate limited by the CA",
     "refused": "refused",
     "failed_orders": "order failed",
+    "rdns_mismatch": "reverse DNS does not match its HELO name",
 }
 
 

@@ -80,9 +80,9 @@ record:
 
 import json
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.ledger import plan
 
 
@@ -122,12 +122,7 @@ def main():
     if module._diff:
         result["diff"] = dict(before=before, after=after, before_header=record_path, after_header=record_path)
     if changed and not module.check_mode:
-        os.makedirs(params["path"], mode=0o700, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".state-", dir=params["path"])
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(after)
-        module.atomic_move(tmp, record_path)
-        os.chmod(record_path, 0o600)
+        write_atomic(record_path, after, mode=0o600, makedirs=True, dir_mode=0o700)
     module.exit_json(**result)
 
 

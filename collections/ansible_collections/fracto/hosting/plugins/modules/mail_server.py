@@ -84,8 +84,28 @@ options:
     description: Further C(main.cf) settings (the lab sets C(smtpd_peername_lookup)).
     type: dict
     default: {}
+  ip_bindings:
+    description:
+      - The host's dedicated addresses (C(ip_bindings) of its resolved state, bound by M(fracto.hosting.ip_bindings)).
+      - Mail from the domains of the clients bound to an address for mail leaves from that address with its HELO
+        name (C(helo)), through one C(smtp) transport per address in C(master.cf) (C(smtp_bind_address),
+        C(smtp_helo_name)) chosen by C(sender_dependent_default_transport_maps); other senders leave from the
+        host's main address with O(hostname) as HELO.
+    type: list
+    elements: dict
+    default: []
+  fingerprint_cache:
+    description:
+      - A file on the controller where the action plugin records fingerprints of the passwords it verified (HMAC-SHA256
+        under the mail host's key, so useless without that host), so that the next run verifies only what changed.
+        Without it every password is verified against its hash at each run (about 4 ms each).
+      - Read and written by the action plugin on the controller; the module on the host ignores it.
+    type: str
   read_hashes:
-    description: Only read and return the current hashes (used by the action plugin; never shown).
+    description:
+      - Only read and return the current hashes and the host's password fingerprint key (used by the action plugin;
+        never shown). The key (32 random bytes, C(/var/lib/fracto/mail/password-fingerprint.key), root only) is
+        created when missing, except in check mode.
     type: bool
     default: false
 attributes:
@@ -151,8 +171,9 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
 
+FINGERPRINT_KEY = "/var/lib/fracto/mail/password-fingerprint.key"
 SECRET_FILES = {mc.USERS_FILE: (0o640, "root", "dovecot"), mc.MAP_SNI: (0o600, "root", "root")}
-MAPS = (mc.MAP_DOMAINS, mc.MAP_MAILBOXES, mc.MAP_ALIASES, mc.MAP_SNI)
+MAPS = (mc.MAP_DOMAINS, mc.MAP_MAILBOXES, mc.MAP_ALIASES, mc.MAP_SNI, mc.MAP_SENDERS)
 
 
 def read(path):
@@ -199,6 +220,25 @@ def write_atomic(path, content):
     os.chmod(tmp, mode)
     os.chown(tmp, pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid)
     os.replace(tmp, path)  # same directory: atomic, and the mode and owner set above stay (atomic_move would reset them)
+
+
+def fingerprint_key(check_mode):
+    """The host's key for the controller's password fingerprints (hex); created once, never in check mode."""
+    try:
+        with open(FINGERPRINT_KEY, "rb") as handle:
+            return handle.read().hex()
+    except FileNotFoundError:
+        if check_mode:
+            return ""
+    # /var/lib/fracto is shared (the ACME webroot is under it): only the key's own directory is private.
+    os.makedirs(os.path.dirname(os.path.dirname(FINGERPRINT_KEY)), mode=0o755, exist_ok=True)
+    os.makedirs(os.path.dirname(FINGERPRINT_KEY), mode=0o700, exist_ok=True)
+    key = secrets.token_bytes(32)
+    fd, tmp = tempfile.mkstemp(prefix=".fracto-", dir=os.path.dirname(FINGERPRINT_KEY))
+    with os.fdopen(fd, "wb") as handle:  # mkstemp: mode 0600
+        handle.write(key)
+    os.replace(tmp, FINGERPRINT_KEY)
+    return key.hex()
 
 
 def vmail_ids():
@@ -298,7 +338,9 @@ def main():
             store=dict(type="path", default="/etc/fracto/tls"),
             webroot=dict(type="path", default="/var/lib/fracto/acme"),
             postfix_settings=dict(type="dict", default={}),
+            ip_bindings=dict(type="list", elements="dict", default=[]),
             read_hashes=dict(type="bool", default=False),
+            fingerprint_cache=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -308,7 +350,8 @@ def main():
     module.no_log_values = {b["password_hash"] for b in p["mailboxes"] if b.get("password_hash")}
     users_content = read(mc.USERS_FILE)
     if p["read_hashes"]:
-        module.exit_json(changed=False, hashes={a: u["hash"] for a, u in mc.parse_users(users_content).items()})
+        module.exit_json(changed=False, hashes={a: u["hash"] for a, u in mc.parse_users(users_content).items()},
+                         fingerprint_key=fingerprint_key(module.check_mode))
     missing = [b.get("address") for b in p["mailboxes"] if not b.get("password_hash")]
     if missing:
         module.fail_json(msg="mailboxes without password_hash (use the action plugin to hash passwords): %s" % ", ".join(missing))
@@ -322,14 +365,16 @@ def main():
     names = [m["name"] for m in p["mail_names"]]
     fingerprints = {chain: fingerprint(chain) for chain, _key in cert_paths.values()}
     uid, gid = vmail_ids()
+    transports, sender_map = mc.sender_transports(p["domains"], p["ip_bindings"])
     des_key = mc.des_key_of(read(mc.ROUNDCUBE_CONF)) or "".join(
         secrets.choice(string.ascii_letters + string.digits) for _i in range(24))
 
     files = {
         mc.DOVECOT_CONF: mc.render_dovecot(p["hostname"], names, cert_paths, uid, gid),
         mc.USERS_FILE: mc.render_users(users),
-        mc.POSTFIX_MAIN: mc.render_main(p["hostname"], cert_paths, p["postfix_settings"]),
-        mc.POSTFIX_MASTER: mc.render_master(),
+        mc.POSTFIX_MAIN: mc.render_main(p["hostname"], cert_paths, dict(mc.sender_settings(), **p["postfix_settings"])),
+        mc.POSTFIX_MASTER: mc.render_master(transports),
+        mc.MAP_SENDERS: mc.render_map(sender_map),
         mc.MAP_DOMAINS: mc.render_map(domains),
         mc.MAP_MAILBOXES: mc.render_map({a: u["client"] or "-" for a, u in users.items()}),
         mc.MAP_ALIASES: mc.render_map({a: ",".join(t) for a, t in aliases.items()}),
@@ -340,6 +385,7 @@ def main():
     before = {path: read(path) for path in files}
     writes = {path: content for path, content in files.items() if before[path] != content}
     changes += [c for c in (describe_file(path, before[path], content) for path, content in sorted(writes.items())) if c]
+    changes += mc.sender_changes(before[mc.MAP_SENDERS], sender_map, transports, p["domains"], p["hostname"])
     served = sorted(n for n in names + [w["name"] for w in p["webmail_names"]] if n in cert_paths)
     result = dict(changed=bool(writes), changes=changes, reloaded=[], served=served)
     if module._diff:

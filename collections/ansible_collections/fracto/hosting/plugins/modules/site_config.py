@@ -101,9 +101,9 @@ changes:
 import grp
 import os
 import pwd
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.config import ConfigError, mask, public_settings, rewrite
 
 
@@ -152,15 +152,7 @@ def main():
     if module._diff and changes:
         result["diff"] = dict(before_header=path, after_header=path, before=mask(current, kind) or "", after=mask(wanted, kind))
     if changes and not module.check_mode:
-        directory = os.path.dirname(path)
-        fd, tmp = tempfile.mkstemp(prefix=".fracto-", dir=directory)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(wanted)
-        os.chmod(tmp, 0o600)
-        module.atomic_move(tmp, path)
-        # atomic_move gives a new file the umask's mode: set owner and mode on the file in place.
-        os.chown(path, uid, gid)
-        os.chmod(path, 0o640)
+        write_atomic(path, wanted, mode=0o640, owner=uid, group=gid)
     elif current is not None:
         stat = os.stat(path)
         if (stat.st_uid, stat.st_gid) != (uid, gid) or stat.st_mode & 0o7777 != 0o640:

@@ -22,6 +22,7 @@ MARK = "managed by fracto.hosting mail_server"
 VMAIL_HOME = "/var/vmail"
 USERS_FILE = "/etc/dovecot/fracto/users"
 DOVECOT_CONF = "/etc/dovecot/dovecot.conf"
+DOVECOT_INCLUDES = "/etc/dovecot/fracto/conf.d"
 POSTFIX_MAIN = "/etc/postfix/main.cf"
 POSTFIX_MASTER = "/etc/postfix/master.cf"
 POSTFIX_MAPS = "/etc/postfix/fracto"
@@ -29,6 +30,7 @@ MAP_DOMAINS = POSTFIX_MAPS + "/domains"
 MAP_MAILBOXES = POSTFIX_MAPS + "/mailboxes"
 MAP_ALIASES = POSTFIX_MAPS + "/aliases"
 MAP_SNI = POSTFIX_MAPS + "/sni"
+MAP_SENDERS = POSTFIX_MAPS + "/sender_transports"
 ROUNDCUBE_DIR = "/etc/roundcube"
 ROUNDCUBE_CONF = ROUNDCUBE_DIR + "/config.inc.php"
 ROUNDCUBE_ROOT = "/var/lib/roundcube/public_html"
@@ -263,6 +265,8 @@ def render_dovecot(hostname, mail_names, cert_paths, vmail_uid, vmail_gid):
     ]
     for name, (chain, privkey) in sni_entries(mail_names, cert_paths):
         out.append("local_name %s {\n  ssl_cert = <%s\n  ssl_key = <%s\n}\n" % (name, chain, privkey))
+    # Settings other tasks of the role own (the master user of the mail migration: roles/fracto_mail/tasks/migration_master.yml).
+    out.append("!include_try %s/*.conf\n" % DOVECOT_INCLUDES)
     return "".join(out)
 
 
@@ -303,13 +307,18 @@ SUBMISSION_OPTIONS = (
 )
 
 
-def render_master():
+def render_master(transports=()):
+    """master.cf; transports are (name, address, helo) of the dedicated sending addresses (sender_transports)."""
     lines = ["# %s: chroot off for every service\n" % MARK]
     lines += ["%-10s %-5s %-7s %-7s %-7s %-7s %-7s %s\n" % s for s in MASTER_SERVICES]
     lines.append("submission inet n       -       n       -       -       smtpd\n")
     lines += ["  -o %s\n" % o for o in ("syslog_name=postfix/submission", "smtpd_tls_security_level=encrypt") + SUBMISSION_OPTIONS]
     lines.append("submissions inet n      -       n       -       -       smtpd\n")
     lines += ["  -o %s\n" % o for o in ("syslog_name=postfix/submissions", "smtpd_tls_wrappermode=yes") + SUBMISSION_OPTIONS]
+    for name, address, helo in transports:
+        lines.append("%-10s unix  -       -       n       -       -       smtp\n" % name)
+        lines += ["  -o %s\n" % o for o in ("syslog_name=postfix/%s" % name, "smtp_bind_address=%s" % address,
+                                            "smtp_helo_name=%s" % helo)]
     return "".join(lines)
 
 
@@ -481,3 +490,58 @@ def redact_users(content):
             fields[1] = REDACTED
         out.append(":".join(fields))
     return "\n".join(out) + ("\n" if out else "")
+
+
+# --------------------------------------------------------------------------- dedicated sending addresses
+
+def transport_name(address):
+    """The master.cf service that sends from a dedicated address: smtp-198-51-100-102."""
+    return "smtp-" + address.replace(".", "-")
+
+
+def sender_transports(domains, ip_bindings):
+    """(transports [(name, address, helo)], map {"@domain": "name:"}) for the addresses bound for mail.
+
+    Mail from a domain of a client bound to an address leaves through that address's transport
+    (sender_dependent_default_transport_maps); a sender without one keeps the default smtp transport, that is
+    the host's main address and its hostname as HELO.
+    """
+    transports, entries = [], {}
+    for binding in sorted(ip_bindings, key=lambda b: b["address"]):
+        if "mail" not in (binding.get("sides") or []) or not binding.get("helo"):
+            continue
+        name = transport_name(binding["address"])
+        transports.append((name, binding["address"], binding["helo"]))
+        for entry in domains:
+            if entry["client"] in (binding.get("clients") or []):
+                entries.setdefault("@" + entry["domain"], name + ":")
+    return transports, entries
+
+
+def sender_settings():
+    """The main.cf setting of the per-sender transports (the map is always there, empty without bindings)."""
+    return {"sender_dependent_default_transport_maps": "lmdb:%s" % MAP_SENDERS}
+
+
+def sender_changes(before_content, entries, transports, domains, hostname):
+    """Change lines (kind mail_sender) for the domains whose outgoing address changes."""
+    before = parse_map(before_content or "")
+    helo = {name + ":": (address, name_helo) for name, address, name_helo in transports}
+    owner = {"@" + d["domain"]: d["client"] for d in domains}
+
+    def leaves(value):
+        if value in helo:
+            return "from %s (HELO %s)" % helo[value]
+        if value:
+            return "through %s" % value.rstrip(":")
+        return "from the host's main address (HELO %s)" % hostname
+
+    out = []
+    for key in sorted(set(before) | set(entries)):
+        old, new = before.get(key), entries.get(key)
+        if old == new:
+            continue
+        action = "create" if old is None else "remove" if new is None else "change"
+        detail = "mail leaves %s" % leaves(new) if new else "mail leaves %s" % leaves(None)
+        out.append(change(action, "mail_sender", key[1:], owner.get(key, "(reseller)"), [detail]))
+    return out

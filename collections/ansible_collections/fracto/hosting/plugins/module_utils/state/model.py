@@ -566,22 +566,62 @@ class StateValidator:
         if mail is not None and check_mapping(self.problems, path / "mail", mail,
                                               ("from", "mailboxes", "master_user", "master_password", "folder_map", "delete_extra"),
                                               required=("from",)):
-            source = mail.get("from")
-            if want_str(self.problems, path / "mail" / "from", source):
-                host, _sep, port = source.partition(":")
-                if port and not (port.isdigit() and 0 < int(port) < 65536):
-                    self.problems.error(path / "mail" / "from", "port must be a number from 1 to 65535")
-            own = {b["address"] for b in client["mailboxes"]}
-            boxes = mail.get("mailboxes", {})
-            if check_mapping(self.problems, path / "mail" / "mailboxes", boxes, boxes if isinstance(boxes, dict) else ()):
-                for key, spec in boxes.items():
-                    mpath = path / "mail" / "mailboxes" / key
-                    address = self.address(mpath, key)
-                    if address and address not in own:
-                        self.problems.error(mpath, "%s is not a mailbox of this client (mailboxes:)" % address)
-                    if spec is not None:
-                        check_mapping(self.problems, mpath, spec, ("user", "password"))
-            client["migration"]["mail"] = {"from": source}
+            self.migration_mail(path / "mail", client, mail)
+
+    def migration_mail(self, path, client, mail):
+        """migration.mail: the old IMAP server, the mailboxes that move and how the migrator logs in there."""
+        source = mail.get("from")
+        port = 993
+        if want_str(self.problems, path / "from", source):
+            source, _sep, port_text = source.partition(":")
+            if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
+                self.problems.error(path / "from", "port must be a number from 1 to 65535")
+            elif port_text:
+                port = int(port_text)
+        master_user, master_password = mail.get("master_user"), mail.get("master_password")
+        if "master_user" in mail or "master_password" in mail:
+            if not ("master_user" in mail and "master_password" in mail):
+                self.problems.error(path / ("master_password" if "master_user" in mail else "master_user"),
+                                    "is required with %s" % ("master_user" if "master_user" in mail else "master_password"))
+            if "master_user" in mail:
+                want_str(self.problems, path / "master_user", master_user, re.compile(r"^[^\s*]{1,64}$"),
+                         "must be a user name (no spaces, no *)")
+            if "master_password" in mail:
+                want_str(self.problems, path / "master_password", master_password)
+        folder_map = mail.get("folder_map", {})
+        if check_mapping(self.problems, path / "folder_map", folder_map, folder_map if isinstance(folder_map, dict) else ()):
+            for key, value in folder_map.items():
+                if not isinstance(value, str) or not value or not isinstance(key, str) or not key:
+                    self.problems.error(path / "folder_map" / str(key), "must map an old folder name to a new folder name (strings)")
+        delete_extra = mail.get("delete_extra", False)
+        if not isinstance(delete_extra, bool):
+            self.problems.error(path / "delete_extra", "must be true or false, got %s" % type_name(delete_extra))
+        own = {b["address"] for b in client["mailboxes"]}
+        boxes = mail.get("mailboxes", {})
+        moved = []
+        if check_mapping(self.problems, path / "mailboxes", boxes, boxes if isinstance(boxes, dict) else ()):
+            for key, spec in boxes.items():
+                mpath = path / "mailboxes" / key
+                address = self.address(mpath, key)
+                if address and address not in own:
+                    self.problems.error(mpath, "%s is not a mailbox of this client (mailboxes:)" % address)
+                spec = {} if spec is None else spec
+                if not check_mapping(self.problems, mpath, spec, ("user", "password")):
+                    continue
+                if "user" in spec:
+                    want_str(self.problems, mpath / "user", spec["user"])
+                if "password" in spec:
+                    want_str(self.problems, mpath / "password", spec["password"])
+                elif master_user is None:
+                    self.problems.error(mpath / "password", "is required without master_user/master_password "
+                                                            "(the migrator logs in to the old server as this user)")
+                if address:
+                    moved.append({"address": address, "user": spec.get("user", address), "password": spec.get("password")})
+        client["migration"]["mail"] = {
+            "from": source, "port": port, "mailboxes": moved, "master_user": master_user,
+            "master_password": master_password, "folder_map": folder_map if isinstance(folder_map, dict) else {},
+            "delete_extra": delete_extra is True,
+        }
 
     def migration_site(self, path, client, site):
         """migration.site: the old site, the client's vhost that receives it, the database it moves into."""

@@ -7,6 +7,46 @@ from __future__ import annotations
 
 import ipaddress
 
+HELO_PREFIX = "smtp-"
+
+
+def helo_name(address, domain):
+    """The name outgoing mail from a dedicated address gives as HELO: smtp-198-51-100-102.<platform domain>.
+
+    One name per address, under the platform's domain (the platform owns the addresses and their reverse
+    DNS): it stays right when the address moves to another client, whatever the clients' mail branding.
+    """
+    label = HELO_PREFIX + str(address).replace(".", "-")
+    return "%s.%s" % (label, domain) if domain else label
+
+
+def rdns_problems(view, reverse, forward):
+    """{address: reason} for bound mail addresses whose DNS does not match their HELO name (forward-confirmed).
+
+    reverse(address) -> [names] (PTR), forward(name) -> [addresses] (A); both return [] when nothing answers.
+    """
+    problems = {}
+    for item in view["addresses"]:
+        helo = item.get("helo")
+        if not helo:
+            continue
+        problem = rdns_problem(item["address"], helo, reverse(item["address"]), forward(helo))
+        if problem:
+            problems[item["address"]] = problem
+    return problems
+
+
+def rdns_problem(address, helo, ptr_names, a_addresses):
+    """Why the reverse DNS of address does not match its HELO name, or None when it does (FCrDNS)."""
+    names = sorted({str(n).rstrip(".").lower() for n in ptr_names})
+    if not names:
+        return "no PTR record for %s (HELO name %s)" % (address, helo)
+    if helo.lower() not in names:
+        return "PTR of %s is %s, HELO name is %s" % (address, ", ".join(names), helo)
+    if address not in a_addresses:
+        return "HELO name %s resolves to %s, not %s" % (helo, ", ".join(sorted(a_addresses)) or "nothing", address)
+    return None
+
 
 def pool_view(model):
     """Every address of the pool with its state, from the validated model of one reseller's inventory.
@@ -16,6 +56,7 @@ def pool_view(model):
     here: their addresses show as allocated.
     """
     me = model["reseller"].get("name")
+    domain = (model.get("platform") or {}).get("domain")
     bound = {}
     for cid in sorted(model["clients"]):
         for side, ip in sorted(model["clients"][cid]["dedicated_ip"].items()):
@@ -29,8 +70,11 @@ def pool_view(model):
     for ip in sorted(model["pool"], key=ipaddress.IPv4Address):
         entry = model["pool"][ip]
         state = "free" if not entry["reseller"] else "bound" if ip in bound else "allocated"
-        addresses.append({"address": ip, "reseller": entry["reseller"], "host": entry["host"], "state": state,
-                          "clients": bound.get(ip, {}).get("clients", []), "sides": bound.get(ip, {}).get("sides", [])})
+        item = {"address": ip, "reseller": entry["reseller"], "host": entry["host"], "state": state,
+                "clients": bound.get(ip, {}).get("clients", []), "sides": bound.get(ip, {}).get("sides", [])}
+        if "mail" in item["sides"]:
+            item["helo"] = helo_name(ip, domain)
+        addresses.append(item)
     per_reseller, per_host = {}, {}
     for item in addresses:
         if item["reseller"]:
@@ -55,6 +99,8 @@ def pool_table(view, show_free=False):
             free.append(item["address"])
             continue
         clients = ", ".join(item["clients"]) + (" (%s)" % "+".join(item["sides"]) if item["sides"] else "")
+        clients += "  HELO %s" % item["helo"] if item.get("helo") else ""
+        clients += "  ! %s" % item["rdns"] if item.get("rdns") else ""
         lines.append("%-16s %-10s %-16s %-10s %s" % (item["address"], item["state"], item["reseller"] or "-",
                                                      item["host"] or "-", clients or "-"))
     if free:

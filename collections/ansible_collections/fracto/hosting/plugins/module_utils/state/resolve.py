@@ -10,6 +10,7 @@ the roles consume the slice of their host and decide nothing of their own.
 from __future__ import annotations
 
 from ansible_collections.fracto.hosting.plugins.module_utils.state.model import client_names, mail_host_fqdn
+from ansible_collections.fracto.hosting.plugins.module_utils.state.pool import helo_name
 
 WEB_ROOT = "/srv/www"
 MAX_NAMES_PER_CERT = 100
@@ -19,7 +20,7 @@ def _host(hosts, name):
     return hosts.setdefault(name, {
         "roles": [], "system_users": [], "sites": [], "certificates": [], "php_pools": [], "databases": [],
         "mail_domains": [], "mailboxes": [], "mail_aliases": [], "mail_names": [], "webmail_names": [],
-        "ip_bindings": [], "backup_jobs": [], "clients": [], "migrations": [],
+        "ip_bindings": [], "backup_jobs": [], "clients": [], "migrations": [], "mail_migrations": [],
     })
 
 
@@ -109,6 +110,17 @@ def _mail(hosts, client, shared_names):
         host["mailboxes"].append(dict(box, client=cid))
     for alias in client["mail_aliases"]:
         host["mail_aliases"].append(dict(alias, client=cid))
+    mail = client.get("migration", {}).get("mail")
+    if mail:
+        # One entry per mailbox that moves: the old server, how to log in there (the mailbox's own password, or the
+        # client's master user), the folder map. Secrets: password, master_password (the state is no_log).
+        for box in mail["mailboxes"]:
+            host["mail_migrations"].append({
+                "client": cid, "address": box["address"], "from": mail["from"], "port": mail["port"],
+                "user": box["user"], "password": box["password"], "master_user": mail["master_user"],
+                "master_password": mail["master_password"], "folder_map": mail["folder_map"],
+                "delete_extra": mail["delete_extra"],
+            })
     branding = feats["mail_branding"]
     for kind in ("mail_names", "webmail_names"):
         for name in client[kind]:
@@ -139,7 +151,7 @@ def _mail_certificates(hosts):
                                          "client": owner, "source": "acme", "names": sorted(set(group["names"]))})
 
 
-def _ip_bindings(hosts, clients):
+def _ip_bindings(hosts, clients, domain):
     bindings = {}
     for client in clients:
         for side, host_key in (("web", "web_host"), ("mail", "mail_host")):
@@ -148,6 +160,9 @@ def _ip_bindings(hosts, clients):
                 entry = bindings.setdefault((client[host_key], ip), {"address": ip, "sides": [], "clients": []})
                 if side not in entry["sides"]:
                     entry["sides"].append(side)
+                if side == "mail":
+                    # Outgoing mail from this address says this name (its A and PTR records must match it).
+                    entry["helo"] = helo_name(ip, domain)
                 if client["id"] not in entry["clients"]:
                     entry["clients"].append(client["id"])
     for (host, _ip), entry in sorted(bindings.items()):
@@ -179,7 +194,8 @@ def resolve_state(model):
             _mail(hosts, client, shared_names)
         _backups(hosts, client)
     _mail_certificates(hosts)
-    _ip_bindings(hosts, clients)
+    domain = model["platform"].get("domain")
+    _ip_bindings(hosts, clients, domain)
     for client in clients:
         for host in {client["web_host"], client["mail_host"]} - {None}:
             hosts[host]["clients"].append(client["id"])
@@ -187,9 +203,14 @@ def resolve_state(model):
     for client in clients:
         for name in client_names(client):
             dns[name] = {"host": client["web_host"], "ipv4": client["dedicated_ip"]["web"]}
+        # Mail and webmail names are shared by the clients of a host: they stay on its main address. The dedicated
+        # mail address carries outgoing mail, under its own name (A and PTR).
         for name in client["mail_names"] + client["webmail_names"]:
-            dns[name] = {"host": client["mail_host"], "ipv4": client["dedicated_ip"]["mail"]}
-    domain = model["platform"].get("domain")
+            dns[name] = {"host": client["mail_host"], "ipv4": None}
+    for host, state in sorted(hosts.items()):
+        for binding in state["ip_bindings"]:
+            if binding.get("helo"):
+                dns[binding["helo"]] = {"host": host, "ipv4": binding["address"], "ptr": True}
     for host in hosts:
         dns.setdefault(mail_host_fqdn(host, domain), {"host": host, "ipv4": None})
     summary = {}

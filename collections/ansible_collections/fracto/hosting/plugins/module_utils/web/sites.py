@@ -115,12 +115,27 @@ def _site_body(site):
     return "".join(lines)
 
 
-def render_site(site, cert_paths, reseller=None):
+def _listen(site, port, options, default):
+    """The listen lines of a server: every address, and the client's dedicated address when it has one.
+
+    nginx picks the servers of a connection by the address it arrived on: a server listening on IP:port is
+    the only kind considered for connections to IP, so other clients' vhosts never answer there. The
+    dedicated address's default server (default) answers requests without a Host header or SNI.
+    """
+    lines = "    listen %s%s;\n" % (port, options)
+    if site.get("ipv4"):
+        lines += "    listen %s:%s%s%s;\n" % (site["ipv4"], port, options, " default_server" if default else "")
+    return lines
+
+
+def render_site(site, cert_paths, reseller=None, ip_default=False):
     """One vhost: port 80 (challenge, then redirect or content) and port 443 when its certificate is present.
 
     cert_paths is (fullchain, key, covered names) of the site's certificate when it is installed and
     covers the vhost's primary name, else None. Names the certificate does not cover (an alias whose
-    DNS is elsewhere) stay on HTTP; the others keep HTTPS.
+    DNS is elsewhere) stay on HTTP; the others keep HTTPS. A site of a client with a dedicated address
+    (site["ipv4"]) also listens on it; ip_default makes it that address's default server on 80 and 443
+    (the client's main site, with its certificate).
     """
     all_names = [site["name"]] + list(site["aliases"])
     tls = cert_paths is not None
@@ -128,17 +143,20 @@ def render_site(site, cert_paths, reseller=None):
     plain = [n for n in all_names if n not in secure]
     out = [header(site["client"], "site=%s tls=%s" % (site["name"], site["tls"] if tls else "none"), reseller)]
     redirect = tls and site["https_redirect"]
+    first = True
     for group, redirected in ((secure, True), (plain, False)) if redirect else ((all_names, False),):
         if not group:
             continue
-        out.append("server {\n    listen 80;\n    server_name %s;\n    include %s;\n" % (" ".join(group), CHALLENGE))
+        out.append("server {\n%s    server_name %s;\n    include %s;\n"
+                   % (_listen(site, 80, "", ip_default and first), " ".join(group), CHALLENGE))
+        first = False
         if redirected:
             out.append("    location / {\n        return 301 https://$host$request_uri;\n    }\n")
         else:
             out.append(_site_body(site))
         out.append("}\n")
     if tls:
-        out.append("server {\n    listen 443 ssl http2;\n    server_name %s;\n" % " ".join(secure))
+        out.append("server {\n%s    server_name %s;\n" % (_listen(site, 443, " ssl http2", ip_default), " ".join(secure)))
         out.append("    ssl_certificate %s;\n    ssl_certificate_key %s;\n    include %s;\n" % (cert_paths[0], cert_paths[1], TLS_PARAMS))
         if site["hsts"]:
             out.append('    add_header Strict-Transport-Security "max-age=63072000" always;\n')
@@ -175,6 +193,17 @@ def pool_path(pool):
     return "/etc/php/%s/fpm/pool.d/fracto-%s.conf" % (pool["version"], pool["client"])
 
 
+def ip_default_sites(sites):
+    """The names of the sites that are the default server of their dedicated address: the first site of the
+    state (clients in order, a client's first domain first) on each address, that is the main site of the
+    address's first client."""
+    defaults = {}
+    for site in sites:
+        if site.get("ipv4"):
+            defaults.setdefault(site["ipv4"], site["name"])
+    return set(defaults.values())
+
+
 def wanted_files(sites, pools, users, cert_lookup, webroot, reseller=None):
     """{path: content} of every file the web host should have.
 
@@ -184,10 +213,11 @@ def wanted_files(sites, pools, users, cert_lookup, webroot, reseller=None):
     """
     homes = {u["client"]: u["home"] for u in users}
     files = dict(shared_files(webroot))
+    ip_defaults = ip_default_sites(sites)
     for site in sites:
         names = [site["name"]] + list(site["aliases"])
         cert = cert_lookup(site["certificate"], names) if site["tls"] != "none" and site["certificate"] else None
-        files[site_path(site["name"])] = render_site(site, cert, reseller)
+        files[site_path(site["name"])] = render_site(site, cert, reseller, ip_default=site["name"] in ip_defaults)
     for pool in pools:
         files[pool_path(pool)] = render_pool(pool, homes.get(pool["client"], "/srv/www/%s" % pool["client"]), reseller)
     return files

@@ -30,11 +30,11 @@ import re
 import secrets
 import shutil
 import socket
-import tempfile
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 
+from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.ledger import RESELLER
 from ansible_collections.fracto.hosting.plugins.module_utils.state.names import covered_by
 
@@ -310,22 +310,6 @@ def check_issued(fullchain_text, key, names):
 
 
 # -- the store ------------------------------------------------------------------------------------
-def write_atomic(path, data, mode=0o644):
-    """Write data (bytes) to path through a temporary file in the same directory and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def keep_previous(path):
     """Keep the current file as <path>.prev (a hard link, renamed into place); nothing if absent."""
     if not os.path.exists(path):

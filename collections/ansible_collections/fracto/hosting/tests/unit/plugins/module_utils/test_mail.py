@@ -148,20 +148,85 @@ def test_dovecot_scheme(given, expected):
 def test_passwords_are_hashed_and_a_verifying_hash_is_kept():
     boxes = [{"address": "a@c1.test", "password": "secret-password-1", "password_hash": None, "quota": None, "client": "c1"},
              {"address": "b@c1.test", "password": None, "password_hash": HASH, "quota": None, "client": "c1"}]
-    first = passwords.hashed_mailboxes(boxes, {})
+    first, _prints = passwords.hashed_mailboxes(boxes, {})
     assert "password" not in first[0] and first[0]["password_hash"].startswith("$6$")
     assert first[1]["password_hash"] == HASH
-    again = passwords.hashed_mailboxes(boxes, {"a@c1.test": first[0]["password_hash"]})
+    again, _prints = passwords.hashed_mailboxes(boxes, {"a@c1.test": first[0]["password_hash"]})
     assert again[0]["password_hash"] == first[0]["password_hash"]
-    changed = passwords.hashed_mailboxes([dict(boxes[0], password="another-password")], {"a@c1.test": first[0]["password_hash"]})
+    changed, _prints = passwords.hashed_mailboxes([dict(boxes[0], password="another-password")], {"a@c1.test": first[0]["password_hash"]})
     assert changed[0]["password_hash"] != first[0]["password_hash"]
 
 
 def test_an_unverifiable_hash_is_replaced():
     boxes = [{"address": "a@c1.test", "password": "secret-password-1", "client": "c1"}]
-    out = passwords.hashed_mailboxes(boxes, {"a@c1.test": "not-a-hash"})
+    out, _prints = passwords.hashed_mailboxes(boxes, {"a@c1.test": "not-a-hash"})
     assert out[0]["password_hash"].startswith("$6$")
+
+
+KEY = bytes(range(32))
+
+
+def test_a_recorded_fingerprint_skips_verification(monkeypatch):
+    box = {"address": "a@c1.test", "password": "secret-password-1", "client": "c1"}
+    first, prints = passwords.hashed_mailboxes([box], {}, key=KEY)
+    current = {"a@c1.test": first[0]["password_hash"]}
+    assert "secret-password-1" not in prints["a@c1.test"] and len(prints["a@c1.test"]) == 64
+
+    def no_verify(*_args):
+        raise AssertionError("verified although the fingerprint matched")
+    monkeypatch.setattr(passwords, "verifies", no_verify)
+    again, prints_again = passwords.hashed_mailboxes([box], current, key=KEY, known=prints)
+    assert again[0]["password_hash"] == first[0]["password_hash"] and prints_again == prints
+
+
+def test_a_fingerprint_never_vouches_for_another_password_hash_or_key():
+    box = {"address": "a@c1.test", "password": "secret-password-1", "client": "c1"}
+    first, prints = passwords.hashed_mailboxes([box], {}, key=KEY)
+    current = {"a@c1.test": first[0]["password_hash"]}
+    changed, _prints = passwords.hashed_mailboxes([dict(box, password="another-password")], current, key=KEY, known=prints)
+    assert changed[0]["password_hash"] != first[0]["password_hash"]
+    assert passwords.verifies(passwords.context(), "another-password", changed[0]["password_hash"])
+    other_key, _prints = passwords.hashed_mailboxes([box], current, key=bytes(32), known=prints)
+    assert other_key[0]["password_hash"] == first[0]["password_hash"]  # verified the slow way, still kept
+
+
+def test_many_mailboxes_are_settled_in_parallel_with_the_same_result():
+    boxes = [{"address": "u%d@c1.test" % i, "password": "pw-%d" % i, "client": "c1"} for i in range(passwords.PARALLEL_FROM)]
+    out, prints = passwords.hashed_mailboxes(boxes, {}, key=KEY, workers=2)
+    ctx = passwords.context()
+    assert all(passwords.verifies(ctx, b["password"], o["password_hash"]) for b, o in zip(boxes, out))
+    current = {o["address"]: o["password_hash"] for o in out}
+    again, _prints = passwords.hashed_mailboxes(boxes, current, workers=2)
+    assert [o["password_hash"] for o in again] == [o["password_hash"] for o in out]
 
 
 def test_human_quota():
     assert [mc.human(q) for q in (None, 1 << 30, 250 << 20, 1000)] == ["unlimited", "1G", "250M", "1000B"]
+
+
+def test_senders_with_a_dedicated_address_get_their_own_transport():
+    bindings = [{"address": "198.51.100.102", "sides": ["mail"], "clients": ["c2"], "helo": "smtp-198-51-100-102.fracto.test"},
+                {"address": "198.51.100.100", "sides": ["web"], "clients": ["c1"]}]
+    transports, entries = mc.sender_transports(DOMAINS, bindings)
+    assert transports == [("smtp-198-51-100-102", "198.51.100.102", "smtp-198-51-100-102.fracto.test")]
+    assert entries == {"@c2.test": "smtp-198-51-100-102:"}  # c1 (web only) keeps the main address
+    master = mc.render_master(transports)
+    assert ("smtp-198-51-100-102 unix  -       -       n       -       -       smtp\n"
+            "  -o syslog_name=postfix/smtp-198-51-100-102\n  -o smtp_bind_address=198.51.100.102\n"
+            "  -o smtp_helo_name=smtp-198-51-100-102.fracto.test\n") in master
+    assert "smtp_bind_address" not in mc.render_master()
+    main = mc.render_main("mail01.example.test", CERTS, mc.sender_settings())
+    assert "sender_dependent_default_transport_maps = lmdb:/etc/postfix/fracto/sender_transports\n" in main
+    assert mc.render_map(entries).endswith("@c2.test smtp-198-51-100-102:\n")
+
+
+def test_sender_changes_say_where_mail_leaves_from():
+    transports = [("smtp-198-51-100-102", "198.51.100.102", "smtp-198-51-100-102.fracto.test")]
+    before = mc.render_map({"@c1.test": "smtp-198-51-100-102:"})
+    lines = mc.sender_changes(before, {"@c2.test": "smtp-198-51-100-102:"}, transports, DOMAINS, "mail01.example.test")
+    assert lines == [
+        {"action": "remove", "kind": "mail_sender", "id": "c1.test", "client": "c1",
+         "detail": ["mail leaves from the host's main address (HELO mail01.example.test)"]},
+        {"action": "create", "kind": "mail_sender", "id": "c2.test", "client": "c2",
+         "detail": ["mail leaves from 198.51.100.102 (HELO smtp-198-51-100-102.fracto.test)"]}]
+    assert mc.sender_changes(before, {"@c1.test": "smtp-198-51-100-102:"}, transports, DOMAINS, "h") == []

@@ -39,3 +39,34 @@ def test_addresses_sorted_numerically_and_free_ranges():
     assert compress(["10.0.0.5", "10.0.0.4", "10.0.0.10"]) == "10.0.0.4-10.0.0.5, 10.0.0.10"
     table = pool_table(view)
     assert "free: 10.0.0.4-10.0.0.5, 10.0.0.10" in table and "a, b (web)" in table
+
+
+def test_helo_name_is_one_name_per_address_under_the_platform_domain():
+    from ansible_collections.fracto.hosting.plugins.module_utils.state.pool import helo_name
+    assert helo_name("198.51.100.102", "fracto.test") == "smtp-198-51-100-102.fracto.test"
+    assert helo_name("198.51.100.102", None) == "smtp-198-51-100-102"
+
+
+def test_mail_addresses_carry_their_helo_name():
+    m = model()
+    m["platform"] = {"domain": "fracto.test"}
+    m["clients"]["a"]["dedicated_ip"]["mail"] = "10.0.0.2"
+    view = pool_view(m)
+    by = {a["address"]: a for a in view["addresses"]}
+    assert by["10.0.0.2"]["helo"] == "smtp-10-0-0-2.fracto.test" and "helo" not in by["10.0.0.1"]
+    assert "HELO smtp-10-0-0-2.fracto.test" in pool_table(view)
+
+
+def test_rdns_mismatch_is_reported():
+    from ansible_collections.fracto.hosting.plugins.module_utils.state.pool import rdns_problem, rdns_problems
+    helo = "smtp-10-0-0-2.fracto.test"
+    assert rdns_problem("10.0.0.2", helo, [helo + "."], ["10.0.0.2"]) is None
+    assert rdns_problem("10.0.0.2", helo, [], []) == "no PTR record for 10.0.0.2 (HELO name %s)" % helo
+    assert rdns_problem("10.0.0.2", helo, ["mail01.fracto.test"], ["10.0.0.2"]) == (
+        "PTR of 10.0.0.2 is mail01.fracto.test, HELO name is %s" % helo)
+    assert rdns_problem("10.0.0.2", helo, [helo], ["10.0.0.9"]) == "HELO name %s resolves to 10.0.0.9, not 10.0.0.2" % helo
+    m = model()
+    m["platform"] = {"domain": "fracto.test"}
+    m["clients"]["a"]["dedicated_ip"]["mail"] = "10.0.0.2"
+    problems = rdns_problems(pool_view(m), lambda ip: ["wrong.example.test"], lambda name: [])
+    assert problems == {"10.0.0.2": "PTR of 10.0.0.2 is wrong.example.test, HELO name is %s" % helo}

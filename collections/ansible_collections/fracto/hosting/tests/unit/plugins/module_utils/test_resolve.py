@@ -151,7 +151,8 @@ def test_mail_objects(desired):
 
 def test_ip_bindings(desired):
     assert desired["hosts"]["cloud01"]["ip_bindings"] == [{"address": "198.51.100.10", "sides": ["web"], "clients": ["cliente2"]}]
-    assert desired["hosts"]["mail01"]["ip_bindings"] == [{"address": "198.51.100.11", "sides": ["mail"], "clients": ["cliente2"]}]
+    assert desired["hosts"]["mail01"]["ip_bindings"] == [
+        {"address": "198.51.100.11", "sides": ["mail"], "clients": ["cliente2"], "helo": "smtp-198-51-100-11.fracto.test"}]
     assert desired["hosts"]["cloud02"]["ip_bindings"] == []
 
 
@@ -163,7 +164,8 @@ def test_ip_shared_by_two_clients_and_both_sides(state, inventory):
     state["fracto_clients"]["cliente6"] = {"package": "business", "web_host": "cloud01", "mail_host": "cloud01",
                                            "domains": {"cliente6.test": {}}, "dedicated_ip": "198.51.100.10"}
     bindings = resolved(state, inventory)["hosts"]["cloud01"]["ip_bindings"]
-    assert bindings == [{"address": "198.51.100.10", "sides": ["web", "mail"], "clients": ["cliente2", "cliente5", "cliente6"]}]
+    assert bindings == [{"address": "198.51.100.10", "sides": ["web", "mail"], "clients": ["cliente2", "cliente5", "cliente6"],
+                         "helo": "smtp-198-51-100-10.fracto.test"}]
 
 
 def test_backup_jobs_per_side(desired):
@@ -183,7 +185,9 @@ def test_dns_map(desired):
     assert dns["cliente1.test"] == {"host": "cloud01", "ipv4": None}
     assert dns["www.cliente1.test"] == dns["shop.cliente1.test"] == {"host": "cloud01", "ipv4": None}
     assert dns["xn--caff-8oa.test"] == dns["www.xn--caff-8oa.test"] == {"host": "cloud01", "ipv4": "198.51.100.10"}
-    assert dns["mail.dominioreseller.test"] == dns["webmail.dominioreseller.test"] == {"host": "mail01", "ipv4": "198.51.100.11"}
+    # Shared mail names stay on the host's main address; the dedicated mail address has its HELO name (A and PTR).
+    assert dns["mail.dominioreseller.test"] == dns["webmail.dominioreseller.test"] == {"host": "mail01", "ipv4": None}
+    assert dns["smtp-198-51-100-11.fracto.test"] == {"host": "mail01", "ipv4": "198.51.100.11", "ptr": True}
     assert dns["mail.cliente1.test"] == {"host": "mail01", "ipv4": None}
     assert dns["cliente3.test"] == {"host": "cloud02", "ipv4": None}
     for host in ("cloud01", "cloud02", "mail01"):

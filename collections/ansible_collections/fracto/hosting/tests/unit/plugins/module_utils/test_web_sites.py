@@ -98,3 +98,30 @@ def test_files_of_another_reseller_are_never_touched_and_a_clash_is_a_conflict()
 
 def test_client_symlinks_are_not_followed_to_other_clients():
     assert "disable_symlinks if_not_owner;" in web.render_site(STATIC, None)
+
+
+def test_site_of_a_client_with_a_dedicated_address_also_listens_on_it():
+    site = dict(SITE, ipv4="198.51.100.100")
+    text = web.render_site(site, CERT)
+    assert text.count("    listen 80;\n") == 1 and "    listen 198.51.100.100:80;\n" in text
+    assert "    listen 443 ssl http2;\n    listen 198.51.100.100:443 ssl http2;\n" in text
+    assert "default_server" not in text  # only the address's default site is its default server
+    assert "listen 198.51.100.100" not in web.render_site(SITE, CERT)
+
+
+def test_the_main_site_of_the_address_is_its_default_server_on_80_and_443():
+    site = dict(SITE, ipv4="198.51.100.100")
+    text = web.render_site(site, CERT, ip_default=True)
+    assert text.count("listen 198.51.100.100:80 default_server;") == 1
+    assert "listen 198.51.100.100:443 ssl http2 default_server;\n    server_name c1.test www.c1.test;\n" in text
+    assert "ssl_certificate %s;" % CERT[0] in text.split("listen 198.51.100.100:443", 1)[1]
+
+
+def test_first_site_of_each_address_is_its_default():
+    sites = [dict(SITE, ipv4="198.51.100.100"), dict(STATIC, ipv4="198.51.100.100"),
+             dict(SITE, name="other.test", client="c2", ipv4="198.51.100.101"), dict(SITE, name="plain.test", client="c3")]
+    assert web.ip_default_sites(sites) == {"c1.test", "other.test"}
+    files = web.wanted_files(sites, [], USERS, lambda cert, names: None, "/var/lib/fracto/acme")
+    assert "198.51.100.100:80 default_server" in files[web.site_path("c1.test")]
+    assert "default_server" not in files[web.site_path("static.c1.test")]
+    assert "198.51.100" not in files[web.site_path("plain.test")]

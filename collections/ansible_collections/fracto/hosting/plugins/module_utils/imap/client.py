@@ -1,0 +1,300 @@
+# -*- coding: utf-8 -*-
+# Copyright: fracto.hosting contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A small IMAP client on Python's imaplib (the mail host has no third-party IMAP library: Debian 12 does not package
+imapclient), with what the migration needs and imaplib lacks: modified UTF-7 folder names, SASL PLAIN with an
+authorization identity (master users), parsed LIST/LSUB/NAMESPACE/FETCH responses, and MULTIAPPEND (RFC 3502) sent
+with non-synchronizing literals when the server advertises LITERAL+ (RFC 7888), else with synchronizing ones.
+
+The parsers are pure functions (unit-tested without a server); IMAP is the thin wrapper around imaplib.IMAP4_SSL.
+"""
+
+from __future__ import annotations
+
+import base64
+import imaplib
+import re
+import ssl
+
+# --------------------------------------------------------------------------- modified UTF-7 (RFC 3501, 5.1.3)
+
+
+def utf7_encode(name):
+    """A Unicode folder name in IMAP's modified UTF-7."""
+    out, pending = [], []
+
+    def flush():
+        if pending:
+            raw = "".join(pending).encode("utf-16-be")
+            out.append("&" + base64.b64encode(raw).decode("ascii").rstrip("=").replace("/", ",") + "-")
+            del pending[:]
+
+    for char in name:
+        if 0x20 <= ord(char) <= 0x7E:
+            flush()
+            out.append("&-" if char == "&" else char)
+        else:
+            pending.append(char)
+    flush()
+    return "".join(out)
+
+
+def utf7_decode(name):
+    """A modified UTF-7 folder name as Unicode."""
+    if isinstance(name, bytes):
+        name = name.decode("ascii", "replace")
+
+    def one(match):
+        text = match.group(1)
+        if not text:
+            return "&"
+        text = text.replace(",", "/")
+        return base64.b64decode(text + "=" * (-len(text) % 4)).decode("utf-16-be")
+
+    return re.sub(r"&([A-Za-z0-9+,]*)-", one, name)
+
+
+def quote(text):
+    """An IMAP quoted string."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def mailbox_arg(name):
+    return quote(utf7_encode(name))
+
+
+def uid_set(uids):
+    """'1:5,8,10:12' from [1, 2, 3, 4, 5, 8, 10, 11, 12]."""
+    runs = []
+    for uid in sorted(set(int(u) for u in uids)):
+        if runs and uid == runs[-1][1] + 1:
+            runs[-1][1] = uid
+        else:
+            runs.append([uid, uid])
+    return ",".join(str(a) if a == b else "%s:%s" % (a, b) for a, b in runs)
+
+
+# --------------------------------------------------------------------------- response parsers
+
+_STRING = r'"(?:\\.|[^"\\])*"'
+LIST_RE = re.compile(r'^\((?P<flags>[^)]*)\) (?P<sep>NIL|' + _STRING + r') (?P<name>.*)$', re.S)
+
+
+def _unquote(text):
+    text = text.strip()
+    if text.startswith('"') and text.endswith('"'):
+        return re.sub(r"\\(.)", r"\1", text[1:-1])
+    return text
+
+
+def parse_list(data):
+    """[(flags tuple, separator or None, Unicode name)] from imaplib's LIST/LSUB data (names may come as literals)."""
+    out = []
+    for item in data or ():
+        if item is None:
+            continue
+        if isinstance(item, tuple):
+            head, name = item[0].decode("utf-8", "replace"), item[1].decode("utf-8", "replace")
+            match = LIST_RE.match(head.rsplit(" {", 1)[0] + ' ""')
+            if not match:
+                continue
+        else:
+            match = LIST_RE.match(item.decode("utf-8", "replace"))
+            if not match:
+                continue
+            name = _unquote(match.group("name"))
+        sep = None if match.group("sep") == "NIL" else _unquote(match.group("sep"))
+        flags = tuple(match.group("flags").split())
+        out.append((flags, sep, utf7_decode(name)))
+    return out
+
+
+def parse_namespace(data):
+    """(prefix, separator) of the first personal namespace, or None."""
+    text = b" ".join(d for d in data or () if isinstance(d, bytes)).decode("utf-8", "replace")
+    match = re.match(r'^\(\((' + _STRING + r') (NIL|' + _STRING + r')\)', text)
+    if not match:
+        return None
+    return utf7_decode(_unquote(match.group(1))), (None if match.group(2) == "NIL" else _unquote(match.group(2)))
+
+
+_FLAGS_RE = re.compile(rb"FLAGS \(([^)]*)\)")
+_UID_RE = re.compile(rb"UID (\d+)")
+_SIZE_RE = re.compile(rb"RFC822\.SIZE (\d+)")
+_DATE_RE = re.compile(rb'INTERNALDATE ("[^"]*")')
+
+
+def parse_fetch(data):
+    """{uid: {"flags": tuple of str, "size": int, "internaldate": '"dd-Mon-yyyy hh:mm:ss +zzzz"', "literal": bytes}}
+    from imaplib's FETCH data (one literal per message at most: the header fields or the body)."""
+    out, current = {}, None
+    for item in data or ():
+        if isinstance(item, tuple):
+            meta, literal = item[0], item[1]
+            current = {"meta": meta, "literal": literal}
+            _store(out, current)
+        elif isinstance(item, bytes):
+            if current is not None and not re.match(rb"^\d+ \(", item):
+                current["meta"] += b" " + item  # what came after the literal: ")" or " FLAGS (...))"
+                _store(out, current)
+                current = None
+            else:
+                current = None
+                _store(out, {"meta": item, "literal": None})
+    return {uid: {k: v for k, v in msg.items() if k != "meta"} for uid, msg in out.items()}
+
+
+def _store(out, entry):
+    meta = entry["meta"]
+    uid = _UID_RE.search(meta)
+    if not uid:
+        return
+    msg = out.setdefault(int(uid.group(1)), {"flags": (), "size": 0, "internaldate": None, "literal": None, "meta": b""})
+    flags = _FLAGS_RE.search(meta)
+    if flags:
+        msg["flags"] = tuple(f.decode("utf-8", "replace") for f in flags.group(1).split())
+    size = _SIZE_RE.search(meta)
+    if size:
+        msg["size"] = int(size.group(1))
+    date = _DATE_RE.search(meta)
+    if date:
+        msg["internaldate"] = date.group(1).decode("ascii")
+    if entry.get("literal") is not None:
+        msg["literal"] = entry["literal"]
+
+
+def flag_list(flags):
+    return "(" + " ".join(flags) + ")"
+
+
+# --------------------------------------------------------------------------- the client
+
+
+class IMAPError(Exception):
+    """A command the server refused, or a connection that broke."""
+
+
+class IMAP:
+    """imaplib.IMAP4_SSL with the commands of the migration; every failure is an IMAPError."""
+
+    def __init__(self, host, port=993, verify=True, ca_file=None, timeout=120, tls=True):
+        if not tls:  # the loopback only (the module enforces it): Dovecot counts it as secured
+            try:
+                self.imap = imaplib.IMAP4(host, port, timeout=timeout)
+            except (OSError, imaplib.IMAP4.error) as exc:
+                raise IMAPError("cannot connect to %s:%s: %s" % (host, port, exc)) from exc
+            self.caps = set()
+            return
+        if verify:
+            context = ssl.create_default_context(cafile=ca_file or None)
+        else:  # the loopback only (the module enforces it): no trust store to load
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            self.imap = imaplib.IMAP4_SSL(host, port, ssl_context=context, timeout=timeout)
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise IMAPError("cannot connect to %s:%s: %s" % (host, port, exc)) from exc
+        self.caps = set()
+
+    def _check(self, what, result):
+        typ, data = result
+        if typ != "OK":
+            text = b" ".join(d for d in data if isinstance(d, bytes)).decode("utf-8", "replace") if data else ""
+            raise IMAPError("%s: %s %s" % (what, typ, text))
+        return data
+
+    def _call(self, what, func, *args):
+        try:
+            return self._check(what, func(*args))
+        except (imaplib.IMAP4.error, OSError) as exc:
+            raise IMAPError("%s: %s" % (what, exc)) from exc
+
+    def login(self, user, password, master_user=None):
+        if master_user:
+            # SASL PLAIN with an authorization identity (RFC 4616): Dovecot's master users, and other servers' admins.
+            token = ("%s\0%s\0%s" % (user, master_user, password)).encode("utf-8")
+            self._call("login", self.imap.authenticate, "PLAIN", lambda _challenge: token)
+        else:
+            self._call("login", self.imap.login, user, password)
+        data = self._call("capability", self.imap.capability)
+        self.caps = set(data[0].decode("ascii", "replace").upper().split()) if data and data[0] else set()
+
+    def has(self, capability):
+        return capability.upper() in self.caps
+
+    def folders(self):
+        return parse_list(self._call("list", self.imap.list, '""', '"*"'))
+
+    def subscribed(self):
+        return {name for _flags, _sep, name in parse_list(self._call("lsub", self.imap.lsub, '""', '"*"'))}
+
+    def namespace(self):
+        if not self.has("NAMESPACE"):
+            return None
+        return parse_namespace(self._call("namespace", self.imap.namespace))
+
+    def select(self, name, readonly=False):
+        """(number of messages, permanent flags)."""
+        data = self._call("select %s" % name, self.imap.select, mailbox_arg(name), readonly)
+        permanent = ()
+        typ, perm = self.imap.response("PERMANENTFLAGS")
+        if perm and perm[0]:
+            permanent = tuple(perm[0].decode("utf-8", "replace").strip("()").split())
+        return int(data[0] or 0), permanent
+
+    def fetch(self, uids, items):
+        return parse_fetch(self._call("fetch", self.imap.uid, "FETCH", uids if isinstance(uids, str) else uid_set(uids), items))
+
+    def create(self, name):
+        self._call("create %s" % name, self.imap.create, mailbox_arg(name))
+
+    def subscribe(self, name):
+        self._call("subscribe %s" % name, self.imap.subscribe, mailbox_arg(name))
+
+    def store_flags(self, uids, flags):
+        self._call("store", self.imap.uid, "STORE", uid_set(uids), "FLAGS.SILENT", flag_list(flags))
+
+    def add_flags(self, uids, flags):
+        self._call("store", self.imap.uid, "STORE", uid_set(uids), "+FLAGS.SILENT", flag_list(flags))
+
+    def uid_expunge(self, uids):
+        self._call("expunge", self.imap.uid, "EXPUNGE", uid_set(uids))
+
+    def append(self, name, msgs):
+        """Append [(body bytes, flags, internaldate string)] in one command (MULTIAPPEND) or one each."""
+        if len(msgs) > 1 and self.has("MULTIAPPEND"):
+            return self._multiappend(name, msgs)
+        for body, flags, date in msgs:
+            self._call("append %s" % name, self.imap.append, mailbox_arg(name), flag_list(flags), date, body)
+        return None
+
+    def _multiappend(self, name, msgs):
+        imap, plus = self.imap, self.has("LITERAL+")
+        try:
+            tag = imap._new_tag()  # pylint: disable=protected-access  # imaplib has no MULTIAPPEND
+            head = tag + b" APPEND " + mailbox_arg(name).encode("ascii")
+            for body, flags, date in msgs:
+                head += b" " + flag_list(flags).encode("utf-8") + b" " + date.encode("ascii")
+                head += b" {%d%s}\r\n" % (len(body), b"+" if plus else b"")
+                imap.send(head)
+                if not plus:
+                    while imap._get_response():  # pylint: disable=protected-access  # until the continuation
+                        if imap.tagged_commands[tag]:
+                            break
+                    if imap.tagged_commands[tag]:
+                        break
+                imap.send(body)
+                head = b""
+            else:
+                imap.send(b"\r\n")
+            typ, data = imap._command_complete("APPEND", tag)  # pylint: disable=protected-access
+        except (imaplib.IMAP4.error, OSError) as exc:
+            raise IMAPError("append %s: %s" % (name, exc)) from exc
+        return self._check("append %s" % name, (typ, data))
+
+    def logout(self):
+        try:
+            self.imap.logout()
+        except (imaplib.IMAP4.error, OSError):
+            pass

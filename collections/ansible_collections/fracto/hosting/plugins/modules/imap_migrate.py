@@ -1,0 +1,226 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fracto.hosting contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: imap_migrate
+short_description: Copy mailboxes from an old IMAP server into FractoMail, resumably and verifiably
+version_added: 1.0.0
+description:
+  - Copies every mailbox of O(mailboxes) from its source IMAP server into the destination IMAP server, in one call,
+    several mailboxes at once (O(parallel)). Runs where it reaches both servers (the mail host).
+  - 'Every folder with its hierarchy (the separator is translated), non-ASCII names (modified UTF-7 both ways),
+    subscriptions; the special-use folders (Sent, Drafts, Trash, Junk, Archive) land on the destination''s own:
+    the mailbox''s C(folder_map) first, then the source''s RFC 6154 flag, then common names (Sent Items, Spam,
+    Papelera, ...). Flags and keywords (not C(\Recent)) and INTERNALDATE are kept; keywords the destination
+    refuses are reported.'
+  - A message is identified across servers by a signature of its headers (its Message-ID; without one its Date,
+    From, Subject and size); messages with the same signature are matched by count, so duplicates on the source
+    are copied as many times as they exist there, and a rerun (after a complete or an interrupted run) copies only
+    what is missing and brings the flags up to date. Nothing is deleted on the destination unless C(delete_extra).
+  - Per folder, one FETCH of headers, sizes and flags on each side; bodies are fetched and appended in batches
+    (MULTIAPPEND, with LITERAL+ when advertised), at most O(batch_bytes) in memory per mailbox (a bigger message
+    goes alone).
+  - A mailbox that fails (wrong password, server down) is reported failed and the others go on; the result names
+    the failures in RV(failed_mailboxes) (the module itself does not fail for them, the playbook does).
+  - At the end each mailbox is verified (every source message has a counterpart on the destination).
+options:
+  mailboxes:
+    description:
+      - The mailboxes to migrate, as C(fracto_state.hosts[host].mail_migrations) without their secrets.
+      - C(address) (the destination mailbox), C(client), C(from) (source host), C(port) (default 993), C(user)
+        (the login on the source), C(master_user) (a master user of the source, for the mailboxes without a password of their own), C(folder_map) (old
+        name -> new name), C(delete_extra) (bool).
+    type: list
+    elements: dict
+    required: true
+  passwords:
+    description:
+      - The secrets, by address, C({password, master_password, destination}) (the mailbox's password on the
+        source, the source's master user's, and C(destination) only without O(destination_master_user)). Secret as
+        a whole.
+    type: dict
+    default: {}
+  source_domain:
+    description: A source C(from) without a dot is an inventory host, reached as C(<from>.<source_domain>).
+    type: str
+  source_addresses:
+    description: The address to reach a source host at, by its C(from) (overrides O(source_domain)).
+    type: dict
+    default: {}
+  destination:
+    description:
+      - The destination server, C({host, port, tls, verify}).
+      - Default the mail host's own Dovecot on the loopback, C(127.0.0.1) port 143 without TLS (Dovecot counts a
+        loopback connection as secured; it saves both sides the encryption). Any other host is reached over TLS with
+        its certificate verified.
+    type: dict
+    default: {}
+  destination_master_user:
+    description: A master user of the destination (Dovecot's master passdb), so that end users' passwords are not needed.
+    type: str
+  destination_master_password:
+    description: Its password.
+    type: str
+  source_ca_file:
+    description: A CA bundle the source's certificate must chain to (default the system's trust store).
+    type: path
+  parallel:
+    description: How many mailboxes at once.
+    type: int
+    default: 4
+  batch_messages:
+    description: At most this many messages per FETCH/APPEND batch.
+    type: int
+    default: 200
+  batch_bytes:
+    description: At most this many bytes per batch (a bigger message goes alone).
+    type: int
+    default: 16777216
+  progress_file:
+    description: Progress lines (one per mailbox and batch) are appended here (not in check mode); C(tail -f) it on long runs.
+    type: path
+    default: /var/log/fracto/imap-migrate.log
+notes:
+  - Python's standard library only on the host (imaplib; Debian 12 does not package imapclient).
+attributes:
+  check_mode:
+    support: full
+    description:
+      - Lists per folder what would be copied (messages, bytes), which folders would be created and which flags updated.
+      - Nothing is written on either server.
+  diff_mode:
+    support: none
+    description: Mail is not shown as a diff; RV(mailboxes) and RV(report) say per folder what was (or would be) copied.
+  platform:
+    support: full
+    platforms: posix
+    description: Runs on the host that reaches both servers (the mail host), with Python's standard library only.
+author:
+  - fracto.hosting contributors (@fracto)
+"""
+
+EXAMPLES = r"""
+- name: Migrate the mailboxes of cliente1 from the old server
+  fracto.hosting.imap_migrate:
+    mailboxes:
+      - {address: info@cliente1.test, client: cliente1, from: legacy01.fracto.test, user: info@cliente1.test}
+    passwords:
+      info@cliente1.test: {password: "{{ vault_legacy_cliente1_info_password }}"}
+    destination_master_user: fracto-migrate
+    destination_master_password: "{{ vault_fracto_mail_migration_password }}"
+"""
+
+RETURN = r"""
+mailboxes:
+  description:
+    - Per mailbox, C(status) (ok or failed), C(error), C(folders) (per folder source, destination, messages, copied,
+      already, failed, bytes), C(copied), C(already), C(failed), C(bytes), C(seconds), C(verified), C(verification).
+  returned: always
+  type: list
+  elements: dict
+failed_mailboxes:
+  description: The addresses of the mailboxes that failed.
+  returned: always
+  type: list
+  elements: str
+report:
+  description: The report as lines, one block per mailbox.
+  returned: always
+  type: list
+  elements: str
+changes:
+  description: One entry per mailbox where something was (or would be) copied, flagged, created or deleted.
+  returned: always
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fracto.hosting.plugins.module_utils.imap import sync
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def jobs_of(params):
+    dest = dict({"host": "127.0.0.1", "port": 143, "tls": False, "verify": False}, **(params["destination"] or {}))
+    if dest["host"] not in LOOPBACK and not (dest.get("tls") and dest.get("verify")):
+        # Plain IMAP or an unverified TLS peer only on the loopback (where Dovecot counts the connection as secured).
+        dest.update(tls=True, verify=True, port=993 if dest.get("port") in (None, 143) else dest["port"])
+    jobs, problems = [], []
+    for box in params["mailboxes"]:
+        address = box.get("address")
+        secrets = (params["passwords"] or {}).get(address) or {}
+        # The mailbox's own password when the state gives one, else the old server's master user.
+        master = None if secrets.get("password") else box.get("master_user")
+        source_password = secrets.get("master_password") if master else secrets.get("password")
+        dest_password = params["destination_master_password"] if params["destination_master_user"] else secrets.get("destination")
+        if not address or not box.get("from"):
+            problems.append("mailboxes: every item needs address and from")
+            continue
+        host = (params["source_addresses"] or {}).get(box["from"]) or box["from"]
+        if "." not in host and params["source_domain"] and host != "localhost":
+            host = "%s.%s" % (host, params["source_domain"])  # an inventory host: <host>.<platform domain>
+        jobs.append({
+            "address": address, "client": box.get("client"), "folder_map": box.get("folder_map") or {},
+            "delete_extra": bool(box.get("delete_extra")),
+            "source": {"host": host, "port": int(box.get("port") or 993), "verify": True,
+                       "ca_file": params["source_ca_file"], "user": box.get("user") or address,
+                       "master_user": master, "password": source_password or ""},
+            "destination": dict(dest, master_user=params["destination_master_user"], password=dest_password or ""),
+        })
+    return jobs, problems
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            mailboxes=dict(type="list", elements="dict", required=True),
+            passwords=dict(type="dict", default={}, no_log=True),
+            destination=dict(type="dict", default={}),
+            source_domain=dict(type="str"),
+            source_addresses=dict(type="dict", default={}),
+            destination_master_user=dict(type="str"),
+            destination_master_password=dict(type="str", no_log=True),
+            source_ca_file=dict(type="path"),
+            parallel=dict(type="int", default=4),
+            batch_messages=dict(type="int", default=200),
+            batch_bytes=dict(type="int", default=16 << 20),
+            progress_file=dict(type="path", default="/var/log/fracto/imap-migrate.log"),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    jobs, problems = jobs_of(p)
+    if problems:
+        module.fail_json(msg="; ".join(sorted(set(problems))))
+    # Check mode writes nothing on the host either: the progress lines stay in the result.
+    reports, progress = sync.migrate_all(jobs, p["parallel"], module.check_mode, None if module.check_mode else p["progress_file"],
+                                         p["batch_messages"], p["batch_bytes"])
+    changes = []
+    for rep in reports:
+        detail = []
+        if rep["created_folders"]:
+            detail.append("+ folders %s" % ", ".join(rep["created_folders"]))
+        if rep["copied"]:
+            detail.append("%d messages copied (%s)" % (rep["copied"], sync.human_bytes(rep["bytes"])))
+        if rep["flags_updated"]:
+            detail.append("flags of %d messages updated" % rep["flags_updated"])
+        if rep["deleted"]:
+            detail.append("- %d messages not on the source" % rep["deleted"])
+        if rep["subscribed"]:
+            detail.append("subscribed %s" % ", ".join(rep["subscribed"]))
+        if detail:
+            changes.append({"action": "migrate", "kind": "mailbox_content", "id": rep["address"],
+                            "client": rep.get("client") or "", "detail": detail})
+    failed = [r["address"] for r in reports if r["status"] == "failed"]
+    module.exit_json(changed=bool(changes), changes=changes, mailboxes=reports, failed_mailboxes=failed,
+                     report=sync.report_lines(reports), progress=progress)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+import os
+import stat
+
+import pytest
+from ansible_collections.fracto.hosting.plugins.module_utils import files
+
+
+def test_writes_text_and_bytes_with_the_mode_asked(tmp_path):
+    target = tmp_path / "a.conf"
+    files.write_atomic(str(target), "caffè\n", mode=0o640)
+    assert target.read_text(encoding="utf-8") == "caffè\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    files.write_atomic(str(target), b"\x00\x01", mode=0o600)
+    assert target.read_bytes() == b"\x00\x01" and stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_creates_the_directory_only_when_asked(tmp_path):
+    target = tmp_path / "new" / "dir" / "f"
+    with pytest.raises(FileNotFoundError):
+        files.write_atomic(str(target), "x")
+    files.write_atomic(str(target), "x", makedirs=True)
+    assert target.read_text() == "x"
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "keep"
+    target.write_text("old")
+    with pytest.raises(TypeError):
+        files.write_atomic(str(target), 42)
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["keep"]
+
+
+def test_owner_and_group_by_id(tmp_path):
+    target = tmp_path / "owned"
+    files.write_atomic(str(target), "x", owner=os.getuid(), group=os.getgid())
+    assert (target.stat().st_uid, target.stat().st_gid) == (os.getuid(), os.getgid())
+
+
+def test_read_text_of_a_missing_file_is_none(tmp_path):
+    assert files.read_text(str(tmp_path / "none")) is None
+    (tmp_path / "f").write_text("y")
+    assert files.read_text(str(tmp_path / "f")) == "y"
