@@ -9,11 +9,11 @@ import concurrent.futures
 import datetime
 import json
 import os
-import tempfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
+from ansible_collections.fracto.hosting.plugins.module_utils.files import write_in
 from ansible_collections.fracto.hosting.plugins.module_utils.gdpr import evaluate, probes
 from ansible_collections.fracto.hosting.plugins.module_utils.gdpr import report as gdpr_report
 
@@ -29,15 +29,6 @@ ARGUMENT_SPEC = {
     "max_backup_age_hours": {"type": "int", "default": evaluate.BACKUP_MAX_AGE_HOURS},
     "timeout": {"type": "float", "default": 10.0},
 }
-
-
-def _write(dest, name, text):
-    fd, tmp = tempfile.mkstemp(prefix=".gdpr-", dir=dest)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    path = os.path.join(dest, name)
-    os.replace(tmp, path)
-    return path
 
 
 class ActionModule(ActionBase):
@@ -120,8 +111,8 @@ class ActionModule(ActionBase):
         if args["dest"]:
             dest = os.path.abspath(os.path.expanduser(args["dest"]))
             os.makedirs(dest, exist_ok=True)
-            paths.append(_write(dest, "gdpr-%s.json" % reseller, json.dumps(doc, indent=2, sort_keys=True) + "\n"))
-            paths.append(_write(dest, "gdpr-%s.md" % reseller, gdpr_report.markdown(doc)))
+            paths.append(write_in(dest, "gdpr-%s.json" % reseller, json.dumps(doc, indent=2, sort_keys=True) + "\n"))
+            paths.append(write_in(dest, "gdpr-%s.md" % reseller, gdpr_report.markdown(doc)))
             lines.append("written to %s" % ", ".join(paths))
         for line in lines:
             self._display.display(line)

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import tempfile
 
 from ansible_collections.fracto.hosting.plugins.action.client_state import ActionModule as ClientStateAction
-from ansible_collections.fracto.hosting.plugins.module_utils.state.pool import pool_table, pool_view, rdns_problems
+from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
+from ansible_collections.fracto.hosting.plugins.module_utils.state.pool import pool_table, pool_view, rdns_problems, system_lookups
 
 try:
     import dns.resolver
@@ -37,20 +36,7 @@ def _lookups(nameservers):
 
         return (lambda ip: ask(dns.reversename.from_address(ip), "PTR")), (lambda name: ask(name, "A"))
 
-    def reverse(ip):
-        try:
-            name, aliases, _addresses = socket.gethostbyaddr(ip)
-            return [name] + aliases
-        except OSError:
-            return []
-
-    def forward(name):
-        try:
-            return socket.gethostbyname_ex(name)[2]
-        except OSError:
-            return []
-
-    return reverse, forward
+    return system_lookups()
 
 
 class ActionModule(ClientStateAction):
@@ -77,10 +63,7 @@ class ActionModule(ClientStateAction):
             dest = os.path.abspath(os.path.expanduser(str(dest)))
             os.makedirs(dest, exist_ok=True)
             path = os.path.join(dest, "ip-pool-%s.json" % view["reseller"])
-            fd, tmp_path = tempfile.mkstemp(prefix=".ip-pool-", dir=dest)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(view, handle, indent=2, sort_keys=True)
-            os.replace(tmp_path, path)
+            write_atomic(path, json.dumps(view, indent=2, sort_keys=True))
             result["path"] = path
             text += "\nwritten to %s" % path
         for line in text.splitlines():

@@ -9,14 +9,8 @@ import json
 import os
 
 from ansible.plugins.action import ActionBase
-from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
+from ansible_collections.fracto.hosting.plugins.module_utils.files import write_in
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.report import document, format_site, outdated
-
-
-def _write(dest, name, text):
-    path = os.path.join(dest, name)
-    write_atomic(path, text)
-    return path
 
 
 class ActionModule(ActionBase):
@@ -46,8 +40,8 @@ class ActionModule(ActionBase):
                 directory = os.path.abspath(os.path.expanduser(str(dest)))
                 os.makedirs(directory, exist_ok=True)
                 stem = "migration-%s%s" % ("plan-" if check else "", site["client"])
-                paths.append(_write(directory, stem + ".json", json.dumps(document(site), indent=2, sort_keys=True)))
-                paths.append(_write(directory, stem + ".txt", "\n".join(block) + "\n"))
+                paths.append(write_in(directory, stem + ".json", json.dumps(document(site), indent=2, sort_keys=True)))
+                paths.append(write_in(directory, stem + ".txt", "\n".join(block) + "\n"))
         if paths:
             lines.append("written to %s" % ", ".join(p for p in paths if p.endswith(".json")))
         for line in lines:

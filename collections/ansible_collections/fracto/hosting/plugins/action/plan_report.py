@@ -8,9 +8,9 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import tempfile
 
 from ansible.plugins.action import ActionBase
+from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.ledger import format_change, group_by_client
 
 RESULT_MARK = "__result"
@@ -102,10 +102,7 @@ class ActionModule(ActionBase):
             dest = os.path.abspath(os.path.expanduser(str(dest)))
             os.makedirs(dest, exist_ok=True)
             path = os.path.join(dest, "%s-%s.json" % (mode, reseller))
-            fd, tmp_path = tempfile.mkstemp(prefix=".%s-" % mode, dir=dest)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(document, handle, indent=2, sort_keys=True)
-            os.replace(tmp_path, path)
+            write_atomic(path, json.dumps(document, indent=2, sort_keys=True))
             result["path"] = path
             lines.append("written to %s" % path)
         if summary:

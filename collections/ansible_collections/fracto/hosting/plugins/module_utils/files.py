@@ -46,6 +46,13 @@ def write_atomic(path, content, mode=0o644, owner=None, group=None, makedirs=Fal
         raise
 
 
+def write_in(directory, name, content, mode=0o644):
+    """write_atomic of directory/name; returns the path (the report writers list what they wrote)."""
+    path = os.path.join(directory, name)
+    write_atomic(path, content, mode=mode)
+    return path
+
+
 def read_text(path):
     """The file's text, or None when it does not exist."""
     try:

@@ -162,7 +162,6 @@ initialised:
 import inspect
 import json
 import os
-import tempfile
 from types import SimpleNamespace
 
 from ansible.module_utils.basic import AnsibleModule
@@ -179,6 +178,7 @@ from ansible_collections.fracto.hosting.plugins.module_utils.backup.jobs import 
     wanted_files,
 )
 from ansible_collections.fracto.hosting.plugins.module_utils.backup.runner import Restic, explain, is_missing
+from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
 
 SETTINGS = ("config_dir", "status_dir", "spool_dir", "cache_dir", "units_dir", "runner", "web_root", "vmail_home",
             "on_calendar", "randomized_delay", "timeout")
@@ -221,21 +221,6 @@ def read_current(wanted, reseller, settings):
             if found is not None:
                 current[path] = found
     return current
-
-
-def write_atomic(module, path, content, mode):
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path))
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(content)
-        module.atomic_move(tmp, path)
-        os.chmod(path, mode)
-    except Exception:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def systemctl(module, *args):
@@ -311,7 +296,7 @@ def main():
                 if os.path.exists(status):
                     os.unlink(status)
         for path in writes:
-            write_atomic(module, path, wanted[path]["content"], wanted[path]["mode"])
+            write_atomic(path, wanted[path]["content"], wanted[path]["mode"])
         if units_changed:
             rc, _out, err = systemctl(module, "daemon-reload")
             if rc != 0:

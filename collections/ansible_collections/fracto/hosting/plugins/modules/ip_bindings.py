@@ -116,12 +116,11 @@ rdns_mismatch:
 """
 
 import os
-import socket
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.net import bindings as nb
-from ansible_collections.fracto.hosting.plugins.module_utils.state.pool import rdns_problem
+from ansible_collections.fracto.hosting.plugins.module_utils.state.pool import rdns_problem, system_lookups
 
 
 def read(path):
@@ -132,36 +131,9 @@ def read(path):
         return ""
 
 
-def write_atomic(module, path, content):
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".fracto-", dir=directory)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(content)
-    os.chmod(tmp, 0o644)
-    module.atomic_move(tmp, path)
-
-
 def ip(module, *args):
     rc, out, err = module.run_command([module.get_bin_path("ip", required=True)] + list(args))
     return rc, out, err
-
-
-def lookups():
-    def reverse(address):
-        try:
-            name, aliases, _addresses = socket.gethostbyaddr(address)
-            return [name] + aliases
-        except OSError:
-            return []
-
-    def forward(name):
-        try:
-            return socket.gethostbyname_ex(name)[2]
-        except OSError:
-            return []
-
-    return reverse, forward
 
 
 def main():
@@ -201,7 +173,7 @@ def main():
     changes = nb.changes(bindings, add, remove, interface, path, nb.clients_of(before))
     rdns = {}
     if p["check_rdns"]:
-        reverse, forward = lookups()
+        reverse, forward = system_lookups()
         for binding in bindings:
             if binding.get("helo"):
                 problem = rdns_problem(binding["address"], binding["helo"], reverse(binding["address"]), forward(binding["helo"]))
@@ -221,7 +193,7 @@ def main():
     try:
         if before != after:
             if after:
-                write_atomic(module, path, after)
+                write_atomic(path, after, makedirs=True)
             elif os.path.exists(path):
                 os.unlink(path)
         for address in add:
@@ -239,7 +211,7 @@ def main():
         for address in done:
             ip(module, "-4", "addr", "del", "%s/32" % address, "dev", interface)
         if before:
-            write_atomic(module, path, before)
+            write_atomic(path, before, makedirs=True)
         elif os.path.exists(path):
             os.unlink(path)
         module.fail_json(msg="%s; the previous file and addresses were put back" % exc, changes=[])

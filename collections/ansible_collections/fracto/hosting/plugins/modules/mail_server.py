@@ -159,16 +159,15 @@ served:
   elements: str
 """
 
-import grp
 import hashlib
 import json
 import os
 import pwd
 import secrets
 import string
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
 
 FINGERPRINT_KEY = "/var/lib/fracto/mail/password-fingerprint.key"
@@ -208,18 +207,12 @@ def fingerprint(path):
         return ""
 
 
-def write_atomic(path, content):
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o755, exist_ok=True)
+def write_config(path, content):
+    """Write one configuration file with its mode and owner (secret maps and Roundcube's files are not world-readable)."""
     mode, owner, group = SECRET_FILES.get(path, (0o644, "root", "root"))
     if path.startswith(mc.ROUNDCUBE_DIR + "/"):
         mode, group = 0o640, "www-data"
-    fd, tmp = tempfile.mkstemp(prefix=".fracto-", dir=directory)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(content)
-    os.chmod(tmp, mode)
-    os.chown(tmp, pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid)
-    os.replace(tmp, path)  # same directory: atomic, and the mode and owner set above stay (atomic_move would reset them)
+    write_atomic(path, content, mode=mode, owner=owner, group=group, makedirs=True)
 
 
 def fingerprint_key(check_mode):
@@ -234,10 +227,7 @@ def fingerprint_key(check_mode):
     os.makedirs(os.path.dirname(os.path.dirname(FINGERPRINT_KEY)), mode=0o755, exist_ok=True)
     os.makedirs(os.path.dirname(FINGERPRINT_KEY), mode=0o700, exist_ok=True)
     key = secrets.token_bytes(32)
-    fd, tmp = tempfile.mkstemp(prefix=".fracto-", dir=os.path.dirname(FINGERPRINT_KEY))
-    with os.fdopen(fd, "wb") as handle:  # mkstemp: mode 0600
-        handle.write(key)
-    os.replace(tmp, FINGERPRINT_KEY)
+    write_atomic(FINGERPRINT_KEY, key, mode=0o600)
     return key.hex()
 
 
@@ -397,7 +387,7 @@ def main():
     os.makedirs(os.path.join(p["webroot"], ".well-known", "acme-challenge"), mode=0o755, exist_ok=True)
     try:
         for path, content in writes.items():
-            write_atomic(path, content)
+            write_config(path, content)
         failure = compile_maps(module, writes) or check_config(module, writes)
     except OSError as exc:
         failure = "writing the configuration failed: %s" % exc
@@ -407,7 +397,7 @@ def main():
         # Put back exactly what was there: a bad run never leaves a service with a broken config.
         for path in writes:
             if before[path] is not None:
-                write_atomic(path, before[path])
+                write_config(path, before[path])
             elif os.path.exists(path):
                 os.unlink(path)
         compile_maps(module, [path for path in writes if before[path] is not None])

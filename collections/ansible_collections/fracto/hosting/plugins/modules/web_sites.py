@@ -104,9 +104,9 @@ import grp
 import json
 import os
 import pwd
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.state.names import covered_by
 from ansible_collections.fracto.hosting.plugins.module_utils.web.sites import NGINX_DIR, describe, plan_files, wanted_files
 
@@ -127,16 +127,6 @@ def read(path):
 def current_files(wanted):
     paths = set(glob.glob(NGINX_DIR + "/sites/*.conf")) | set(glob.glob("/etc/php/*/fpm/pool.d/fracto-*.conf")) | set(wanted)
     return {p: c for p, c in ((p, read(p)) for p in sorted(paths)) if c is not None}
-
-
-def write_atomic(module, path, content):
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".fracto-", dir=directory)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(content)
-    os.chmod(tmp, 0o644)
-    module.atomic_move(tmp, path)
 
 
 def ensure_users(module, users, sites, check):
@@ -254,7 +244,7 @@ def main():
         os.makedirs(os.path.join(p["webroot"], ".well-known", "acme-challenge"), mode=0o755, exist_ok=True)
     try:
         for path, content in writes.items():
-            write_atomic(module, path, content)
+            write_atomic(path, content, makedirs=True)
         for path in removes:
             os.unlink(path)
         failure = check_config(module, php_changed)
@@ -264,7 +254,7 @@ def main():
         # Put back exactly what was there: a bad run never leaves a service with a broken config.
         for path in touched:
             if path in current:
-                write_atomic(module, path, current[path])
+                write_atomic(path, current[path], makedirs=True)
             elif os.path.exists(path):
                 os.unlink(path)
         module.fail_json(msg="%s; the previous configuration was put back" % failure, changes=[], nginx_changed=False, php_changed=[])

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 HELO_PREFIX = "smtp-"
 
@@ -18,6 +19,25 @@ def helo_name(address, domain):
     """
     label = HELO_PREFIX + str(address).replace(".", "-")
     return "%s.%s" % (label, domain) if domain else label
+
+
+def system_lookups():
+    """(reverse, forward) through this machine's own resolver: address -> names, name -> addresses ([] when none)."""
+
+    def reverse(address):
+        try:
+            name, aliases, _addresses = socket.gethostbyaddr(address)
+            return [name] + aliases
+        except OSError:
+            return []
+
+    def forward(name):
+        try:
+            return socket.gethostbyname_ex(name)[2]
+        except OSError:
+            return []
+
+    return reverse, forward
 
 
 def rdns_problems(view, reverse, forward):

@@ -40,3 +40,8 @@ def test_read_text_of_a_missing_file_is_none(tmp_path):
     assert files.read_text(str(tmp_path / "none")) is None
     (tmp_path / "f").write_text("y")
     assert files.read_text(str(tmp_path / "f")) == "y"
+
+
+def test_write_in_returns_the_path_written(tmp_path):
+    path = files.write_in(str(tmp_path), "report.json", "{}\n")
+    assert path == str(tmp_path / "report.json") and (tmp_path / "report.json").read_text() == "{}\n"
