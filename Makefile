@@ -10,7 +10,7 @@ export PYTHONPATH := $(CURDIR)/collections
 COLLECTION := collections/ansible_collections/fracto/hosting
 DEMO := -i inventories/demo
 
-.PHONY: setup demo plan validate gdpr lab-down test lint sanity unit molecule
+.PHONY: setup demo plan validate gdpr lab-down lab-reset test lint sanity unit molecule
 
 setup:  ## venv (Python >= 3.12), Docker engine, lab base image, the webmail test's browser
 	bash scripts/ensure-venv.sh
@@ -49,6 +49,13 @@ unit:
 	python -m pytest -q -p no:cacheprovider $(COLLECTION)/tests/unit tests
 
 molecule:  ## every scenario, in turn, on one fresh lab (removed before the first and after the last)
-	docker ps -aq --filter label=owner=molecule | xargs -r docker rm -f >/dev/null
+	$(MAKE) --no-print-directory lab-reset
 	molecule test --all --destroy=never  # a failing scenario keeps the lab for a look; the next run removes it
+	$(MAKE) --no-print-directory lab-reset
+
+# Removes the lab's containers and molecule's record of them: molecule keeps "created" per scenario under
+# ~/.ansible/tmp/molecule.<hash of the checkout's folder name>.<scenario>, shared by every checkout named alike;
+# a record left "created" without containers makes molecule skip create and every host unreachable.
+lab-reset:
 	docker ps -aq --filter label=owner=molecule | xargs -r docker rm -f >/dev/null
+	molecule reset --all >/dev/null
