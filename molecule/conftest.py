@@ -45,6 +45,20 @@ def pebble_root(lab_resolve):
         return response.read().decode()
 
 
+@pytest.fixture(scope="session")
+def vault():
+    """The demo's vault (group_vars/all/vault.yml), decrypted with the demo password."""
+    import subprocess
+
+    import yaml
+
+    demo = PROJECT / "inventories" / "demo"
+    run = subprocess.run(["ansible-vault", "view", "--vault-id", "demo@%s" % (demo / "vault-password.txt"),
+                          str(demo / "group_vars" / "all" / "vault.yml")],
+                         capture_output=True, text=True, check=True, env=dict(os.environ, ANSIBLE_VAULT_IDENTITY_LIST=""))
+    return yaml.safe_load(run.stdout)
+
+
 def run_playbook(project, *args, env=None, timeout=900):
     """Run ansible-playbook on the demo inventory from the project directory; returns (rc, output)."""
     import subprocess

@@ -9,12 +9,10 @@ import importlib.util
 import json
 import os
 import shlex
-import subprocess
 import uuid
 
 import pytest
 import testinfra
-import yaml
 from conftest import PROJECT, run_playbook
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
@@ -61,13 +59,6 @@ def run_backup(*extra):
 def restore(*extra):
     return run_playbook(PROJECT, RESTORE, *extra)
 
-
-@pytest.fixture(scope="module")
-def vault():
-    run = subprocess.run(["ansible-vault", "view", "--vault-id", "demo@%s" % (PROJECT / "inventories" / "demo" / "vault-password.txt"),
-                          str(PROJECT / "inventories" / "demo" / "group_vars" / "all" / "vault.yml")],
-                         capture_output=True, text=True, check=True, env=dict(os.environ, ANSIBLE_VAULT_IDENTITY_LIST=""))
-    return yaml.safe_load(run.stdout)
 
 
 def test_each_job_has_its_timer_service_and_private_password_file():

@@ -34,13 +34,6 @@ INBOX = "/var/mail/lab-mx/inbox/new"
 CLIENTE3_FILES = ["/etc/nginx/fracto/sites/cliente3.test.conf"]
 
 
-@pytest.fixture(scope="module")
-def vault():
-    run = subprocess.run(["ansible-vault", "view", "--vault-id", "demo@%s" % (PROJECT / "inventories" / "demo" / "vault-password.txt"),
-                          str(PROJECT / "inventories" / "demo" / "group_vars" / "all" / "vault.yml")],
-                         capture_output=True, text=True, check=True, env=dict(os.environ, ANSIBLE_VAULT_IDENTITY_LIST=""))
-    return yaml.safe_load(run.stdout)
-
 
 @pytest.fixture(scope="module")
 def main_addresses(lab_resolve):

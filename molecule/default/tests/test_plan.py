@@ -2,10 +2,12 @@
 
 import json
 import os
+import shlex
 import subprocess
 
 import testinfra
 import yaml
+from conftest import run_playbook
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 CLOUD01 = testinfra.get_host("ansible://cloud01?ansible_inventory=" + INVENTORY)
@@ -80,3 +82,21 @@ def test_check_diff_prints_the_plan_and_changes_nothing(project, tmp_path):
     lines = [change["line"] for change in plan["clients"]["cliente1"]]
     assert any(line.startswith("+ vhost news.cliente1.test") for line in lines)
     assert plan["counts"]["create"] >= 1 and plan["counts"]["remove"] >= 1
+
+
+def test_a_client_id_of_another_reseller_on_the_host_stops_the_run_before_any_change(project):
+    """Two resellers share cloud01: another one's record holding a client cliente1 makes the demo's run fail on that
+    host with the reason, and nothing of either reseller changes."""
+    other = "/var/lib/fracto/state/other-reseller.json"
+    record = {"objects": {"vhost other.test": {"kind": "vhost", "id": "other.test", "client": "cliente1", "attrs": {}}}}
+    before = CLOUD01.file(RECORD).content_string, CLOUD01.check_output("ls -l --time-style=+%s /etc/nginx/fracto/sites")
+    CLOUD01.run("printf '%%s' %s > %s && chmod 600 %s" % (shlex.quote(json.dumps(record)), other, other))
+    try:
+        rc, output = run_playbook(project, str(project / "playbooks" / "site.yml"), "--limit", "cloud01,localhost")
+    finally:
+        CLOUD01.run("rm -f %s" % other)
+    assert rc != 0, output[-2000:]
+    assert "client id cliente1 is a client of reseller other-reseller here" in output
+    assert "nothing was changed" in output
+    assert (CLOUD01.file(RECORD).content_string,
+            CLOUD01.check_output("ls -l --time-style=+%s /etc/nginx/fracto/sites")) == before

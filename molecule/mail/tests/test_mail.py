@@ -35,13 +35,6 @@ def mail01_address(lab_resolve):
     return lab_resolve("mail01.fracto.test")[0]
 
 
-@pytest.fixture(scope="module")
-def vault():
-    run = subprocess.run(["ansible-vault", "view", "--vault-id", "demo@%s" % (PROJECT / "inventories" / "demo" / "vault-password.txt"),
-                          str(PROJECT / "inventories" / "demo" / "group_vars" / "all" / "vault.yml")],
-                         capture_output=True, text=True, check=True, env=dict(os.environ, ANSIBLE_VAULT_IDENTITY_LIST=""))
-    return yaml.safe_load(run.stdout)
-
 
 @pytest.fixture(scope="module")
 def verified(pebble_root):

@@ -56,6 +56,24 @@ def host_objects(host_state):
     return objects
 
 
+def foreign_clashes(wanted, others):
+    """What a reseller's objects on a host would take from another reseller's record on that host, as sorted lines.
+
+    A client id is one (the client's system user, home, PHP pools and databases are named after it), and so is an
+    object both records hold (a vhost, certificate, mailbox, ...), unless both hold it as a reseller-level name (the
+    host's generic mail and webmail names are every reseller's). others: {reseller: recorded objects}.
+    """
+    mine = {o["client"] for o in wanted.values()} - {RESELLER}
+    lines = []
+    for other, objects in sorted(others.items()):
+        theirs = {o["client"] for o in objects.values()} - {RESELLER}
+        lines.extend("client id %s is a client of reseller %s here" % (cid, other) for cid in sorted(mine & theirs))
+        for key in sorted(set(wanted) & set(objects)):
+            if RESELLER != wanted[key]["client"] or RESELLER != objects[key]["client"]:
+                lines.append("%s is held by reseller %s (client %s)" % (key, other, objects[key]["client"]))
+    return lines
+
+
 def _describe(before, after):
     parts = []
     for attr in sorted(set(before) | set(after)):

@@ -17,6 +17,8 @@ description:
     the second source of the C(tls-only-mail-access) requirement of C(playbooks/gdpr_report.yml).
   - Only the fields of the job record contract are returned; a record never carries a secret.
   - Changes nothing, in check mode or not.
+extends_documentation_fragment:
+  - fracto.hosting.read_only
 options:
   reseller:
     description: The reseller whose job records are read.
@@ -34,12 +36,6 @@ options:
     type: bool
     default: false
 attributes:
-  check_mode:
-    support: full
-    description: The module only reads; it runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is ever changed.
   platform:
     support: full
     platforms: posix

@@ -27,6 +27,9 @@ description:
     package's claim, each requirement with its evidence, pass or fail and why, and the verdict (compliant / not
     compliant; for a package that does not claim GDPR the failures are informational).
   - Never fails because a client is not compliant; the playbook decides with RV(failures).
+extends_documentation_fragment:
+  - fracto.hosting.controller
+  - fracto.hosting.report
 options:
   state:
     description: The resolved public state (C(fracto_state_public) from M(fracto.hosting.client_state)).
@@ -54,9 +57,6 @@ options:
       - PEM file of the trust anchors certificates must chain to (in the lab, Pebble's root and the demo's
         commercial CA). The system's trust store when unset.
     type: path
-  dest:
-    description: Directory on the controller where the report is written; nothing is written if unset.
-    type: path
   clients:
     description: Only these clients (all by default).
     type: list
@@ -73,15 +73,6 @@ options:
     description: Timeout of each network probe, in seconds.
     type: float
     default: 10.0
-extends_documentation_fragment:
-  - fracto.hosting.controller
-attributes:
-  check_mode:
-    support: full
-    description: The probes only read; the report is written on the controller in check mode too.
-  diff_mode:
-    support: none
-    description: The report itself is the readable output.
 notes:
   - The policy and every requirement's evidence are described in C(docs/gdpr.md).
 seealso:
@@ -103,6 +94,8 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+extends_documentation_fragment:
+  - fracto.hosting.report
 compliant:
   description: Clients that meet every requirement.
   returned: always
@@ -125,8 +118,4 @@ paths:
   returned: when O(dest) is set
   type: list
   elements: str
-msg:
-  description: The printed summary.
-  returned: always
-  type: str
 """

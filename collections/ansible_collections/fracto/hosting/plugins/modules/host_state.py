@@ -16,6 +16,10 @@ description:
     the host, and writes the new record atomically.
   - Returns the changes grouped as create, change, remove and keep; the plan of C(site.yml) is built from
     them. Objects of a client that left the state are kept, and reported, unless O(prune=true).
+  - On a host shared by several resellers, fails without changing anything when the state takes a client id or
+    an object (vhost, certificate, mailbox, ...) that another reseller's record on the host holds, since the
+    client's system user, home, PHP pools and databases are named after its id. Reseller-level names both records
+    hold (the host's generic mail and webmail names) are shared.
 options:
   objects:
     description:
@@ -76,6 +80,12 @@ record:
   returned: always
   type: str
   sample: /var/lib/fracto/state/demo.json
+clashes:
+  description: What the state would take from another reseller on this host (the run fails when any).
+  returned: failure
+  type: list
+  elements: str
+  sample: ["client id cliente1 is a client of reseller other here"]
 """
 
 import json
@@ -83,7 +93,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
-from ansible_collections.fracto.hosting.plugins.module_utils.ledger import plan
+from ansible_collections.fracto.hosting.plugins.module_utils.ledger import foreign_clashes, plan
 
 
 def read_record(path):
@@ -115,6 +125,18 @@ def main():
         recorded = read_record(record_path)
     except (OSError, ValueError) as exc:
         module.fail_json(msg="cannot read the record %s: %s" % (record_path, exc))
+    try:
+        others = {name[:-len(".json")]: read_record(os.path.join(params["path"], name))
+                  for name in sorted(os.listdir(params["path"]) if os.path.isdir(params["path"]) else [])
+                  if name.endswith(".json") and name != os.path.basename(record_path)}
+    except (OSError, ValueError) as exc:
+        module.fail_json(msg="cannot read another reseller's record in %s: %s" % (params["path"], exc))
+    clashes = foreign_clashes(params["objects"], others)
+    if clashes:
+        module.fail_json(msg="reseller %s: the state takes what another reseller has on this host, nothing was changed:"
+                             " %s. Rename the client or the name, or let the other reseller remove it first (its"
+                             " run with fracto_prune=true)." % (params["reseller"], "; ".join(clashes)),
+                         clashes=clashes)
     changes, record = plan(recorded, params["objects"], params["clients"], params["prune"])
     before, after = render(recorded), render(record)
     changed = before != after

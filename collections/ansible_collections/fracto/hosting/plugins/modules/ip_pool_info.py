@@ -14,15 +14,16 @@ description:
   - Runs on the controller only (an action plugin); it validates the state like M(fracto.hosting.client_state) first.
   - Prints a table of C(fracto_ip_pool) as seen from the reseller of the inventory, free addresses,
     addresses per reseller and per host, and the clients of this reseller bound to each address
-    (with the side, web or mail, they use it for); returns the same as data and writes it as JSON.
+    (with the side, web or mail, they use it for); returns the same as data and writes it as JSON
+    (C(ip-pool-<reseller>.json) in O(dest)).
   - Bindings of other resellers are not in this inventory, so their addresses show as allocated.
   - An address bound for mail shows the HELO name its outgoing mail uses (C(smtp-<a>-<b>-<c>-<d>.<platform domain>)).
     With O(rdns), the reverse DNS of each of them is checked against that name (PTR equal to the HELO name, and
     the name's A record back to the address); a mismatch is shown and returned in RV(rdns_mismatch).
+extends_documentation_fragment:
+  - fracto.hosting.controller
+  - fracto.hosting.report
 options:
-  dest:
-    description: Directory on the controller where C(ip-pool-<reseller>.json) is written; nothing is written if unset.
-    type: path
   show_free:
     description: List every free address on its own line instead of as ranges.
     type: bool
@@ -36,15 +37,6 @@ options:
     type: list
     elements: str
     default: []
-extends_documentation_fragment:
-  - fracto.hosting.controller
-attributes:
-  check_mode:
-    support: full
-    description: Reads only; the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed.
 author:
   - fracto.hosting founding engineers (!UNKNOWN)
 """
@@ -61,6 +53,8 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+extends_documentation_fragment:
+  - fracto.hosting.report
 pool:
   description: The pool.
   returned: success
@@ -89,9 +83,5 @@ rdns_mismatch:
 path:
   description: Path of the JSON document.
   returned: when O(dest) is set
-  type: str
-msg:
-  description: The printed table.
-  returned: always
   type: str
 """

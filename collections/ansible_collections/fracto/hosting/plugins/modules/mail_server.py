@@ -26,6 +26,8 @@ description:
     failure every file is put back as it was and the module fails with the checker's message.
   - Mailboxes, domains and aliases of clients that left the state are kept unless O(prune=true); the mail of a
     removed mailbox stays under C(/var/vmail).
+extends_documentation_fragment:
+  - fracto.hosting.host_slice
 options:
   hostname:
     description: The host's own name (Postfix C(myhostname), the default certificate, the generic mail name).
@@ -63,23 +65,6 @@ options:
     type: list
     elements: dict
     default: []
-  clients:
-    description: Every client present in the reseller's state.
-    type: list
-    elements: str
-    required: true
-  prune:
-    description: Remove the domains, mailboxes and aliases of clients that left the state (their mail stays on disk).
-    type: bool
-    default: false
-  store:
-    description: The certificate store written by M(fracto.hosting.tls_certificates).
-    type: path
-    default: /etc/fracto/tls
-  webroot:
-    description: Root of the ACME HTTP-01 challenge files, served by nginx on port 80 for every name.
-    type: path
-    default: /var/lib/fracto/acme
   postfix_settings:
     description: Further C(main.cf) settings (the lab sets C(smtpd_peername_lookup)).
     type: dict
@@ -167,20 +152,12 @@ import secrets
 import string
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
+from ansible_collections.fracto.hosting.plugins.module_utils.files import read_text, write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
 
 FINGERPRINT_KEY = "/var/lib/fracto/mail/password-fingerprint.key"
 SECRET_FILES = {mc.USERS_FILE: (0o640, "root", "dovecot"), mc.MAP_SNI: (0o600, "root", "root")}
 MAPS = (mc.MAP_DOMAINS, mc.MAP_MAILBOXES, mc.MAP_ALIASES, mc.MAP_SNI, mc.MAP_SENDERS)
-
-
-def read(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
 
 
 def installed_certificates(store, certificates):
@@ -338,7 +315,7 @@ def main():
     # The mailboxes option is no_log as a whole: its strings (addresses too) would be masked in the result, so
     # only the hashes are no_log values here.
     module.no_log_values = {b["password_hash"] for b in p["mailboxes"] if b.get("password_hash")}
-    users_content = read(mc.USERS_FILE)
+    users_content = read_text(mc.USERS_FILE)
     if p["read_hashes"]:
         module.exit_json(changed=False, hashes={a: u["hash"] for a, u in mc.parse_users(users_content).items()},
                          fingerprint_key=fingerprint_key(module.check_mode))
@@ -347,7 +324,7 @@ def main():
         module.fail_json(msg="mailboxes without password_hash (use the action plugin to hash passwords): %s" % ", ".join(missing))
     check = module.check_mode
 
-    current = mc.current_objects(users_content, read(mc.MAP_DOMAINS), read(mc.MAP_ALIASES))
+    current = mc.current_objects(users_content, read_text(mc.MAP_DOMAINS), read_text(mc.MAP_ALIASES))
     wanted = mc.wanted_objects(p["domains"], p["mailboxes"], p["aliases"])
     (domains, users, aliases), changes = mc.plan_objects(current, wanted, p["clients"], p["prune"])
 
@@ -356,7 +333,7 @@ def main():
     fingerprints = {chain: fingerprint(chain) for chain, _key in cert_paths.values()}
     uid, gid = vmail_ids()
     transports, sender_map = mc.sender_transports(p["domains"], p["ip_bindings"])
-    des_key = mc.des_key_of(read(mc.ROUNDCUBE_CONF)) or "".join(
+    des_key = mc.des_key_of(read_text(mc.ROUNDCUBE_CONF)) or "".join(
         secrets.choice(string.ascii_letters + string.digits) for _i in range(24))
 
     files = {
@@ -372,7 +349,7 @@ def main():
     }
     files.update(mc.nginx_files(p["webroot"], p["webmail_names"], cert_paths))
     files.update(mc.roundcube_files(p["webmail_names"], p["mail_names"], des_key, p["hostname"]))
-    before = {path: read(path) for path in files}
+    before = {path: read_text(path) for path in files}
     writes = {path: content for path, content in files.items() if before[path] != content}
     changes += [c for c in (describe_file(path, before[path], content) for path, content in sorted(writes.items())) if c]
     changes += mc.sender_changes(before[mc.MAP_SENDERS], sender_map, transports, p["domains"], p["hostname"])

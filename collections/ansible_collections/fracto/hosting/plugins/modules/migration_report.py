@@ -16,25 +16,16 @@ description:
     smoke test, or the step that failed and why) and prints one block per site, with every C(OUTDATED) finding
     (for example Joomla 2.5, end of life since 2014-12-31) and every difference the smoke test found.
   - Writes C(migration-<client>.json) and C(migration-<client>.txt) per site into O(dest)
-    (C(migration-plan-<client>.*) in check mode). No secret is part of them.
+    (C(migration-plan-<client>.*) in check mode, where they are the plan of the migration). No secret is part of them.
+extends_documentation_fragment:
+  - fracto.hosting.controller
+  - fracto.hosting.report
 options:
   sites:
     description: The results per site.
     type: list
     elements: dict
     required: true
-  dest:
-    description: Directory on the controller where the documents are written; nothing is written if unset.
-    type: path
-extends_documentation_fragment:
-  - fracto.hosting.controller
-attributes:
-  check_mode:
-    support: full
-    description: In check mode the documents are the plan of the migration; they are still written, on the controller.
-  diff_mode:
-    support: none
-    description: The report itself is the readable summary.
 author:
   - fracto.hosting founding engineers (!UNKNOWN)
 """
@@ -47,6 +38,8 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+extends_documentation_fragment:
+  - fracto.hosting.report
 failed_sites:
   description: Clients whose migration failed, with the step.
   returned: always
@@ -60,8 +53,4 @@ paths:
   returned: when O(dest) is set
   type: list
   elements: str
-msg:
-  description: The printed text.
-  returned: always
-  type: str
 """

@@ -19,6 +19,9 @@ description:
   - In check mode this is the plan of the run; otherwise it is the report of what was done. The same
     content is written as JSON (C(plan-<reseller>.json) or C(report-<reseller>.json)) for CI.
   - 'Changes carry no secret: the modules that produce them never put one in.'
+extends_documentation_fragment:
+  - fracto.hosting.controller
+  - fracto.hosting.report
 options:
   state:
     description: The resolved state (C(fracto_state)), used for the reseller name and the list of services.
@@ -28,18 +31,6 @@ options:
     description: The hosts whose results are gathered; all inventory hosts by default.
     type: list
     elements: str
-  dest:
-    description: Directory on the controller where the JSON document is written; nothing is written if unset.
-    type: path
-extends_documentation_fragment:
-  - fracto.hosting.controller
-attributes:
-  check_mode:
-    support: full
-    description: In check mode the document is the plan; the JSON file is still written, on the controller.
-  diff_mode:
-    support: none
-    description: The document itself is the readable summary.
 author:
   - fracto.hosting founding engineers (!UNKNOWN)
 """
@@ -52,6 +43,8 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+extends_documentation_fragment:
+  - fracto.hosting.report
 counts:
   description: Number of changes by action.
   returned: always
@@ -64,9 +57,5 @@ plan:
 path:
   description: Path of the JSON document.
   returned: when O(dest) is set
-  type: str
-msg:
-  description: The printed text.
-  returned: always
   type: str
 """

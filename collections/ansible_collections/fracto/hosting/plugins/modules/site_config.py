@@ -17,6 +17,10 @@ description:
   - The config is kept out of the file copy (M(fracto.hosting.site_sync)) and written only here, so a rerun with an
     unchanged source changes nothing, and a change of another file does not touch it.
   - Passwords (old and new) never appear in the output, the diff or an error.
+extends_documentation_fragment:
+  - fracto.hosting.migrate.owner
+  - fracto.hosting.migrate
+  - fracto.hosting.host_files
 options:
   path:
     description: The config file on this host.
@@ -52,20 +56,6 @@ options:
         description: The database user's password.
         type: str
         required: true
-  owner:
-    description: The client's system user.
-    type: str
-    required: true
-  group:
-    description: The group of the file.
-    type: str
-    default: www-data
-  client:
-    description: The client, for the ledger entry.
-    type: str
-    required: true
-extends_documentation_fragment:
-  - fracto.hosting.host_files
 author:
   - fracto.hosting founding engineers (!UNKNOWN)
 """
@@ -105,11 +95,12 @@ import pwd
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.config import ConfigError, mask, public_settings, rewrite
+from ansible_collections.fracto.hosting.plugins.module_utils.migrate.step import migrate_argument_spec
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=migrate_argument_spec(owner=True, client=True, options=dict(
             path=dict(type="path", required=True),
             kind=dict(type="str", required=True, choices=["wordpress", "joomla"]),
             content=dict(type="str", required=True, no_log=True),
@@ -119,10 +110,7 @@ def main():
                 user=dict(type="str", required=True),
                 password=dict(type="str", required=True, no_log=True),
             )),
-            owner=dict(type="str", required=True),
-            group=dict(type="str", default="www-data"),
-            client=dict(type="str", required=True),
-        ),
+        )),
         supports_check_mode=True,
     )
     p = module.params

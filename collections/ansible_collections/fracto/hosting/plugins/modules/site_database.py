@@ -11,27 +11,19 @@ module: site_database
 short_description: Copy a site's database from the old host (consistent dump over SSH, import with the new credentials)
 version_added: 1.0.0
 description:
-  - Runs on the host that receives the site. Dumps O(source_database) on the old host over SSH with
-    C(mysqldump --single-transaction) (one consistent snapshot, the source keeps serving and is only read), and
-    imports it into O(target_database) as the client's new user O(target_user) (the password is passed in an option
-    file readable by root only, never on a command line, and removed afterwards).
+  - Runs on the host that receives the site. Dumps O(source_database) on the old host over SSH (as the user of
+    O(source), root over the unix socket) with C(mysqldump --single-transaction) (one consistent snapshot, the
+    source keeps serving and is only read), and imports it into O(target_database) as the client's new user
+    O(target_user) (the password is passed in an option file readable by root only, never on a command line, and
+    removed afterwards).
   - 'Idempotent: the SHA-256 of the dump (taken without dates or comments, so equal data gives an equal dump) is
     recorded under O(state_dir) after each import. A run imports only when the target database is empty, was never
     imported, or the source changed since the last import; otherwise nothing is written.'
   - C(DEFINER) clauses of the old host's users are dropped, so views, triggers and routines belong to the new user.
+extends_documentation_fragment:
+  - fracto.hosting.migrate.ssh
+  - fracto.hosting.migrate
 options:
-  source:
-    description: The old host as C(user@address); mysqldump runs there as that user (root over the unix socket).
-    type: str
-    required: true
-  key:
-    description: The private key of the migration.
-    type: path
-    required: true
-  known_hosts:
-    description: The known_hosts file of migration connections.
-    type: path
-    required: true
   source_database:
     description: The database on the old host.
     type: str
@@ -52,10 +44,6 @@ options:
     description: Where the dump is staged (mode 0700) and the checksum of the last import recorded.
     type: path
     default: /var/lib/fracto/migrate
-  client:
-    description: The client, for the ledger entry.
-    type: str
-    required: true
 attributes:
   check_mode:
     support: full
@@ -115,7 +103,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.dbcopy import defaults_file, dump_command, import_reason, strip_definer
-from ansible_collections.fracto.hosting.plugins.module_utils.migrate.rsync import ssh_command
+from ansible_collections.fracto.hosting.plugins.module_utils.migrate.step import migrate_argument_spec, remote_shell
 
 
 def target_tables(module, database):
@@ -139,17 +127,13 @@ def file_digest(path):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            source=dict(type="str", required=True),
-            key=dict(type="path", required=True, no_log=False),
-            known_hosts=dict(type="path", required=True),
+        argument_spec=migrate_argument_spec(ssh=True, client=True, options=dict(
             source_database=dict(type="str", required=True),
             target_database=dict(type="str", required=True),
             target_user=dict(type="str", required=True),
             target_password=dict(type="str", required=True, no_log=True),
             state_dir=dict(type="path", default="/var/lib/fracto/migrate"),
-            client=dict(type="str", required=True),
-        ),
+        )),
         supports_check_mode=True,
     )
     p = module.params
@@ -157,7 +141,7 @@ def main():
         if not p[field].replace("_", "").replace("-", "").replace("$", "").isalnum():
             module.fail_json(msg="%s: not a plain database name: %s" % (field, p[field]))
     check = module.check_mode
-    remote = " ".join(shlex.quote(part) for part in ssh_command(p["key"], p["known_hosts"]) + [p["source"], dump_command(p["source_database"])])
+    remote = remote_shell(p, dump_command(p["source_database"]))
     record = os.path.join(p["state_dir"], "%s.sha256" % p["target_database"])
     staged = options = None
     try:

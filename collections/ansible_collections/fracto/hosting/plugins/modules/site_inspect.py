@@ -18,6 +18,8 @@ description:
     (C(wp-config.php), Joomla's C(configuration.php)) carry its database settings.
   - With O(database), checks that the database exists on the source and measures it (root over the unix socket).
   - Fails with a clear message when the path does not exist or is not a directory.
+extends_documentation_fragment:
+  - fracto.hosting.read_only
 options:
   path:
     description: The site's directory on this host.
@@ -35,12 +37,6 @@ options:
     description: The site's database on this host.
     type: str
 attributes:
-  check_mode:
-    support: full
-    description: The module only reads; it runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed, so there is no diff.
   platform:
     support: full
     platforms: posix

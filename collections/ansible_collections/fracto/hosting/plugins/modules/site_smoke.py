@@ -17,6 +17,8 @@ description:
   - The certificate of the new host is not verified here (the name may not have its certificate yet); only the content
     is compared.
   - Fails, naming each difference, when a name differs.
+extends_documentation_fragment:
+  - fracto.hosting.read_only
 options:
   names:
     description: The names of the migrated vhost.
@@ -42,12 +44,6 @@ options:
     choices: [http, https]
     default: http
 attributes:
-  check_mode:
-    support: full
-    description: The module only reads; it runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed.
   platform:
     support: full
     platforms: posix

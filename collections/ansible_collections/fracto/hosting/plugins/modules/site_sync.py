@@ -18,11 +18,11 @@ description:
   - Files matching O(exclude) (the site's config, rewritten apart by M(fracto.hosting.site_config)) are neither
     copied nor deleted.
   - The source is only read.
+extends_documentation_fragment:
+  - fracto.hosting.migrate.ssh
+  - fracto.hosting.migrate.owner
+  - fracto.hosting.migrate
 options:
-  source:
-    description: The old host as C(user@address).
-    type: str
-    required: true
   path:
     description: The site's directory on the old host.
     type: path
@@ -31,31 +31,11 @@ options:
     description: The docroot that receives the site; it must exist (C(site.yml) creates it).
     type: path
     required: true
-  key:
-    description: The private key of the migration.
-    type: path
-    required: true
-  known_hosts:
-    description: The known_hosts file of migration connections (a new host key is recorded on first use).
-    type: path
-    required: true
-  owner:
-    description: The client's system user.
-    type: str
-    required: true
-  group:
-    description: The group of the files (the web server reads through it).
-    type: str
-    default: www-data
   exclude:
     description: Paths relative to the site's directory that are left out.
     type: list
     elements: str
     default: []
-  client:
-    description: The client, for the ledger entries.
-    type: str
-    required: true
 attributes:
   check_mode:
     support: full
@@ -116,21 +96,16 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.rsync import changes, parse_itemized, rsync_command
+from ansible_collections.fracto.hosting.plugins.module_utils.migrate.step import migrate_argument_spec
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            source=dict(type="str", required=True),
+        argument_spec=migrate_argument_spec(ssh=True, owner=True, client=True, options=dict(
             path=dict(type="path", required=True),
             dest=dict(type="path", required=True),
-            key=dict(type="path", required=True, no_log=False),
-            known_hosts=dict(type="path", required=True),
-            owner=dict(type="str", required=True),
-            group=dict(type="str", default="www-data"),
             exclude=dict(type="list", elements="str", default=[]),
-            client=dict(type="str", required=True),
-        ),
+        )),
         supports_check_mode=True,
     )
     p = module.params

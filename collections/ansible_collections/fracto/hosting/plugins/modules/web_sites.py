@@ -23,7 +23,10 @@ description:
   - The new configuration is checked with C(nginx -t) and C(php-fpm<version> -t) before the module
     returns; on failure every file is put back as it was and the module fails with the checker's message.
     Reloading is left to the role's handlers.
-  - Files of clients that left the state are kept unless O(prune=true).
+  - Files of clients that left the state are kept unless O(prune=true); their site files are never deleted.
+extends_documentation_fragment:
+  - fracto.hosting.host_slice
+  - fracto.hosting.host_files
 options:
   sites:
     description: The vhosts, as C(fracto_state.hosts[host].sites).
@@ -40,30 +43,11 @@ options:
     type: list
     elements: dict
     default: []
-  clients:
-    description: Every client present in the reseller's state.
-    type: list
-    elements: str
-    required: true
-  prune:
-    description: Remove the files of clients that left the state (their site files are never deleted).
-    type: bool
-    default: false
-  store:
-    description: The certificate store written by M(fracto.hosting.tls_certificates).
-    type: path
-    default: /etc/fracto/tls
-  webroot:
-    description: Root of the ACME HTTP-01 challenge files.
-    type: path
-    default: /var/lib/fracto/acme
   reseller:
     description:
       - The reseller whose sites these are, written into each managed file. Resellers can share a host;
         files of another reseller are never changed or removed, and a name clash with one fails the run.
     type: str
-extends_documentation_fragment:
-  - fracto.hosting.host_files
 author:
   - fracto.hosting founding engineers (!UNKNOWN)
 """
@@ -106,7 +90,7 @@ import os
 import pwd
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
+from ansible_collections.fracto.hosting.plugins.module_utils.files import read_text, write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.state.names import covered_by
 from ansible_collections.fracto.hosting.plugins.module_utils.web.sites import NGINX_DIR, describe, plan_files, wanted_files
 
@@ -116,17 +100,9 @@ INDEX = """<!DOCTYPE html>
 """
 
 
-def read(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
 def current_files(wanted):
     paths = set(glob.glob(NGINX_DIR + "/sites/*.conf")) | set(glob.glob("/etc/php/*/fpm/pool.d/fracto-*.conf")) | set(wanted)
-    return {p: c for p, c in ((p, read(p)) for p in sorted(paths)) if c is not None}
+    return {p: c for p, c in ((p, read_text(p)) for p in sorted(paths)) if c is not None}
 
 
 def ensure_users(module, users, sites, check):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import imaplib
 import re
+import socket
 import ssl
 
 # --------------------------------------------------------------------------- modified UTF-7 (RFC 3501, 5.1.3)
@@ -163,6 +164,28 @@ def _store(out, entry):
         msg["literal"] = entry["literal"]
 
 
+_STATUS_RE = re.compile(r'^(?P<name>' + _STRING + r'|\S+)? ?\((?P<items>[^)]*)\)\s*$', re.S)
+
+
+def parse_status(data):
+    """{ITEM: int} from imaplib's STATUS data (the mailbox name first, quoted, an atom or a literal)."""
+    text = ""
+    for item in data or ():
+        if isinstance(item, tuple):
+            text = ""  # the name came as a literal: the items follow
+        elif isinstance(item, bytes):
+            text += item.decode("utf-8", "replace")
+    match = _STATUS_RE.match(text.strip()) or re.search(r"\((?P<items>[^()]*)\)\s*$", text)
+    if not match:
+        return {}
+    words = match.group("items").split()
+    out = {}
+    for key, value in zip(words[0::2], words[1::2]):
+        if value.isdigit():
+            out[key.upper()] = int(value)
+    return out
+
+
 def flag_list(flags):
     return "(" + " ".join(flags) + ")"
 
@@ -174,6 +197,33 @@ class IMAPError(Exception):
     """A command the server refused, or a connection that broke."""
 
 
+_TLS_CONTEXTS = {}
+
+
+def tls_context(verify=True, ca_file=None):
+    """One client context per trust setting and process (loading the system's trust store costs about 20 ms);
+    built before the workers fork, it is theirs too."""
+    key = (bool(verify), ca_file or None)
+    if key not in _TLS_CONTEXTS:
+        if verify:
+            context = ssl.create_default_context(cafile=ca_file or None)
+        else:  # the loopback only (the module enforces it): no trust store to load
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+        _TLS_CONTEXTS[key] = context
+    return _TLS_CONTEXTS[key]
+
+
+def _no_delay(imap):
+    """imaplib sends a literal and the CRLF after it in two writes: with Nagle's algorithm the second waits for the
+    server's delayed ACK (40 ms) on every AUTHENTICATE and APPEND."""
+    try:
+        imap.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass  # not a TCP socket
+
+
 class IMAP:
     """imaplib.IMAP4_SSL with the commands of the migration; every failure is an IMAPError."""
 
@@ -183,19 +233,17 @@ class IMAP:
                 self.imap = imaplib.IMAP4(host, port, timeout=timeout)
             except (OSError, imaplib.IMAP4.error) as exc:
                 raise IMAPError("cannot connect to %s:%s: %s" % (host, port, exc)) from exc
+            _no_delay(self.imap)
             self.caps = set()
+            self.selected_status = None
             return
-        if verify:
-            context = ssl.create_default_context(cafile=ca_file or None)
-        else:  # the loopback only (the module enforces it): no trust store to load
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-            context.minimum_version = ssl.TLSVersion.TLSv1_2
         try:
-            self.imap = imaplib.IMAP4_SSL(host, port, ssl_context=context, timeout=timeout)
+            self.imap = imaplib.IMAP4_SSL(host, port, ssl_context=tls_context(verify, ca_file), timeout=timeout)
         except (OSError, imaplib.IMAP4.error) as exc:
             raise IMAPError("cannot connect to %s:%s: %s" % (host, port, exc)) from exc
+        _no_delay(self.imap)
         self.caps = set()
+        self.selected_status = None
 
     def _check(self, what, result):
         typ, data = result
@@ -235,13 +283,58 @@ class IMAP:
         return parse_namespace(self._call("namespace", self.imap.namespace))
 
     def select(self, name, readonly=False):
-        """(number of messages, permanent flags)."""
+        """(number of messages, permanent flags); the selected mailbox's UIDVALIDITY, UIDNEXT, MESSAGES and (once
+        CONDSTORE is enabled) HIGHESTMODSEQ from the same response are kept in self.selected_status."""
+        self.selected_status = None
         data = self._call("select %s" % name, self.imap.select, mailbox_arg(name), readonly)
         permanent = ()
         typ, perm = self.imap.response("PERMANENTFLAGS")
         if perm and perm[0]:
             permanent = tuple(perm[0].decode("utf-8", "replace").strip("()").split())
+        status = {"MESSAGES": int(data[0] or 0)}
+        for code in ("UIDVALIDITY", "UIDNEXT", "HIGHESTMODSEQ"):
+            _typ, values = self.imap.response(code)
+            if values and values[-1]:
+                try:
+                    status[code] = int(values[-1].split()[0])
+                except (ValueError, IndexError):
+                    pass
+        self.selected_status = status
         return int(data[0] or 0), permanent
+
+    def enable_condstore(self):
+        """ENABLE CONDSTORE (RFC 5161, RFC 7162): SELECT/EXAMINE then report HIGHESTMODSEQ. True when enabled."""
+        if not (self.has("CONDSTORE") and self.has("ENABLE")):
+            return False
+        try:
+            self._call("enable", self.imap.xatom, "ENABLE", "CONDSTORE")
+        except IMAPError:
+            return False
+        return True
+
+    def statuses(self, names, items=("UIDVALIDITY", "UIDNEXT", "MESSAGES", "HIGHESTMODSEQ")):
+        """{name: {ITEM: int}} by STATUS, the commands pipelined (all sent, then the answers read in order); a
+        mailbox the server refuses gets {}."""
+        imap, out, tags = self.imap, {}, []
+        what = "(" + " ".join(items) + ")"
+        try:
+            for name in names:
+                tags.append((name, imap._command("STATUS", mailbox_arg(name), what)))  # pylint: disable=protected-access
+            for name, tag in tags:
+                try:
+                    typ, data = imap._command_complete("STATUS", tag)  # pylint: disable=protected-access
+                except imaplib.IMAP4.abort:
+                    raise
+                except imaplib.IMAP4.error:  # BAD: this mailbox only, the next answers are still read
+                    imap.untagged_responses.pop("STATUS", None)
+                    out[name] = {}
+                    continue
+                # The server answers in order: the untagged STATUS read so far are this command's.
+                _typ, found = imap._untagged_response(typ, data, "STATUS")  # pylint: disable=protected-access
+                out[name] = parse_status(found) if typ == "OK" else {}
+        except (imaplib.IMAP4.error, OSError) as exc:
+            raise IMAPError("status: %s" % exc) from exc
+        return out
 
     def fetch(self, uids, items):
         return parse_fetch(self._call("fetch", self.imap.uid, "FETCH", uids if isinstance(uids, str) else uid_set(uids), items))

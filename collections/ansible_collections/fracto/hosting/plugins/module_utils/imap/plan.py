@@ -226,3 +226,90 @@ def missing_after(source, destination):
         else:
             missing.append(msg)
     return missing
+
+
+# --------------------------------------------------------------------------- the record of verified folders
+#
+# With CONDSTORE (RFC 7162) on both servers, a folder's (UIDVALIDITY, UIDNEXT, MESSAGES, HIGHESTMODSEQ) changes
+# whenever anything in it changes: a new message moves UIDNEXT, an expunge MESSAGES and the mod-sequence, a flag the
+# mod-sequence, a re-created folder UIDVALIDITY. After a folder has been verified complete (every source message
+# has its counterpart, flags equal), the engine records both sides' four values, taken on the SELECT/EXAMINE just
+# before the FETCH that showed it complete (a change after that point moves them, so the record can only be older
+# than what was verified, never newer). A rerun that finds the same four values on both sides has nothing to do
+# in that folder. Anything else (no record, another server or folder, a value missing or different, a zero
+# HIGHESTMODSEQ: no persistent mod-sequences) means the full comparison.
+
+STATUS_ITEMS = ("UIDVALIDITY", "UIDNEXT", "MESSAGES", "HIGHESTMODSEQ")
+RECORD_VERSION = 1
+
+
+def status_tuple(values):
+    """[uidvalidity, uidnext, messages, highestmodseq] as ints from a {item: value} dict, or None when one is missing
+    or the mailbox has no persistent mod-sequences (HIGHESTMODSEQ 0 or absent: NOMODSEQ)."""
+    if not values:
+        return None
+    try:
+        out = [int(values[item]) for item in STATUS_ITEMS]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if out[0] <= 0 or out[1] <= 0 or out[3] <= 0:
+        return None
+    return out
+
+
+def record_identity(job):
+    """What a record is valid for: the destination address, the source server and login, the destination server."""
+    source, dest = job.get("source") or {}, job.get("destination") or {}
+    return {"address": job.get("address"),
+            "source": "%s:%s %s" % (source.get("host"), source.get("port"), source.get("user")),
+            "destination": "%s:%s" % (dest.get("host"), dest.get("port"))}
+
+
+def usable_record(record, job):
+    """The record's folders when it was written by this engine for the same mailbox, servers and login; else {}."""
+    if not isinstance(record, dict) or record.get("version") != RECORD_VERSION:
+        return {}
+    if any(record.get(key) != value for key, value in record_identity(job).items()):
+        return {}
+    folders = record.get("folders")
+    return folders if isinstance(folders, dict) else {}
+
+
+def unchanged_since_verified(entry, dname, source_status, destination_status, delete_extra):
+    """True when the folder needs no comparison: a record of a verified folder exists for the same destination folder,
+    both sides' four values are known and equal to the recorded ones, and delete_extra has nothing to delete there."""
+    if not isinstance(entry, dict) or entry.get("destination") != dname:
+        return False
+    src, dst = status_tuple(source_status), status_tuple(destination_status)
+    if src is None or dst is None:
+        return False
+    if entry.get("source_status") != src or entry.get("destination_status") != dst:
+        return False
+    if delete_extra and entry.get("extra", 1) != 0:
+        return False  # extras were kept when the folder was verified: delete_extra must look at them
+    return isinstance(entry.get("messages"), int) and isinstance(entry.get("already"), int)
+
+
+def verified_entry(dname, source_status, destination_status, source, destination, delete_extra):
+    """The record of a folder, or None when it cannot be recorded: source/destination are the inventories read
+    right after those statuses were taken; the folder must be complete (nothing to copy), flags equal, and with
+    delete_extra no extra message left."""
+    src, dst = status_tuple(source_status), status_tuple(destination_status)
+    if src is None or dst is None or src[2] != len(source) or dst[2] != len(destination):
+        return None  # the inventories are not those of the recorded statuses (a change in between)
+    plan = plan_folder(source, destination, delete_extra)
+    if plan["copy"] or plan["flags"] or plan["delete"]:
+        return None
+    return {"destination": dname, "source_status": src, "destination_status": dst, "messages": len(source),
+            "already": plan["matched"], "extra": len(plan["extra"])}
+
+
+def updated_record(job, folders):
+    """The record to write: this mailbox's identity and its verified folders {source name: entry}."""
+    return dict(record_identity(job), version=RECORD_VERSION, folders=dict(sorted(folders.items())))
+
+
+def record_file_name(address):
+    """A file name for a mailbox's record (the address, with anything unusual replaced)."""
+    name = re.sub(r"[^A-Za-z0-9@._+-]", "_", address or "")
+    return (name.lstrip(".") or "_") + ".json"

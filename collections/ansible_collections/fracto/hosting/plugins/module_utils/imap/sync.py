@@ -10,10 +10,16 @@ without waiting for the server), a bounded number of bytes per batch (a message 
 memory stays at one batch or one message). Flags are brought up to date with one STORE per distinct set of flags. The two servers work at once: both
 inventories are read in parallel, and the next batch is fetched from the source while the current one is appended.
 Several mailboxes run at once (a bounded pool of processes); one that fails is reported and the others go on.
+
+With a state directory and CONDSTORE on both servers, each folder verified complete is recorded (plan.py, "the record
+of verified folders"): a rerun asks both servers for every recorded folder's STATUS (pipelined) and skips the folders
+whose four values are those recorded on both sides (unchanged since the last verified run); the others get the full
+comparison. Check mode always compares in full and writes no record.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import queue
@@ -22,8 +28,9 @@ import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
 
+from ansible_collections.fracto.hosting.plugins.module_utils import files
 from ansible_collections.fracto.hosting.plugins.module_utils.imap import plan as mp
-from ansible_collections.fracto.hosting.plugins.module_utils.imap.client import IMAP, IMAPError
+from ansible_collections.fracto.hosting.plugins.module_utils.imap.client import IMAP, IMAPError, tls_context
 
 LIST_ITEMS = "(UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID DATE FROM SUBJECT)])"
 BODY_ITEMS = "(UID FLAGS INTERNALDATE BODY.PEEK[])"
@@ -104,14 +111,16 @@ def in_parallel(first, second):
 class MailboxMigration:
     """One mailbox: open both sides, walk the folders, copy what is missing, sync flags, verify."""
 
-    def __init__(self, job, check_mode=False, progress=None, batch_messages=200, batch_bytes=16 << 20):
-        self.job, self.check = job, check_mode
+    def __init__(self, job, check_mode=False, progress=None, batch_messages=200, batch_bytes=16 << 20, state_dir=None):
+        self.job, self.check, self.state_dir = job, check_mode, state_dir
+        self.recording, self.verified_folders = False, {}
         self.progress = progress or (lambda address, text: None)
         self.batch_messages, self.batch_bytes = batch_messages, batch_bytes
         self.report = {"address": job["address"], "client": job.get("client"), "status": "ok", "error": None,
                        "folders": [], "messages": 0, "copied": 0, "already": 0, "failed": 0, "bytes": 0,
                        "flags_updated": 0, "deleted": 0, "extra": 0, "created_folders": [], "subscribed": [],
-                       "refused_keywords": [], "missing": [], "seconds": 0.0, "verified": False, "verification": ""}
+                       "refused_keywords": [], "missing": [], "seconds": 0.0, "verified": False, "verification": "",
+                       "unchanged_folders": 0}
 
     def say(self, text):
         self.progress(self.job["address"], text)
@@ -151,11 +160,59 @@ class MailboxMigration:
             self.report["error_detail"] = detail
         self.report["verification"] = "not verified: %s" % self.report["error"]
 
+    def record_path(self):
+        return os.path.join(self.state_dir, mp.record_file_name(self.job["address"]))
+
+    def load_record(self):
+        """The verified folders of the last runs ({} without a usable record)."""
+        try:
+            text = files.read_text(self.record_path())
+            return mp.usable_record(json.loads(text), self.job) if text else {}
+        except (OSError, ValueError):
+            return {}
+
+    def save_record(self, before):
+        """Write the record (atomically, 0600, no secret in it) when it changed."""
+        if self.verified_folders == before and os.path.exists(self.record_path()):
+            return
+        record = mp.updated_record(self.job, self.verified_folders)
+        files.write_atomic(self.record_path(), json.dumps(record, indent=1, sort_keys=True) + "\n", mode=0o600,
+                           makedirs=True, dir_mode=0o700)
+
+    def unchanged_folders(self, src, dst, mapping, dest_names, recorded):
+        """{source name: record entry} of the folders unchanged on both sides since their last verification (one
+        pipelined STATUS per folder on each side, both sides at once)."""
+        names = [s for s in mapping if s in recorded and mapping[s] in dest_names]
+        if not names:
+            return {}
+        source_status, dest_status = in_parallel(lambda: src.statuses(names),
+                                                 lambda: dst.statuses([mapping[s] for s in names]))
+        return {s: recorded[s] for s in names
+                if mp.unchanged_since_verified(recorded[s], mapping[s], source_status.get(s),
+                                               dest_status.get(mapping[s]), self.job.get("delete_extra", False))}
+
+    def skip_folder(self, sname, dname, entry):
+        """A folder unchanged since it was verified: reported with its recorded counts, nothing read or written."""
+        self.report["folders"].append({"source": sname, "destination": dname, "messages": entry["messages"],
+                                       "copied": 0, "already": entry["already"], "failed": 0, "bytes": 0,
+                                       "flags_updated": 0, "extra": entry["extra"], "deleted": 0, "unchanged": True})
+        self.report["messages"] += entry["messages"]
+        self.report["already"] += entry["already"]
+        self.report["extra"] += entry["extra"]
+        self.report["unchanged_folders"] += 1
+        self.verified_folders[sname] = entry
+
     def migrate(self, src, dst):
         source, dest = in_parallel(lambda: folders_of(src), lambda: folders_of(dst))
         mapping = mp.map_folders(source, dest, self.job.get("folder_map"))
         dest_names = {name for name, _flags in dest["folders"]}
         dest_subscribed = dest["subscribed"]
+        recorded, unchanged = {}, {}
+        if self.state_dir and not self.check and src.has("CONDSTORE") and dst.has("CONDSTORE"):
+            self.recording = all(in_parallel(src.enable_condstore, dst.enable_condstore))
+        if self.recording:
+            recorded = self.load_record()
+            unchanged = self.unchanged_folders(src, dst, mapping, dest_names, recorded)
         total_missing = 0
         for sname in sorted(mapping, key=lambda n: (n.upper() != "INBOX", n)):
             dname = mapping[sname]
@@ -169,7 +226,12 @@ class MailboxMigration:
                 if not self.check:
                     dst.subscribe(dname)
                 dest_subscribed.add(dname)
+            if sname in unchanged:
+                self.skip_folder(sname, dname, unchanged[sname])
+                continue
             total_missing += self.folder(src, dst, sname, dname)
+        if self.recording:
+            self.save_record(recorded)
         count = self.report["messages"]
         if self.report["failed"] or total_missing:
             self.report["status"] = "failed" if not self.check else self.report["status"]
@@ -188,16 +250,17 @@ class MailboxMigration:
         started = time.monotonic()
 
         def read_source():
-            return inventory(src, src.select(sname, readonly=True)[0])
+            return inventory(src, src.select(sname, readonly=True)[0]), src.selected_status
 
         def read_destination():
             if self.check and dname in self.report["created_folders"]:
-                return [], ()
+                return [], (), None
             dcount, permanent = dst.select(dname, readonly=True)  # EXAMINE: reading writes nothing (no \Recent)
-            return inventory(dst, dcount), permanent
+            status = dst.selected_status  # taken before the FETCH: a later change moves it
+            return inventory(dst, dcount), permanent, status
 
         # Both sides at once: the two servers answer in parallel.
-        source, (destination, permanent) = in_parallel(read_source, read_destination)
+        (source, source_status), (destination, permanent, dest_status) = in_parallel(read_source, read_destination)
         entry = {"source": sname, "destination": dname, "messages": len(source), "copied": 0, "already": 0,
                  "failed": 0, "bytes": 0, "flags_updated": 0, "extra": 0, "deleted": 0}
         self.report["folders"].append(entry)
@@ -233,9 +296,16 @@ class MailboxMigration:
         if refused:
             self.report["refused_keywords"] = sorted(set(self.report["refused_keywords"]) | refused)
         missing = []
-        if entry["copied"] or entry["failed"] or entry["deleted"]:
+        if entry["copied"] or entry["failed"] or entry["deleted"] or (self.recording and entry["flags_updated"]):
             after = inventory(dst, dst.select(dname, readonly=True)[0])
+            dest_status = dst.selected_status
             missing = mp.missing_after(source, after)
+        else:
+            after = destination
+        if self.recording:
+            verified = mp.verified_entry(dname, source_status, dest_status, source, after, self.job.get("delete_extra", False))
+            if verified is not None:
+                self.verified_folders[sname] = verified
         for key in ("copied", "failed", "bytes", "flags_updated", "deleted"):
             self.report[key] += entry[key]
         self.report["missing"] += [{"folder": sname, "uid": m["uid"], "size": m["size"]} for m in missing[:20]]
@@ -317,24 +387,30 @@ def human_bytes(n):
     return "%d B" % n
 
 
-def _one_mailbox(job, check_mode, progress_file, batch_messages, batch_bytes):
+def _one_mailbox(job, check_mode, progress_file, batch_messages, batch_bytes, state_dir=None):
     """One mailbox in a worker process; its report carries its progress lines."""
     progress = Progress(progress_file)
     progress(job["address"], "started")
-    report = MailboxMigration(job, check_mode, progress, batch_messages, batch_bytes).run()
+    report = MailboxMigration(job, check_mode, progress, batch_messages, batch_bytes, state_dir).run()
     report["progress"] = progress.lines
     return report
 
 
-def migrate_all(jobs, parallel=4, check_mode=False, progress_file=None, batch_messages=200, batch_bytes=16 << 20):
+def migrate_all(jobs, parallel=4, check_mode=False, progress_file=None, batch_messages=200, batch_bytes=16 << 20,
+                state_dir=None):
     """Run every mailbox, at most `parallel` at once, each in a process of its own (parsing thousands of responses
-    is CPU work: threads would share one core); returns (reports in job order, progress lines)."""
+    is CPU work: threads would share one core); returns (reports in job order, progress lines). state_dir: where the
+    records of verified folders are kept (None: no record, every folder compared in full)."""
     if progress_file:
         os.makedirs(os.path.dirname(progress_file), mode=0o750, exist_ok=True)
     progress = Progress(progress_file)
     for job in jobs:
         progress(job["address"], "queued (from %s)" % job["source"]["host"])
-    args = [(job, check_mode, progress_file, batch_messages, batch_bytes) for job in jobs]
+    for job in jobs:  # the trust stores, loaded once here rather than once per mailbox in the workers
+        for side in (job["source"], job["destination"]):
+            if side.get("tls", True):
+                tls_context(side.get("verify", True), side.get("ca_file"))
+    args = [(job, check_mode, progress_file, batch_messages, batch_bytes, state_dir) for job in jobs]
     if len(jobs) <= 1 or parallel <= 1:
         reports = [_one_mailbox(*a) for a in args]
     else:
@@ -355,7 +431,15 @@ def report_lines(reports):
         if rep.get("error"):
             lines.append("  error: %s" % rep["error"])
         lines.append("  %s" % rep["verification"])
+        if rep.get("unchanged_folders"):
+            lines.append("  %d of the %d folders unchanged on both servers since the last verified run (their counts"
+                         " are that run's)" % (rep["unchanged_folders"], len(rep["folders"])))
         for folder in rep["folders"]:
+            if folder.get("unchanged"):
+                lines.append("  %s -> %s: %d messages, %d already there, unchanged on both servers since the last"
+                             " verified run" % (folder["source"], folder["destination"], folder["messages"],
+                                                folder["already"]))
+                continue
             lines.append("  %s -> %s: %d messages, %d copied, %d already there, %d failed, %s%s" % (
                 folder["source"], folder["destination"], folder["messages"], folder["copied"], folder["already"],
                 folder["failed"], human_bytes(folder["bytes"]),

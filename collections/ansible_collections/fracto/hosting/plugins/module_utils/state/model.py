@@ -145,7 +145,7 @@ class StateValidator:
         for key, entry in raw.items():
             ip = self.ipv4(path / key, key)
             entry = {} if entry is None else entry
-            if ip is None or not check_mapping(self.problems, path / key, entry, ("reseller", "host")):
+            if ip is None or not check_mapping(self.problems, path / key, entry, ("reseller", "host", "helo")):
                 continue
             reseller, host = entry.get("reseller"), entry.get("host")
             if reseller is not None:
@@ -154,9 +154,12 @@ class StateValidator:
                     self.problems.error(path / key / "host", "an address allocated to a reseller needs the host that carries it")
             if host is not None:
                 want_str(self.problems, path / key / "host", host)
+            helo = None
+            if entry.get("helo") is not None:  # the name the address's PTR record already gives, where it is not ours
+                helo = self.name(path / key / "helo", entry["helo"])
             if ip in self.model["pool"]:
                 self.problems.error(path / key, "address listed twice (%s)" % ip)
-            self.model["pool"][ip] = {"reseller": reseller, "host": host}
+            self.model["pool"][ip] = {"reseller": reseller, "host": host, "helo": helo}
 
     def reseller(self):
         raw = self.vars.get("fracto_reseller")

@@ -11,6 +11,11 @@ import socket
 HELO_PREFIX = "smtp-"
 
 
+def helo_of(pool, address, domain):
+    """The HELO name of a dedicated address: the pool entry's own `helo`, else helo_name()."""
+    return (pool.get(address) or {}).get("helo") or helo_name(address, domain)
+
+
 def helo_name(address, domain):
     """The name outgoing mail from a dedicated address gives as HELO: smtp-198-51-100-102.<platform domain>.
 
@@ -93,7 +98,7 @@ def pool_view(model):
         item = {"address": ip, "reseller": entry["reseller"], "host": entry["host"], "state": state,
                 "clients": bound.get(ip, {}).get("clients", []), "sides": bound.get(ip, {}).get("sides", [])}
         if "mail" in item["sides"]:
-            item["helo"] = helo_name(ip, domain)
+            item["helo"] = helo_of(model["pool"], ip, domain)
         addresses.append(item)
     per_reseller, per_host = {}, {}
     for item in addresses:

@@ -10,7 +10,7 @@ the roles consume the slice of their host and decide nothing of their own.
 from __future__ import annotations
 
 from ansible_collections.fracto.hosting.plugins.module_utils.state.model import client_names, mail_host_fqdn
-from ansible_collections.fracto.hosting.plugins.module_utils.state.pool import helo_name
+from ansible_collections.fracto.hosting.plugins.module_utils.state.pool import helo_of
 
 WEB_ROOT = "/srv/www"
 MAX_NAMES_PER_CERT = 100
@@ -151,7 +151,7 @@ def _mail_certificates(hosts):
                                          "client": owner, "source": "acme", "names": sorted(set(group["names"]))})
 
 
-def _ip_bindings(hosts, clients, domain):
+def _ip_bindings(hosts, clients, pool, domain):
     bindings = {}
     for client in clients:
         for side, host_key in (("web", "web_host"), ("mail", "mail_host")):
@@ -162,7 +162,7 @@ def _ip_bindings(hosts, clients, domain):
                     entry["sides"].append(side)
                 if side == "mail":
                     # Outgoing mail from this address says this name (its A and PTR records must match it).
-                    entry["helo"] = helo_name(ip, domain)
+                    entry["helo"] = helo_of(pool, ip, domain)
                 if client["id"] not in entry["clients"]:
                     entry["clients"].append(client["id"])
     for (host, _ip), entry in sorted(bindings.items()):
@@ -195,7 +195,7 @@ def resolve_state(model):
         _backups(hosts, client)
     _mail_certificates(hosts)
     domain = model["platform"].get("domain")
-    _ip_bindings(hosts, clients, domain)
+    _ip_bindings(hosts, clients, model["pool"], domain)
     for client in clients:
         for host in {client["web_host"], client["mail_host"]} - {None}:
             hosts[host]["clients"].append(client["id"])

@@ -36,6 +36,7 @@ from email.utils import parsedate_to_datetime
 
 from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.ledger import RESELLER
+from ansible_collections.fracto.hosting.plugins.module_utils.state.certs import dns_names
 from ansible_collections.fracto.hosting.plugins.module_utils.state.names import covered_by
 
 try:
@@ -43,7 +44,7 @@ try:
     from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
-    from cryptography.x509.oid import ExtensionOID, NameOID, SignatureAlgorithmOID
+    from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
     HAS_CRYPTOGRAPHY = True
     CRYPTOGRAPHY_IMPORT_ERROR = None
 except ImportError:  # pragma: no cover - depends on the host
@@ -207,14 +208,6 @@ def validity(cert):
         before = cert.not_valid_before.replace(tzinfo=UTC)
         after = cert.not_valid_after.replace(tzinfo=UTC)
     return before, after
-
-
-def dns_names(cert):
-    try:
-        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
-    except x509.ExtensionNotFound:
-        return []
-    return [n.lower() for n in san.get_values_for_type(x509.DNSName)]
 
 
 def fingerprint(cert):

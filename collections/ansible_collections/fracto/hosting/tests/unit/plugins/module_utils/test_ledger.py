@@ -9,7 +9,7 @@ import copy
 import json
 
 import pytest
-from ansible_collections.fracto.hosting.plugins.module_utils.ledger import RESELLER, format_change, group_by_client, host_objects, plan
+from ansible_collections.fracto.hosting.plugins.module_utils.ledger import RESELLER, foreign_clashes, format_change, group_by_client, host_objects, plan
 from ansible_collections.fracto.hosting.plugins.module_utils.state.model import validate_state
 from ansible_collections.fracto.hosting.plugins.module_utils.state.resolve import resolve_state
 
@@ -197,3 +197,29 @@ def test_no_credentials_of_a_repository_url_in_host_objects(repository, recorded
     objects = host_objects({"backup_jobs": [job]})
     assert objects["backup_job c/web"]["attrs"]["repository"] == recorded
     assert SECRET_MARK not in json.dumps(objects)
+
+
+def _obj(kind, ident, client):
+    return {"%s %s" % (kind, ident): {"kind": kind, "id": ident, "client": client, "attrs": {}}}
+
+
+def test_another_resellers_client_id_is_a_clash():
+    mine = dict(_obj("vhost", "a.test", "cliente1"))
+    others = {"other": dict(_obj("vhost", "b.test", "cliente1")), "third": dict(_obj("vhost", "c.test", "cliente9"))}
+    assert foreign_clashes(mine, others) == ["client id cliente1 is a client of reseller other here"]
+
+
+def test_another_resellers_object_is_a_clash_whoever_the_client():
+    mine = dict(_obj("mailbox", "info@shared.test", "cliente1"))
+    assert foreign_clashes(mine, {"other": dict(_obj("mailbox", "info@shared.test", "zeta"))}) == [
+        "mailbox info@shared.test is held by reseller other (client zeta)"]
+    # a reseller-level name of one is still a clash with a client's name of the other
+    assert foreign_clashes(dict(_obj("mail_name", "mail.x.test", RESELLER)),
+                           {"other": dict(_obj("mail_name", "mail.x.test", "zeta"))})
+
+
+def test_generic_names_held_by_both_resellers_are_shared():
+    mine = {**_obj("mail_name", "mail01.fracto.test", RESELLER), **_obj("mailbox", "a@a.test", "cliente1")}
+    others = {"other": {**_obj("mail_name", "mail01.fracto.test", RESELLER), **_obj("mailbox", "b@b.test", "zeta")}}
+    assert foreign_clashes(mine, others) == []
+    assert foreign_clashes(mine, {}) == []

@@ -175,3 +175,128 @@ def test_mail_migration_rules(state, inventory):
     found = validate_state(state, inventory)[1].errors
     assert PREFIX + ".delete_extra: must be true or false, got a string" in found
     assert any(e.startswith(PREFIX + ".folder_map") and "old folder name to a new folder name" in e for e in found)
+
+
+# --------------------------------------------------------------------------- the record of verified folders
+
+JOB = {"address": "info@cliente1.test", "source": {"host": "legacy01.fracto.test", "port": 993, "user": "info@x.test"},
+       "destination": {"host": "127.0.0.1", "port": 143}}
+SRC = {"UIDVALIDITY": 1700000000, "UIDNEXT": 41, "MESSAGES": 3, "HIGHESTMODSEQ": 57}
+DST = {"UIDVALIDITY": 1700000500, "UIDNEXT": 12, "MESSAGES": 4, "HIGHESTMODSEQ": 9}
+
+
+def _msgs(*specs):
+    return [{"uid": uid, "sig": sig, "size": 10, "flags": tuple(flags)} for uid, sig, flags in specs]
+
+
+REC_SOURCE = _msgs((1, "a", ["\\Seen"]), (2, "b", []), (3, "b", ["$label1"]))
+REC_DEST = _msgs((5, "a", ["\\Seen"]), (6, "b", []), (7, "b", ["$label1"]), (8, "foreign", []))
+
+
+def _entry(**changes):
+    entry = mp.verified_entry("Archive", SRC, DST, REC_SOURCE, REC_DEST, False)
+    entry.update(changes)
+    return entry
+
+
+def test_a_verified_folder_is_recorded_with_both_sides_values_and_its_counts():
+    assert _entry() == {"destination": "Archive", "source_status": [1700000000, 41, 3, 57],
+                        "destination_status": [1700000500, 12, 4, 9], "messages": 3, "already": 3, "extra": 1}
+
+
+@pytest.mark.parametrize("source, destination, delete_extra", [
+    (REC_SOURCE, REC_DEST[:2] + REC_DEST[3:], False),  # a message missing (the second "b")
+    (REC_SOURCE, _msgs((5, "a", []), (6, "b", []), (7, "b", ["$label1"]), (8, "foreign", [])), False),  # flags differ
+    (REC_SOURCE, REC_DEST, True),  # delete_extra with an extra message left (no UIDPLUS)
+    (REC_SOURCE[:2], REC_DEST, False),  # the inventory is not that of the status (MESSAGES 3): changed in between
+])
+def test_a_folder_that_is_not_complete_and_equal_is_not_recorded(source, destination, delete_extra):
+    assert mp.verified_entry("Archive", SRC, DST, source, destination, delete_extra) is None
+
+
+@pytest.mark.parametrize("status", [None, {}, dict(SRC, HIGHESTMODSEQ=0), {k: v for k, v in SRC.items() if k != "UIDNEXT"}])
+def test_no_record_without_all_four_values_or_without_persistent_modseqs(status):
+    assert mp.status_tuple(status) is None
+    assert mp.verified_entry("Archive", status, DST, REC_SOURCE, REC_DEST, False) is None
+    assert mp.verified_entry("Archive", SRC, status, REC_SOURCE, REC_DEST, False) is None
+
+
+def test_an_unchanged_folder_is_skipped_only_when_all_four_values_match_on_both_sides():
+    assert mp.unchanged_since_verified(_entry(), "Archive", dict(SRC), dict(DST), False)
+    for item in mp.STATUS_ITEMS:
+        assert not mp.unchanged_since_verified(_entry(), "Archive", dict(SRC, **{item: SRC[item] + 1}), DST, False), item
+        assert not mp.unchanged_since_verified(_entry(), "Archive", SRC, dict(DST, **{item: DST[item] + 1}), False), item
+    # Another destination folder (folder_map changed), no record, a status the server refused, no modseqs.
+    assert not mp.unchanged_since_verified(_entry(), "Archivo", SRC, DST, False)
+    assert not mp.unchanged_since_verified(None, "Archive", SRC, DST, False)
+    assert not mp.unchanged_since_verified(_entry(), "Archive", {}, DST, False)
+    assert not mp.unchanged_since_verified(_entry(), "Archive", SRC, dict(DST, HIGHESTMODSEQ=0), False)
+
+
+def test_delete_extra_compares_in_full_a_folder_recorded_with_extra_messages():
+    assert not mp.unchanged_since_verified(_entry(), "Archive", SRC, DST, True)
+    assert mp.unchanged_since_verified(_entry(extra=0), "Archive", SRC, DST, True)
+
+
+def test_a_record_counts_only_for_the_same_mailbox_servers_and_login():
+    record = mp.updated_record(JOB, {"Archive": _entry()})
+    assert mp.usable_record(record, JOB) == {"Archive": _entry()}
+    other_source = dict(JOB, source=dict(JOB["source"], host="old2.example.test"))
+    other_login = dict(JOB, source=dict(JOB["source"], user="admin"))
+    other_dest = dict(JOB, destination={"host": "mail.example.test", "port": 993})
+    for job in (other_source, other_login, other_dest, dict(JOB, address="ana@cliente1.test")):
+        assert mp.usable_record(record, job) == {}
+    assert mp.usable_record(dict(record, version=0), JOB) == {}
+    assert mp.usable_record("garbage", JOB) == {}
+    assert "password" not in repr(record)
+
+
+def test_record_file_names_stay_in_their_directory():
+    assert mp.record_file_name("info@cliente1.test") == "info@cliente1.test.json"
+    assert "/" not in mp.record_file_name("../../etc/x")
+    assert not mp.record_file_name("../x").startswith(".")
+
+
+@pytest.mark.parametrize("data, expected", [
+    ([b'"INBOX" (UIDVALIDITY 17 UIDNEXT 41 MESSAGES 3 HIGHESTMODSEQ 57)'],
+     {"UIDVALIDITY": 17, "UIDNEXT": 41, "MESSAGES": 3, "HIGHESTMODSEQ": 57}),
+    ([b'Archive (MESSAGES 0 UIDNEXT 1)'], {"MESSAGES": 0, "UIDNEXT": 1}),
+    ([(b'{7}', b'A (b) c'), b' (MESSAGES 2 UIDVALIDITY 5)'], {"MESSAGES": 2, "UIDVALIDITY": 5}),
+    ([b'"Clientes/2024 (old)" (MESSAGES 4)'], {"MESSAGES": 4}),
+    ([None], {}),
+])
+def test_parse_status(data, expected):
+    assert ic.parse_status(data) == expected
+
+
+def test_tls_context_is_built_once_per_trust_setting():
+    assert ic.tls_context(True) is ic.tls_context(True)
+    loopback = ic.tls_context(False)
+    assert loopback is not ic.tls_context(True)
+    assert loopback.verify_mode == ic.ssl.CERT_NONE and ic.tls_context(True).verify_mode == ic.ssl.CERT_REQUIRED
+
+
+def test_imap_connection_sends_without_nagle_delay():
+    """AUTHENTICATE and APPEND write a literal and its CRLF separately: TCP_NODELAY keeps them from waiting 40 ms."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def greet():
+        conn = server.accept()[0]
+        conn.sendall(b"* OK ready\r\n")
+        tag = conn.recv(1024).split(b" ")[0]  # imaplib asks CAPABILITY at once
+        conn.sendall(b"* CAPABILITY IMAP4rev1\r\n" + tag + b" OK done\r\n")
+        conn.recv(1024)
+        conn.close()
+
+    thread = threading.Thread(target=greet, daemon=True)
+    thread.start()
+    imap = ic.IMAP("127.0.0.1", server.getsockname()[1], tls=False, timeout=5)
+    try:
+        assert imap.imap.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        imap.imap.shutdown()
+        thread.join(5)
+        server.close()

@@ -109,7 +109,7 @@ def test_model_is_normalised(state, inventory):
     assert boxes["ana@cliente1.test"]["quota"] is None and boxes["ana@cliente1.test"]["password"] is None
     assert c2["mail_aliases"] == [{"address": "info@xn--caff-8oa.test", "targets": ["hola@cliente2.test"]}]
     assert model["reseller"]["dedicated_ips"] == ["198.51.100.10", "198.51.100.11"]
-    assert model["pool"]["198.51.100.30"] == {"reseller": None, "host": None}
+    assert model["pool"]["198.51.100.30"] == {"reseller": None, "host": None, "helo": None}
 
 
 def test_features_are_package_plus_overrides(state, inventory):
@@ -434,3 +434,8 @@ def test_a_broken_mailbox_is_still_a_mailbox(state, inventory, spec):
     c1["mailboxes"]["Info@cliente1.test"] = spec
     c1["migration"] = {"mail": {"from": "legacy01", "mailboxes": {"info@cliente1.test": {"password": "old-%s" % SECRET_MARK}}}}
     assert one_error(state, inventory).startswith('fracto_clients.cliente1.mailboxes["Info@cliente1.test"].')
+
+
+def test_a_pool_helo_name_must_be_a_host_name(state, inventory):
+    state["fracto_ip_pool"]["198.51.100.11"]["helo"] = "not a name"
+    assert one_error(state, inventory).startswith('fracto_ip_pool["198.51.100.11"].helo: invalid name \'not a name\': must be a host name')

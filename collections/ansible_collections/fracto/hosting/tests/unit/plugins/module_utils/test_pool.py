@@ -70,3 +70,13 @@ def test_rdns_mismatch_is_reported():
     m["clients"]["a"]["dedicated_ip"]["mail"] = "10.0.0.2"
     problems = rdns_problems(pool_view(m), lambda ip: ["wrong.example.test"], lambda name: [])
     assert problems == {"10.0.0.2": "PTR of 10.0.0.2 is wrong.example.test, HELO name is %s" % helo}
+
+
+def test_a_helo_name_given_in_the_pool_is_used():
+    """Where the address's PTR record already names it (not the platform's), the pool entry says so."""
+    m = model()
+    m["platform"] = {"domain": "fracto.test"}
+    m["pool"]["10.0.0.2"]["helo"] = "mx.cliente1.test"
+    m["clients"]["a"]["dedicated_ip"]["mail"] = "10.0.0.2"
+    by = {a["address"]: a for a in pool_view(m)["addresses"]}
+    assert by["10.0.0.2"]["helo"] == "mx.cliente1.test"

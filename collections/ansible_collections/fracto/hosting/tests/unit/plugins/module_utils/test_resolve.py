@@ -212,3 +212,12 @@ def test_public_parts_carry_no_secret(desired):
     assert "backup" not in desired["reseller"]
     # The host slices do carry them (roles need them): that is why resolve: true needs no_log.
     assert SECRET_MARK in json.dumps(desired["hosts"])
+
+
+def test_a_helo_name_given_in_the_pool_goes_to_the_binding_and_the_dns_map(state, inventory):
+    state["fracto_ip_pool"]["198.51.100.11"]["helo"] = "MX.Cliente1.test"
+    desired = resolved(state, inventory)
+    binding = by(desired["hosts"]["mail01"]["ip_bindings"], "address")["198.51.100.11"]
+    assert binding["helo"] == "mx.cliente1.test"
+    assert desired["dns"]["mx.cliente1.test"] == {"host": "mail01", "ipv4": "198.51.100.11", "ptr": True}
+    assert "smtp-198-51-100-11.fracto.test" not in desired["dns"]
