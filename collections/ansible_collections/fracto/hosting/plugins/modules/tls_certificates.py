@@ -12,9 +12,11 @@ short_description: Converge every certificate of a web host, ACME (AutoSSL) and 
 version_added: 1.0.0
 description:
   - Runs on the web host. For each certificate of O(certificates) it keeps C(<store>/<id>/fullchain.pem),
-    C(privkey.pem) (mode 0600) and C(meta.json) up to date. Each file is written through a temporary file and
-    an atomic rename, and the file it replaces is kept as C(<name>.prev) so that a failed C(nginx -t) can be
-    rolled back.
+    C(privkey.pem) (mode 0600) and C(meta.json) up to date. C(<store>/<id>) is a symlink to a version
+    directory under C(<store>/.versions/<id>/); a new certificate and its key are written whole into a new
+    version, then the symlink is switched to it with one atomic rename, so a server never reads the key of one
+    certificate beside the chain of another, even after a crash. The version replaced is kept (the rollback
+    target), older ones are removed.
   - 'ACME certificates (C(source: acme)) are ordered over HTTP-01 with an ECDSA P-256 key, only when needed:
     no valid certificate, the wanted names changed, or less than O(renew_fraction) of its lifetime is left.
     A set of names that has a valid certificate is never ordered again otherwise.'

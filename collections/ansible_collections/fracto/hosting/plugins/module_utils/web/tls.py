@@ -5,9 +5,10 @@
 
 The module fracto.hosting.tls_certificates is a thin wrapper around CertificateRun. The pieces:
 
-- CertificateStore: <store>/<id>/{fullchain.pem, privkey.pem, meta.json}, every write through a
-  temporary file and an atomic rename, the replaced file kept as <name>.prev (the nginx side puts
-  the .prev files back with CertificateStore.rollback when `nginx -t` fails).
+- CertificateStore: <store>/<id>/{fullchain.pem, privkey.pem, meta.json}, where <id> is a symlink to a
+  version directory (<store>/.versions/<id>/<serial>/): a new certificate is written whole into a new
+  version, then <id> is switched to it with one atomic rename, so nginx, Dovecot and postmap never read a
+  key of one certificate beside the chain of another; the version replaced is kept for rollback.
 - needs_order / plan_order / retry_wait: the decisions, pure functions.
 - check_bundle: the host-side checks of a commercial bundle.
 - HttpPrecheck / DnsPrecheck: domain control before ordering, like cPanel's AutoSSL.
@@ -303,19 +304,19 @@ def check_issued(fullchain_text, key, names):
 
 
 # -- the store ------------------------------------------------------------------------------------
-def keep_previous(path):
-    """Keep the current file as <path>.prev (a hard link, renamed into place); nothing if absent."""
-    if not os.path.exists(path):
-        return
-    tmp = "%s.prev.tmp-%s" % (path, secrets.token_hex(4))
+VERSIONS = ".versions"
+PREVIOUS = "previous"   # in .versions/<id>/: a symlink to the version replaced last
+
+
+def point(link, target):
+    """Make link a symlink to target, atomically (a new link renamed over the old one)."""
+    tmp = os.path.join(os.path.dirname(link), ".%s.link-%s" % (os.path.basename(link), secrets.token_hex(4)))
+    os.symlink(target, tmp)
     try:
-        os.link(path, tmp)
+        os.replace(tmp, link)
     except OSError:
-        # Created 0600 before any byte is written: a key copy is never readable by others, even briefly.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
-            shutil.copyfileobj(src, out)
-    os.replace(tmp, path + ".prev")
+        os.unlink(tmp)
+        raise
 
 
 class Installed:
@@ -427,37 +428,66 @@ class CertificateStore:
         os.makedirs(path, mode=0o755, exist_ok=True)
         return path
 
+    def _versions(self, cert_id):
+        return os.path.join(self.root, VERSIONS, cert_id)
+
     def install(self, cert_id, fullchain, privkey, meta):
-        """Write the three files, each previous one kept as <name>.prev; the key first, 0600."""
-        self._dir(cert_id)
+        """Write the three files into a new version (the key first, 0600), then switch <id> to it with one
+        rename; the version replaced stays as the rollback target, older ones are removed."""
+        link = self.path(cert_id)
+        versions = self._versions(cert_id)
+        os.makedirs(self.root, mode=0o755, exist_ok=True)
+        os.makedirs(versions, mode=0o755, exist_ok=True)
+        os.chmod(os.path.join(self.root, VERSIONS), 0o755)
+        serial = "%s-%s" % (datetime.datetime.now(UTC).strftime("%Y%m%dT%H%M%S"), secrets.token_hex(3))
+        version = os.path.join(versions, serial)
+        os.mkdir(version, 0o755)
         for name, data, mode in (("privkey.pem", privkey, 0o600), ("fullchain.pem", fullchain, 0o644),
                                  ("meta.json", render_meta(meta), 0o644)):
-            target = self.path(cert_id, name)
-            keep_previous(target)
-            write_atomic(target, data, mode)
+            write_atomic(os.path.join(version, name), data, mode)
+        replaced = None
+        if os.path.islink(link):
+            replaced = os.path.basename(os.path.realpath(link))
+        elif os.path.isdir(link):
+            # A store written before versions: its directory becomes the first version (a rename, once).
+            replaced = "legacy-" + secrets.token_hex(3)
+            os.rename(link, os.path.join(versions, replaced))
+        point(link, os.path.join(VERSIONS, cert_id, serial))
+        if replaced:
+            point(os.path.join(versions, PREVIOUS), replaced)
+        for entry in os.listdir(versions):
+            if entry not in (serial, replaced, PREVIOUS):
+                shutil.rmtree(os.path.join(versions, entry), ignore_errors=True)
 
     def write_meta(self, cert_id, meta):
         self._dir(cert_id)
         write_atomic(self.path(cert_id, "meta.json"), render_meta(meta), 0o644)
 
     def rollback(self, cert_id):
-        """Put the .prev files back (after a failed `nginx -t`); return the names restored."""
-        restored = []
-        for name in FILES:
-            prev = self.path(cert_id, name + ".prev")
-            if os.path.exists(prev):
-                os.replace(prev, self.path(cert_id, name))
-                restored.append(name)
-        return restored
+        """Switch <id> back to the version it replaced last (after a failed `nginx -t`); return the names
+        restored ([] when there is none)."""
+        previous = os.path.join(self._versions(cert_id), PREVIOUS)
+        if not os.path.islink(previous) or not os.path.isdir(previous):
+            return []
+        point(self.path(cert_id), os.path.join(VERSIONS, cert_id, os.readlink(previous)))
+        os.unlink(previous)
+        return [name for name in FILES if os.path.exists(self.path(cert_id, name))]
 
     def archive(self, cert_id, now):
-        """Move <id>/ to .archive/<id>-<timestamp>/; return the new path."""
+        """Move the current version to .archive/<id>-<timestamp>/ and drop <id> and its other versions;
+        return the new path."""
         archive = os.path.join(self.root, ".archive")
         os.makedirs(archive, mode=0o700, exist_ok=True)
         target = os.path.join(archive, "%s-%s" % (cert_id, now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")))
         if os.path.exists(target):
             target += "-" + secrets.token_hex(3)
-        os.rename(self.path(cert_id), target)
+        link = self.path(cert_id)
+        if os.path.islink(link):
+            os.rename(os.path.realpath(link), target)
+            os.unlink(link)
+            shutil.rmtree(self._versions(cert_id), ignore_errors=True)
+        else:
+            os.rename(link, target)
         return target
 
 

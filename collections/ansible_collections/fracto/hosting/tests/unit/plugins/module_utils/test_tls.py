@@ -371,22 +371,50 @@ def test_acme_never_orders_names_of_a_custom_certificate(tmp_path, bundle_factor
 
 
 # -- the store -------------------------------------------------------------------------------------------
-def test_store_install_keeps_prev_and_rolls_back(tmp_path):
+def test_store_install_switches_whole_versions_and_rolls_back(tmp_path):
     store = tls.CertificateStore(str(tmp_path / "tls"))
     store.install("a.test", b"chain-1", b"key-1", {"n": 1})
-    assert not (tmp_path / "tls" / "a.test" / "fullchain.pem.prev").exists()
-    store.install("a.test", b"chain-2", b"key-2", {"n": 2})
     d = tmp_path / "tls" / "a.test"
-    assert (d / "fullchain.pem").read_bytes() == b"chain-2" and (d / "fullchain.pem.prev").read_bytes() == b"chain-1"
-    assert (d / "privkey.pem.prev").read_bytes() == b"key-1"
+    assert d.is_symlink() and store.rollback("a.test") == []
+    first = os.readlink(d)
+    store.install("a.test", b"chain-2", b"key-2", {"n": 2})
+    assert os.readlink(d) != first and not os.path.isabs(os.readlink(d))
+    assert (d / "fullchain.pem").read_bytes() == b"chain-2" and (d / "privkey.pem").read_bytes() == b"key-2"
     assert oct((d / "privkey.pem").stat().st_mode & 0o777) == "0o600"
-    assert oct((d / "privkey.pem.prev").stat().st_mode & 0o777) == "0o600"
-    assert json.loads((d / "meta.json.prev").read_text()) == {"n": 1}
-    assert not [f for f in os.listdir(d) if f.startswith(".tmp-") or ".prev.tmp-" in f]
+    assert oct((tmp_path / "tls" / ".versions").stat().st_mode & 0o777) == "0o755"
+    versions = tmp_path / "tls" / ".versions" / "a.test"
+    assert sorted(os.listdir(versions)) == sorted([os.path.basename(first), os.path.basename(os.readlink(d)), "previous"])
+    assert store.ids() == ["a.test"]
+    store.install("a.test", b"chain-3", b"key-3", {"n": 3})
+    assert len(os.listdir(versions)) == 3  # the current, the one it replaced, the pointer: version 1 is gone
     assert store.rollback("a.test") == ["fullchain.pem", "privkey.pem", "meta.json"]
-    assert (d / "fullchain.pem").read_bytes() == b"chain-1" and (d / "privkey.pem").read_bytes() == b"key-1"
-    assert json.loads((d / "meta.json").read_text()) == {"n": 1}
+    assert (d / "fullchain.pem").read_bytes() == b"chain-2" and (d / "privkey.pem").read_bytes() == b"key-2"
+    assert json.loads((d / "meta.json").read_text()) == {"n": 2}
     assert store.rollback("a.test") == []
+    assert not [f for f in os.listdir(tmp_path / "tls") if ".link-" in f]
+
+
+def test_store_takes_over_a_directory_written_before_versions(tmp_path):
+    old = tmp_path / "tls" / "a.test"
+    old.mkdir(parents=True)
+    (old / "fullchain.pem").write_bytes(b"chain-0")
+    (old / "privkey.pem").write_bytes(b"key-0")
+    store = tls.CertificateStore(str(tmp_path / "tls"))
+    store.write_meta("a.test", {"n": 0})  # writes into the directory as it is
+    store.install("a.test", b"chain-1", b"key-1", {"n": 1})
+    assert old.is_symlink() and (old / "fullchain.pem").read_bytes() == b"chain-1"
+    assert store.rollback("a.test") == ["fullchain.pem", "privkey.pem", "meta.json"]
+    assert (old / "privkey.pem").read_bytes() == b"key-0"
+
+
+def test_store_archive_moves_the_current_version_and_drops_the_others(tmp_path):
+    store = tls.CertificateStore(str(tmp_path / "tls"))
+    store.install("a.test", b"chain-1", b"key-1", {"n": 1})
+    store.install("a.test", b"chain-2", b"key-2", {"n": 2})
+    target = store.archive("a.test", NOW)
+    assert open(os.path.join(target, "fullchain.pem"), "rb").read() == b"chain-2"
+    assert not os.path.lexists(tmp_path / "tls" / "a.test")
+    assert not (tmp_path / "tls" / ".versions" / "a.test").exists() and store.ids() == []
 
 
 def test_store_rejects_unsafe_ids(tmp_path):
@@ -473,7 +501,7 @@ def test_renewal_forced_by_fraction(tmp_path):
     assert result["renewed"] == ["cliente1.test", "cliente2.test"] and result["issued"] == []
     assert [c["action"] for c in result["changes"]] == ["change", "change"]
     assert installed(tmp_path, "cliente1.test").fingerprint != old
-    assert (tmp_path / "tls" / "cliente1.test" / "fullchain.pem.prev").exists()
+    assert len(os.listdir(tmp_path / "tls" / ".versions" / "cliente1.test")) == 3  # new, replaced, pointer
 
 
 def test_only_expiring_certificates_are_renewed(tmp_path):
