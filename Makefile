@@ -5,10 +5,11 @@ SHELL := /bin/bash
 VENV ?= .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
-export ANSIBLE_VAULT_IDENTITY_LIST := demo@$(CURDIR)/inventories/demo/vault-password.txt
+export ANSIBLE_VAULT_IDENTITY_LIST := platform@$(CURDIR)/inventories/platform/vault-password.txt,demo@$(CURDIR)/inventories/demo/vault-password.txt
 export PYTHONPATH := $(CURDIR)/collections
 COLLECTION := collections/ansible_collections/fracto/hosting
-DEMO := -i inventories/demo
+# The platform inventory (hosts, connection and role settings, IP pool, platform secrets) and one reseller's state.
+DEMO := -i inventories/platform -i inventories/demo
 
 .PHONY: setup demo plan validate gdpr lab-down lab-reset test lint sanity unit molecule
 

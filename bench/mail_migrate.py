@@ -66,11 +66,14 @@ def sh(container, script, check=True, stdin=None):
 
 
 def vault():
-    out = subprocess.run([str(ROOT / ".venv/bin/ansible-vault"), "view", "--vault-id",
-                          "demo@%s" % (ROOT / "inventories/demo/vault-password.txt"),
-                          str(ROOT / "inventories/demo/group_vars/all/vault_mail_migration.yml")],
-                         capture_output=True, text=True, check=True).stdout
-    return yaml.safe_load(out)
+    found = {}
+    for vault_id, path in (("demo", "inventories/demo/group_vars/all/vault_mail_migration.yml"),
+                           ("platform", "inventories/platform/group_vars/all/vault.yml")):
+        out = subprocess.run([str(ROOT / ".venv/bin/ansible-vault"), "view", "--vault-id",
+                              "%s@%s" % (vault_id, ROOT / path.split("/group_vars")[0] / "vault-password.txt"), str(ROOT / path)],
+                             capture_output=True, text=True, check=True).stdout
+        found.update(yaml.safe_load(out))
+    return found
 
 
 def sizes(rng, count):

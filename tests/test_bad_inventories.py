@@ -7,8 +7,10 @@ How a case works (tests/bad_inventories/NN-short-name.yml, one defect per file):
     patch:       a mapping deep-merged into the variables of tests/base_inventory
     expect:      substrings that must all appear in the output (field path, rule text)
 
-- The base inventory is copied into tmp_path: hosts.yml as it is, and every
-  group_vars/all/*.yml merged into one mapping of top-level variables.
+- The base inventory is two inventories, as every run reads them (docs/security.md#inventories):
+  tests/base_inventory/platform (hosts.yml, fracto_platform, fracto_ip_pool) and
+  tests/base_inventory/reseller (the reseller's state). Both are copied into tmp_path, the
+  variables of every group_vars/all/*.yml merged into one mapping of top-level variables.
 - The patch is merged into that mapping: mappings merge key by key, recursively;
   the value "__delete__" removes the key (it must exist); anything else, lists
   included, replaces the base value.
@@ -17,9 +19,10 @@ How a case works (tests/bad_inventories/NN-short-name.yml, one defect per file):
   shop.chain, shop.key (the committed bundle of alfa in the base inventory),
   other.key (a key of no certificate), expired.cert/.chain/.key (expired ten
   days ago), elsewhere.cert/.chain/.key (valid, for shop.elsewhere.test only).
-- The result is written as <tmp>/group_vars/all/state.yml, then
-  `ansible-playbook -i <tmp> playbooks/validate.yml` runs from the repository root
-  with ANSIBLE_CONFIG=<repo>/ansible.cfg.
+- The result is written back split by owner: fracto_platform and fracto_ip_pool to
+  <tmp>/platform/group_vars/all/state.yml, the rest to <tmp>/reseller/group_vars/all/state.yml,
+  then `ansible-playbook -i <tmp>/platform -i <tmp>/reseller playbooks/validate.yml` runs from the
+  repository root with ANSIBLE_CONFIG=<repo>/ansible.cfg.
 - It must fail (rc != 0), print every expected substring, never print a secret
   (each secret of the base inventory contains SENTINEL-SECRET; no PEM private
   key either) and never try to reach a host (all of them are on TEST-NET-1
@@ -79,13 +82,26 @@ def fill_placeholders(value, pems):
     return value
 
 
-def build_inventory(tmp_path, base_vars, patch, pems):
+PLATFORM_KEYS = ("fracto_platform", "fracto_ip_pool")
+
+
+def build_inventory(tmp_path, base_vars, patch, pems, files=None):
+    """<tmp>/inventory/{platform,reseller}; files: extra raw files of the reseller inventory, by relative path."""
     inventory = tmp_path / "inventory"
-    (inventory / "group_vars" / "all").mkdir(parents=True)
-    shutil.copy(BASE_INVENTORY / "hosts.yml", inventory / "hosts.yml")
+    for part in ("platform", "reseller"):
+        (inventory / part / "group_vars" / "all").mkdir(parents=True)
+    shutil.copy(BASE_INVENTORY / "platform" / "hosts.yml", inventory / "platform" / "hosts.yml")
     variables = deep_merge(base_vars(), fill_placeholders(patch or {}, pems))
-    text = yaml.safe_dump(variables, allow_unicode=True, sort_keys=False, default_flow_style=False)
-    (inventory / "group_vars" / "all" / "state.yml").write_text("---\n" + text, encoding="utf-8")
+    for part, owned in (("platform", lambda k: k in PLATFORM_KEYS), ("reseller", lambda k: k not in PLATFORM_KEYS)):
+        text = yaml.safe_dump({k: v for k, v in variables.items() if owned(k)}, allow_unicode=True, sort_keys=False,
+                              default_flow_style=False)
+        (inventory / part / "group_vars" / "all" / "state.yml").write_text("---\n" + text, encoding="utf-8")
+    for relative, text in (files or {}).items():
+        path = inventory / "reseller" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        if text.startswith("#!"):
+            path.chmod(0o755)  # an inventory script, as an attacker would commit it
     return inventory
 
 
@@ -93,7 +109,8 @@ def run_validate(inventory, *extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env.update(ANSIBLE_CONFIG=str(ANSIBLE_CONFIG), ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="false",
                ANSIBLE_RETRY_FILES_ENABLED="false", PYTHONIOENCODING="utf-8")
-    return subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(PLAYBOOK), *extra],
+    sources = ["-i", str(inventory / "platform"), "-i", str(inventory / "reseller")]
+    return subprocess.run([str(ANSIBLE_PLAYBOOK), *sources, str(PLAYBOOK), *extra],
                           cwd=str(REPO), env=env, capture_output=True, text=True, encoding="utf-8", timeout=120)
 
 
@@ -134,7 +151,7 @@ def test_cases_are_well_formed():
 
 def test_base_inventory_is_valid_as_is():
     """The committed base inventory validates on its own, even verbosely, without printing a secret."""
-    proc = run_validate(BASE_INVENTORY, "-v")
+    proc = run_validate(BASE_INVENTORY, "-v")  # platform/ and reseller/ as committed
     assert_clean(proc)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "the state of reseller tester is valid: 3 clients" in proc.stdout

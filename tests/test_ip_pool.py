@@ -11,8 +11,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 def test_pool_view_of_the_demo_platform(tmp_path):
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), FRACTO_REPORT_DIR=str(tmp_path),
-               ANSIBLE_VAULT_IDENTITY_LIST="demo@%s" % (ROOT / "inventories" / "demo" / "vault-password.txt"))
-    run = subprocess.run([str(pathlib.Path(sys.executable).parent / "ansible-playbook"), "-i", str(ROOT / "inventories" / "demo"),
+               ANSIBLE_VAULT_IDENTITY_LIST="platform@%s,demo@%s" % (ROOT / "inventories" / "platform" / "vault-password.txt",
+                                                                      ROOT / "inventories" / "demo" / "vault-password.txt"))
+    run = subprocess.run([str(pathlib.Path(sys.executable).parent / "ansible-playbook"), "-i", str(ROOT / "inventories" / "platform"),
+                          "-i", str(ROOT / "inventories" / "demo"),
                           str(ROOT / "playbooks" / "ip_pool.yml")], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120,
                          check=False)
     assert run.returncode == 0, run.stdout + run.stderr

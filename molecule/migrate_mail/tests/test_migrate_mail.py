@@ -40,9 +40,12 @@ def mapping(user):
 
 @pytest.fixture(scope="module")
 def secrets():
-    out = subprocess.run(["ansible-vault", "view", str(PROJECT / "inventories/demo/group_vars/all/vault_mail_migration.yml")],
-                         capture_output=True, text=True, check=True, cwd=PROJECT).stdout
-    return yaml.safe_load(out)
+    found = {}
+    for vault in ("inventories/demo/group_vars/all/vault_mail_migration.yml", "inventories/platform/group_vars/all/vault.yml"):
+        out = subprocess.run(["ansible-vault", "view", str(PROJECT / vault)], capture_output=True, text=True, check=True,
+                             cwd=PROJECT).stdout
+        found.update(yaml.safe_load(out))
+    return found
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,15 @@
 
 from __future__ import annotations
 
+import os
+
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible_collections.fracto.hosting.plugins.module_utils.ledger import host_objects
 from ansible_collections.fracto.hosting.plugins.module_utils.state.issues import Problems
 from ansible_collections.fracto.hosting.plugins.module_utils.state.model import CLIENT_SOURCES, validate_state
+from ansible_collections.fracto.hosting.plugins.module_utils.state.origin import check_sources, is_reseller_source, read_source
+from ansible_collections.fracto.hosting.plugins.vars import reseller_guard
 from ansible_collections.fracto.hosting.plugins.module_utils.state.resolve import resolve_state
 
 STATE_VARIABLES = ("fracto_platform", "fracto_ip_pool", "fracto_reseller", "fracto_packages")
@@ -53,9 +57,26 @@ class ActionModule(ActionBase):
                 variables[name] = raw
         return variables
 
+    def _check_origins(self, task_vars, problems):
+        """The reseller inventory is data only (module_utils/state/origin.py); the vars plugin checked it at load time."""
+        sources = []
+        for path in task_vars.get("ansible_inventory_sources", []):
+            if os.path.exists(path):
+                sources.append(read_source(path, lambda name: self._loader.load_from_file(name, unsafe=True)))
+        check_sources(sources, problems)
+        for source in sources:
+            if is_reseller_source(source) and os.path.realpath(source["path"]) not in reseller_guard.CHECKED:
+                problems.error(source["path"], "was not checked while the inventory loaded: enable the vars plugin "
+                                               "fracto.hosting.reseller_guard (ansible.cfg: vars_plugins_enabled)")
+
     def _validated_model(self, task_vars, result):
         """Template and validate the state; on errors, fill result as failed and return None."""
         problems = Problems()
+        self._check_origins(task_vars, problems)
+        if problems.errors:  # the state of an inventory that breaks the rules is not even templated
+            result.update(failed=True, errors=problems.errors,
+                          msg="the inventories are refused (%d errors):\n  - %s" % (len(problems.errors), "\n  - ".join(problems.errors)))
+            return None
         variables = self._variables(task_vars, problems)
         groups = task_vars.get("groups", {})
         inventory = {"hosts": list(groups.get("all", [])), "groups": {k: list(v) for k, v in groups.items()}}

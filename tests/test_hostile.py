@@ -1,0 +1,90 @@
+# -*- coding: utf-8 -*-
+"""Hostile values in a reseller's inventory: each is refused by playbooks/validate.yml before any host is touched.
+
+A case (tests/hostile/NN-short-name.yml) is one attack, written the way a reseller (or a client through its
+reseller) would: a value of its state (`patch`, merged into the base state as in tests/test_bad_inventories.py)
+or a file of its inventory (`files`: relative path -> text, e.g. group_vars/all/evil.yml setting
+ansible_connection). `expect` lists what the refusal must name: the field and the rule. Every run must fail,
+print no secret and no private key, contact no host, and run nothing: the text @MARKER@ in a case becomes a
+path that a command run by the attack would create, and that path must not exist afterwards.
+
+    description: what the attack is
+    class:       the trust-boundary rule it tries (docs/security.md lists the classes)
+    patch:       {...}                  # optional when files is given
+    files:       {relative path: text}  # optional
+    expect:      [substrings]
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+import yaml
+from test_bad_inventories import assert_clean, build_inventory, run_validate
+
+CASES_DIR = pathlib.Path(__file__).resolve().parent / "hostile"
+CASES = sorted(CASES_DIR.glob("[0-9][0-9]-*.yml"))
+KEYS = {"description", "class", "patch", "files", "expect"}
+
+
+def load_case(path):
+    case = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(case, dict) and {"description", "class", "expect"} <= set(case) <= KEYS, \
+        "%s: needs description, class, expect and patch and/or files" % path.name
+    assert case.get("patch") or case.get("files"), "%s: a case needs a patch or files" % path.name
+    assert isinstance(case["expect"], list) and case["expect"] and all(isinstance(e, str) for e in case["expect"])
+    return case
+
+
+def with_marker(value, marker):
+    if isinstance(value, dict):
+        return {with_marker(k, marker): with_marker(v, marker) for k, v in value.items()}
+    if isinstance(value, list):
+        return [with_marker(v, marker) for v in value]
+    if isinstance(value, str):
+        return value.replace("@MARKER@", str(marker))
+    return value
+
+
+def test_suite_covers_every_class():
+    assert len(CASES) >= 40
+    numbers = [p.name[:2] for p in CASES]
+    assert len(numbers) == len(set(numbers)), "two cases share a number"
+    assert sorted(CASES_DIR.glob("*.yml")) == CASES, "case files are named NN-short-name.yml"
+    classes = {load_case(p)["class"] for p in CASES}
+    for required in ("inventory-origin", "template-code", "backup-repository", "local-part", "password-hash", "database",
+                     "client-id", "trailing-newline", "control-chars", "migration-site", "reserved-name"):
+        assert required in classes, "no hostile case of class %s" % required
+
+
+@pytest.mark.parametrize("case_path", CASES, ids=[p.stem for p in CASES])
+def test_hostile_value_is_refused(case_path, tmp_path, base_vars, pems):
+    case = load_case(case_path)
+    marker = tmp_path / "pwned"
+    inventory = build_inventory(tmp_path, base_vars, with_marker(case.get("patch") or {}, marker), pems,
+                                files=with_marker(case.get("files") or {}, marker))
+    proc = run_validate(inventory)
+    output = proc.stdout + proc.stderr
+    assert_clean(proc)
+    assert proc.returncode != 0, "%s was accepted:\n%s" % (case_path.name, proc.stdout)
+    ran = marker.exists()
+    assert not ran, "%s: the attack ran a command on the controller" % case_path.name
+    missing = [e for e in case["expect"] if e not in output]
+    assert not missing, "missing %r in:\n%s" % (missing, output)
+
+
+def test_a_reseller_inventory_is_refused_when_the_guard_is_not_enabled(tmp_path, base_vars, pems):
+    """client_state does not validate a reseller inventory that the vars plugin did not check as it loaded."""
+    import os
+    import subprocess
+
+    from test_bad_inventories import ANSIBLE_CONFIG, ANSIBLE_PLAYBOOK, PLAYBOOK, REPO
+
+    inventory = build_inventory(tmp_path, base_vars, {}, pems)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(ANSIBLE_CONFIG=str(ANSIBLE_CONFIG), ANSIBLE_NOCOLOR="1", ANSIBLE_VARS_ENABLED="ansible.builtin.host_group_vars")
+    proc = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inventory / "platform"), "-i", str(inventory / "reseller"),
+                           str(PLAYBOOK)], cwd=str(REPO), env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode != 0
+    assert "was not checked while the inventory loaded: enable the vars plugin fracto.hosting.reseller_guard" in proc.stdout
