@@ -13,8 +13,8 @@ from ansible_collections.fracto.hosting.plugins.module_utils.ledger import host_
 from ansible_collections.fracto.hosting.plugins.module_utils.state.issues import Problems
 from ansible_collections.fracto.hosting.plugins.module_utils.state.model import CLIENT_SOURCES, validate_state
 from ansible_collections.fracto.hosting.plugins.module_utils.state.origin import check_sources, is_reseller_source, read_source
-from ansible_collections.fracto.hosting.plugins.vars import reseller_guard
 from ansible_collections.fracto.hosting.plugins.module_utils.state.resolve import resolve_state
+from ansible_collections.fracto.hosting.plugins.vars import reseller_guard
 
 STATE_VARIABLES = ("fracto_platform", "fracto_ip_pool", "fracto_reseller", "fracto_packages")
 
