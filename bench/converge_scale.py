@@ -97,15 +97,17 @@ def scalar(value):
 
 
 def write_inventory(path, n_clients, n_names):
+    """path/platform (the bench host, platform settings) and path/reseller (the synthetic state), as every run reads them."""
     clients = synthetic_clients(n_clients, n_names)
-    (path / "group_vars/all/clients").mkdir(parents=True)
-    (path / "hosts.yml").write_text(
+    (path / "platform/group_vars/all").mkdir(parents=True)
+    (path / "reseller/group_vars/all/clients").mkdir(parents=True)
+    (path / "platform/hosts.yml").write_text(
         "---\n# bench/converge_scale: the bench host only (no mail host: the package has no mail)\n"
         "all:\n  vars:\n    ansible_python_interpreter: /usr/bin/python3\n  children:\n    fracto_web:\n      hosts:\n"
         "        %s:\n          ansible_connection: community.docker.docker\n          ansible_host: %s\n" % (HOST, CONTAINER))
     files = {
-        "00-platform.yml": {"fracto_platform": {"domain": "fracto.test", "php_versions": ["8.2"]}},
-        "00-ip_pool.yml": {"fracto_ip_pool": {}},
+        "../../../platform/group_vars/all/platform.yml": {"fracto_platform": {"domain": "fracto.test", "php_versions": ["8.2"]},
+                                                          "fracto_ip_pool": {}},
         "reseller.yml": {"fracto_reseller": {"name": "bench", "brand_domain": "bench-reseller.test",
                                              "contact_email": "ops@bench-reseller.test"}},
         "packages.yml": {"fracto_packages": {"bench": {"autossl": False, "mail": False}}},
@@ -113,7 +115,7 @@ def write_inventory(path, n_clients, n_names):
     for cid, client in clients.items():
         files["clients/%s.yml" % cid] = {"fracto_clients__%s" % cid: {cid: client}}
     for name, data in files.items():
-        (path / "group_vars/all" / name).write_text("---\n" + dump_yaml(data) + "\n")
+        (path / "reseller/group_vars/all" / name).write_text("---\n" + dump_yaml(data) + "\n")
     names = sum(2 + len(d["subdomains"]) for c in clients.values() for d in c["domains"].values())
     vhosts = sum(1 + len(d["subdomains"]) for c in clients.values() for d in c["domains"].values())
     php = sum(1 for c in clients.values() if any(d["php"] for d in c["domains"].values()))
@@ -174,7 +176,9 @@ class Runner:
 
     def run(self, step, playbook, *extra, allow_fail=False):
         """Run one playbook; returns (seconds of wall-clock time, PLAY RECAP of the bench host)."""
-        cmd = [str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(self.inventory), str(BENCH / playbook), *extra]
+        # An inventory folder with platform/ and reseller/ is read as the two inventories of a run.
+        sources = [self.inventory / "platform", self.inventory / "reseller"] if (self.inventory / "reseller").is_dir() else [self.inventory]
+        cmd = [str(ROOT / ".venv/bin/ansible-playbook"), *[a for s in sources for a in ("-i", str(s))], str(BENCH / playbook), *extra]
         logfile = self.logs / ("%s.log" % step)
         start = time.monotonic()
         with open(logfile, "w") as out:
