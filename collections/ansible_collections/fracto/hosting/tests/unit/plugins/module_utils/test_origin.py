@@ -1,0 +1,92 @@
+# -*- coding: utf-8 -*-
+"""The reseller inventory is data only (module_utils/state/origin.py)."""
+
+from __future__ import annotations
+
+from ansible_collections.fracto.hosting.plugins.module_utils.state.issues import Problems
+from ansible_collections.fracto.hosting.plugins.module_utils.state.origin import check_sources, read_source
+
+STATE = {"fracto_reseller": {"name": "r1"}, "fracto_clients__c1": {"c1": {"package": "p", "x": "{{ vault_c1_pw }}"}}}
+
+
+def source(path, files, other=()):
+    return {"path": path, "vars": files, "other_files": list(other)}
+
+
+def errors(*sources):
+    problems = Problems()
+    check_sources(list(sources), problems)
+    return problems.errors
+
+
+PLATFORM = source("platform", {"group_vars/all/platform.yml": {"fracto_platform": {}, "ansible_user": "ops",
+                                                                "vault_platform_key": "x"}}, ["hosts.yml"])
+
+
+def test_a_data_only_reseller_inventory_is_accepted():
+    reseller = source("r1", {"group_vars/all/state.yml": STATE, "group_vars/all/vault.yml": {"vault_c1_pw": "secret-value"}})
+    assert errors(PLATFORM, reseller) == []
+
+
+def test_an_ansible_variable_is_named_with_its_file():
+    reseller = source("r1", {"group_vars/all/state.yml": dict(STATE, ansible_connection="local"),
+                             "group_vars/all/vault.yml": {"vault_c1_pw": "s"}})
+    found = errors(PLATFORM, reseller)
+    assert len(found) == 1 and found[0].startswith("r1/group_vars/all/state.yml: ansible_connection: a reseller inventory holds only")
+
+
+def test_a_lookup_or_filter_in_a_state_value_is_code():
+    for text in ("{{ lookup('pipe', 'id') }}", "{{ vault_c1_pw | b64decode }}", "x{{ vault_c1_pw }}", "{% if 1 %}a{% endif %}"):
+        state = {"fracto_reseller": {"name": text}}
+        found = errors(PLATFORM, source("r1", {"group_vars/all/s.yml": state, "group_vars/all/v.yml": {"vault_c1_pw": "s"}}))
+        assert found and "lookups, filters and expressions are code" in found[0], text
+
+
+def test_a_reference_to_a_platform_variable_is_refused():
+    state = {"fracto_reseller": {"name": "{{ vault_platform_key }}"}}
+    found = errors(PLATFORM, source("r1", {"group_vars/all/s.yml": state}))
+    assert found == ["r1/group_vars/all/s.yml: fracto_reseller.name: refers to vault_platform_key, which the reseller "
+                     "inventory does not define (its own vault_* variables only)"]
+
+
+def test_a_secret_that_shadows_a_platform_variable_is_refused():
+    found = errors(PLATFORM, source("r1", {"group_vars/all/s.yml": STATE, "group_vars/all/v.yml": {"vault_c1_pw": "s",
+                                                                                                     "vault_platform_key": "mine"}}))
+    assert found == ["r1/group_vars/all/v.yml: vault_platform_key: shadows a variable of the platform inventory: a reseller's "
+                     "secrets need names of their own"]
+
+
+def test_a_secret_holding_a_template_is_refused():
+    found = errors(PLATFORM, source("r1", {"group_vars/all/s.yml": STATE, "group_vars/all/v.yml": {"vault_c1_pw": "{{ vault_x }}"}}))
+    assert len(found) == 1 and "v.yml: vault_c1_pw" in found[0]
+
+
+def test_hosts_host_vars_and_group_files_are_refused():
+    reseller = source("r1", {"group_vars/all/s.yml": STATE, "group_vars/all/v.yml": {"vault_c1_pw": "s"},
+                             "host_vars/cloud01.yml": {"fracto_clients": {}}, "group_vars/fracto_web.yml": {"fracto_clients": {}}},
+                      ["hosts.yml", "inventory.py"])
+    found = errors(PLATFORM, reseller)
+    assert len(found) == 4
+    assert any(e.startswith("r1/hosts.yml: a reseller inventory defines no hosts") for e in found)
+    assert any(e.startswith("r1/inventory.py: ") for e in found)
+    assert any(e.startswith("r1/host_vars/cloud01.yml: a reseller inventory sets variables in group_vars/all/ only") for e in found)
+    assert any(e.startswith("r1/group_vars/fracto_web.yml: ") for e in found)
+
+
+def test_exactly_one_reseller_inventory():
+    assert "found 0" in errors(PLATFORM)[0]
+    one = source("r1", {"group_vars/all/s.yml": {"fracto_reseller": {}}})
+    two = source("r2", {"group_vars/all/s.yml": {"fracto_clients": {}}})
+    assert "found 2: r1, r2" in errors(PLATFORM, one, two)[0]
+
+
+def test_read_source_walks_group_vars_and_lists_other_files(tmp_path):
+    (tmp_path / "group_vars" / "all" / "clients").mkdir(parents=True)
+    (tmp_path / "group_vars" / "all" / "clients" / "c1.yml").write_text("x")
+    (tmp_path / "group_vars" / "all" / "notes.md").write_text("x")
+    (tmp_path / "hosts.yml").write_text("x")
+    (tmp_path / "README.md").write_text("x")
+    (tmp_path / "vault-password.txt").write_text("x")
+    found = read_source(str(tmp_path), lambda path: {"loaded": path.rsplit("/", 1)[-1]})
+    assert found["vars"] == {"group_vars/all/clients/c1.yml": {"loaded": "c1.yml"}}
+    assert found["other_files"] == ["hosts.yml"]
