@@ -20,6 +20,8 @@ description:
     an object (vhost, certificate, mailbox, ...) that another reseller's record on the host holds, since the
     client's system user, home, PHP pools and databases are named after its id. Reseller-level names both records
     hold (the host's generic mail and webmail names) are shared.
+  - The reseller must be a slug and every client a client id (refused otherwise, nothing written); the record is
+    read, compared and written under the host-wide lock of the platform's writer modules.
 options:
   objects:
     description:
@@ -92,8 +94,10 @@ import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fracto.hosting.plugins.module_utils import argguard as g
 from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
-from ansible_collections.fracto.hosting.plugins.module_utils.ledger import foreign_clashes, plan
+from ansible_collections.fracto.hosting.plugins.module_utils.ledger import RESELLER, foreign_clashes, plan
+from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
 
 
 def read_record(path):
@@ -102,6 +106,19 @@ def read_record(path):
             return json.load(handle).get("objects", {})
     except FileNotFoundError:
         return {}
+
+
+def check_args(params):
+    """Refuse (argguard.Refused) a reseller that is not a slug (it names the record file), a client that is not a
+    client id, a record directory that is not a plain absolute path."""
+    g.reseller("reseller", params["reseller"])
+    g.abs_path("path", params["path"])
+    g.string_list("clients", params["clients"], g.client_id)
+    for key, obj in sorted(params["objects"].items()):
+        if not isinstance(obj, dict) or not isinstance(obj.get("attrs", {}), dict):
+            raise g.Refused("objects[%s]" % key, "an object is a mapping of kind, id, client and attrs", None)
+        if obj.get("client") != RESELLER:
+            g.client_id("objects[%s].client" % key, obj.get("client"))
 
 
 def render(objects):
@@ -120,6 +137,18 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    try:
+        check_args(params)
+    except g.Refused as exc:
+        module.fail_json(msg="%s; nothing was changed" % exc)
+    if module.check_mode:
+        converge(module, params)
+    else:
+        run_locked(module, "fracto.hosting.host_state", lambda: converge(module, params), params["reseller"])
+
+
+def converge(module, params):
+    """Compare with the records, refuse a clash, write this reseller's record; exits the module."""
     record_path = os.path.join(params["path"], "%s.json" % params["reseller"])
     try:
         recorded = read_record(record_path)

@@ -24,6 +24,10 @@ description:
   - For an address bound for mail, its reverse DNS is checked against its HELO name (PTR equal to the name and
     the name's A record back to the address); a mismatch is returned in RV(rdns_mismatch), which
     M(fracto.hosting.plan_report) shows under "needs attention". It does not fail the run.
+  - The arguments are not trusted (the controller validates them first), so addresses, clients, sides, HELO names,
+    the reseller (the file's name) and the interface are matched whole against whitelists, and the stanza writer
+    refuses by itself any value with a space, newline, C(#) or C(;); nothing else ever reaches the file, whose
+    C(up) and C(down) lines root's shell runs at boot. Changes are made under the host-wide lock.
 options:
   bindings:
     description: The host's addresses (C(ip_bindings) of its resolved state).
@@ -118,7 +122,9 @@ rdns_mismatch:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fracto.hosting.plugins.module_utils.argguard import Refused
 from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
+from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
 from ansible_collections.fracto.hosting.plugins.module_utils.net import bindings as nb
 from ansible_collections.fracto.hosting.plugins.module_utils.state.pool import rdns_problem, system_lookups
 
@@ -153,6 +159,18 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    try:
+        nb.check_args(p["bindings"], p["reseller"], p["interface"], p["config_dir"])
+    except Refused as exc:
+        module.fail_json(msg="%s; nothing was changed" % exc)
+    if module.check_mode:
+        converge(module, p)
+    else:
+        run_locked(module, "fracto.hosting.ip_bindings", lambda: converge(module, p), p["reseller"])
+
+
+def converge(module, p):
+    """Plan and (unless check mode) apply; exits the module. Runs under the host lock when it writes."""
     bindings = p["bindings"]
     interface, source = p["interface"], None
     rc, out, err = ip(module, "-4", "route", "show", "default")
@@ -160,6 +178,10 @@ def main():
     interface = interface or route_dev
     if not interface:
         module.fail_json(msg="no interface given and no default route to find the main interface (%s)" % err.strip())
+    try:
+        nb.interface_checked(interface)
+    except Refused as exc:
+        module.fail_json(msg="%s; nothing was changed" % exc)
     rc, out, err = ip(module, "-4", "-o", "addr", "show", "dev", interface)
     if rc != 0:
         module.fail_json(msg="ip addr show dev %s failed: %s" % (interface, err.strip()))

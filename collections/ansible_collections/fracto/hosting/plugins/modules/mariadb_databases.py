@@ -19,6 +19,14 @@ description:
   - A password is never printed. It is compared through the hash MariaDB stores (C(mysql_native_password)), so a
     changed password is detected and reported as C(password of <user> changed) without showing either value.
   - Databases are never dropped; those of clients that left the state stay until an operator archives them.
+  - Tenancy. A database and its user carry the client's prefix (its id with C(-) as C(_), then C(_)), are never a
+    system schema (C(mysql), C(information_schema), C(performance_schema), C(sys)) or a reserved account (C(root),
+    C(mysql), C(mariadb.sys), C(debian-sys-maint), ...), and are recorded with their reseller and client in
+    O(owners). A database or user that exists and is not recorded as this client's is refused (nothing is changed)
+    unless the user's stored hash is that of the password given and the database one it already has a grant on
+    (objects of an earlier version of the platform, then recorded). A user of the same name at another host than
+    C(localhost) is refused. Grants name their database with its LIKE wildcards escaped.
+  - The changes run under the host-wide lock of the platform's writer modules.
 options:
   databases:
     description:
@@ -36,6 +44,13 @@ options:
     description: The server's unix socket.
     type: path
     default: /run/mysqld/mysqld.sock
+  reseller:
+    description: The reseller whose clients' databases these are (recorded in O(owners)).
+    type: str
+  owners:
+    description: The record of which reseller and client own each database and database user on this host (root only).
+    type: path
+    default: /var/lib/fracto/mariadb/owners.json
 attributes:
   check_mode:
     support: full
@@ -73,7 +88,20 @@ changes:
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.fracto.hosting.plugins.module_utils.db.mariadb import empty_current, plan_databases, read_current
+from ansible_collections.fracto.hosting.plugins.module_utils.argguard import Refused
+from ansible_collections.fracto.hosting.plugins.module_utils.db.mariadb import (
+    OWNERS,
+    check_wanted,
+    empty_current,
+    ownership_problems,
+    parse_owners,
+    plan_databases,
+    read_current,
+    record_owners,
+    render_owners,
+)
+from ansible_collections.fracto.hosting.plugins.module_utils.files import read_text, write_atomic
+from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
 
 try:
     import pymysql
@@ -84,12 +112,48 @@ else:
     PYMYSQL_ERROR = None
 
 
+def converge(module, wanted, reseller):
+    """Read the server and the ownership record, refuse what is not this client's, apply; returns the changes."""
+    owners_path = module.params["owners"]
+    try:
+        owners = parse_owners(read_text(owners_path))
+    except (OSError, ValueError) as exc:
+        module.fail_json(msg="cannot read the ownership record %s: %s; nothing was changed" % (owners_path, exc))
+    try:
+        connection = pymysql.connect(unix_socket=module.params["login_unix_socket"], user="root", autocommit=True)
+    except pymysql.MySQLError as exc:
+        if module.check_mode:
+            changes, _statements = plan_databases(wanted, empty_current())
+            return changes
+        module.fail_json(msg="cannot connect to MariaDB as root over %s: %s" % (module.params["login_unix_socket"], exc))
+    with connection:
+        with connection.cursor() as cursor:
+            current = read_current(cursor)
+            problems = ownership_problems(wanted, current, owners, reseller)
+            if problems:
+                module.fail_json(msg="refused, nothing was changed: %s" % "; ".join(problems), changes=[])
+            changes, statements = plan_databases(wanted, current)
+            if not module.check_mode:
+                record = record_owners(owners, wanted, reseller)
+                if record != owners:  # recorded first: what is made below is never left unrecorded
+                    write_atomic(owners_path, render_owners(record), mode=0o600, makedirs=True, dir_mode=0o700)
+                for sql, args in statements:
+                    try:
+                        cursor.execute(sql, args or None)
+                    except pymysql.MySQLError as exc:
+                        # The statement text holds no secret (the password is a bound parameter).
+                        module.fail_json(msg="MariaDB refused %s: %s" % (sql.replace("%s", "***"), exc.args[-1]), changes=[])
+    return changes
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             databases=dict(type="list", elements="dict", required=True),
             passwords=dict(type="dict", required=True, no_log=True),
             login_unix_socket=dict(type="path", default="/run/mysqld/mysqld.sock"),
+            reseller=dict(type="str"),
+            owners=dict(type="path", default=OWNERS),
         ),
         supports_check_mode=True,
     )
@@ -104,6 +168,11 @@ def main():
         if not isinstance(password, str) or not password:
             module.fail_json(msg="database %s: no password in passwords" % db["name"])
         wanted.append(dict(db, password=password))
+    reseller = module.params["reseller"]
+    try:
+        check_wanted(wanted, reseller)
+    except Refused as exc:
+        module.fail_json(msg="%s; nothing was changed" % exc)
     if not wanted:
         module.exit_json(changed=False, changes=[])
     if pymysql is None:
@@ -111,23 +180,10 @@ def main():
             changes, _statements = plan_databases(wanted, empty_current())
             module.exit_json(changed=bool(changes), changes=changes)
         module.fail_json(msg=missing_required_lib("PyMySQL (python3-pymysql)"), exception=PYMYSQL_ERROR)
-    try:
-        connection = pymysql.connect(unix_socket=module.params["login_unix_socket"], user="root", autocommit=True)
-    except pymysql.MySQLError as exc:
-        if module.check_mode:
-            changes, _statements = plan_databases(wanted, empty_current())
-            module.exit_json(changed=bool(changes), changes=changes)
-        module.fail_json(msg="cannot connect to MariaDB as root over %s: %s" % (module.params["login_unix_socket"], exc))
-    with connection:
-        with connection.cursor() as cursor:
-            changes, statements = plan_databases(wanted, read_current(cursor))
-            if not module.check_mode:
-                for sql, args in statements:
-                    try:
-                        cursor.execute(sql, args or None)
-                    except pymysql.MySQLError as exc:
-                        # The statement text holds no secret (the password is a bound parameter).
-                        module.fail_json(msg="MariaDB refused %s: %s" % (sql.replace("%s", "***"), exc.args[-1]), changes=[])
+    if module.check_mode:
+        changes = converge(module, wanted, reseller)
+    else:
+        changes = run_locked(module, "fracto.hosting.mariadb_databases", lambda: converge(module, wanted, reseller), reseller)
     result = dict(changed=bool(changes), changes=changes)
     if module._diff:
         result["diff"] = dict(before="".join("%s %s\n" % (c["kind"], c["id"]) for c in changes if c["action"] != "create"),

@@ -37,6 +37,9 @@ description:
     a host and a store.
   - The module fails at the end, with every result, when a custom certificate is refused or an order failed,
     naming each certificate and the reason. No key is ever part of the output, the diff or an error.
+  - Ids, clients, names, the reseller and the paths are matched whole against whitelists before anything (a
+    refusal names the option and the rule); the store, the accounts and the challenge root are written under the
+    host-wide lock of the platform's writer modules.
 requirements:
   - cryptography (python3-cryptography; 38 or later)
   - acme and josepy (python3-acme 2.1 or later), for ACME certificates
@@ -255,6 +258,8 @@ failed_orders:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.fracto.hosting.plugins.module_utils import argguard as g
+from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
 from ansible_collections.fracto.hosting.plugins.module_utils.web.tls import (
     ACME_IMPORT_ERROR,
     CRYPTOGRAPHY_IMPORT_ERROR,
@@ -276,6 +281,22 @@ CERTIFICATE_OPTIONS = dict(
     fingerprint=dict(type="str"),
     not_after=dict(type="str"),
 )
+
+
+def check_args(params):
+    """Refuse (argguard.Refused, naming the option and the rule) an id, client, name, reseller or path that does not fit
+    its whitelist: ids name directories of the store, the reseller a directory of the ACME accounts, names go into
+    CSRs, meta.json and the challenge prechecks."""
+    g.reseller("reseller", params["reseller"], required=False)
+    g.string_list("clients", params["clients"], g.client_id)
+    for key in ("store", "webroot", "account_dir"):
+        g.abs_path(key, params[key])
+    for i, cert in enumerate(params["certificates"]):
+        at = "certificates[%d]" % i
+        g.safe_id(at + ".id", cert["id"])
+        if cert["client"] != "(reseller)":
+            g.client_id(at + ".client", cert["client"])
+        g.string_list(at + ".names", cert["names"], g.cert_name)
 
 
 def main():
@@ -304,6 +325,10 @@ def main():
     # no_log value of certificates[].key alone would not be masked there. Every string of certificates is then
     # a no_log value (names, ids, clients...), which would mask them in the result too: only the keys stay.
     module.no_log_values = {c["key"] for c in module.params["certificates"] if c.get("key")}
+    try:
+        check_args(module.params)
+    except g.Refused as exc:
+        module.fail_json(msg="%s; nothing was changed" % exc)
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography (python3-cryptography)"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
     params = module.params
@@ -318,7 +343,10 @@ def main():
 
     run = CertificateRun(params, check_mode=module.check_mode)
     try:
-        result = run.run()
+        if module.check_mode:
+            result = run.run()
+        else:  # the store, the accounts and the challenge root are written under the host-wide lock
+            result = run_locked(module, "fracto.hosting.tls_certificates", run.run, params["reseller"])
     except ParameterError as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:

@@ -24,6 +24,21 @@ description:
     returns; on failure every file is put back as it was and the module fails with the checker's message.
     Reloading is left to the role's handlers.
   - Files of clients that left the state are kept unless O(prune=true); their site files are never deleted.
+  - The arguments are not trusted (the controller validates them first), so every value that reaches a file or a
+    command is matched whole against a whitelist (client ids, DNS names, PHP versions, addresses, certificate
+    ids), and every path is rebuilt from those parts (home C(/srv/www/<client>), docroot
+    C(<home>/<name>/public)); anything else fails the module, naming the option and the rule, before anything is
+    written. The nginx and PHP-FPM writers refuse by themselves any value with a character their syntax treats
+    specially.
+  - A client's system user is one the platform created for this reseller (its GECOS comment is
+    C(fracto client <reseller>)); a system or service account (C(root), C(www-data), C(mysql), C(vmail), ...),
+    a uid below 1000, another reseller's client or any other existing user is refused and never gets a PHP pool,
+    a home or a docroot. A user made by an earlier version of the platform (no comment, home C(/srv/www/<client>)
+    owned by it with group C(www-data) and mode 2750, shell C(nologin)) is taken over and gets the comment.
+  - Root makes only the home, through directory handles opened without following links from C(/srv/www) (which
+    must be root's and writable by root only); everything inside a home is made as the client (C(runuser)).
+  - The changes are made under the host-wide lock of the platform's writer modules (another run on the host is
+    waited for, then named).
 extends_documentation_fragment:
   - fracto.hosting.host_slice
   - fracto.hosting.host_files
@@ -90,9 +105,21 @@ import os
 import pwd
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fracto.hosting.plugins.module_utils.argguard import Refused
 from ansible_collections.fracto.hosting.plugins.module_utils.files import read_text, write_atomic
+from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
 from ansible_collections.fracto.hosting.plugins.module_utils.state.names import covered_by
-from ansible_collections.fracto.hosting.plugins.module_utils.web.sites import NGINX_DIR, describe, plan_files, wanted_files
+from ansible_collections.fracto.hosting.plugins.module_utils.web.sites import (
+    NGINX_DIR,
+    NOLOGIN,
+    account_verdict,
+    check_args,
+    describe,
+    gecos,
+    home_of,
+    plan_files,
+    wanted_files,
+)
 
 INDEX = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>%(name)s</title></head>
@@ -105,31 +132,76 @@ def current_files(wanted):
     return {p: c for p, c in ((p, read_text(p)) for p in sorted(paths)) if c is not None}
 
 
-def ensure_users(module, users, sites, check):
+def account_of(name):
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        return None
+
+
+def gid_of(name):
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        return None
+
+
+def verdict_of(name, reseller):
+    """account_verdict of the client's system user as it is on this host now."""
+    account = account_of(name)
+    home_stat = None
+    if account is not None:
+        try:
+            home_stat = os.lstat(home_of(name))
+        except OSError:
+            pass
+    return account_verdict(name, reseller, account, gid_of(name), home_stat, gid_of("www-data"))
+
+
+def verify_users(module, users, reseller):
+    """{user: verdict} of every client user; fails, before anything is written, when one is refused."""
+    verdicts = {}
+    for i, user in enumerate(users):
+        verdict, reason = verdict_of(user["name"], reseller)
+        if verdict is None:
+            module.fail_json(msg="users[%d].name %s is refused: %s; nothing was changed (a client's PHP pool, home and docroots "
+                                 "only ever run as and belong to a user the platform created for it)" % (i, user["name"], reason))
+        verdicts[user["name"]] = verdict
+    return verdicts
+
+
+def ensure_users(module, users, sites, check, verdicts, reseller):
     """System users, their homes, docroots and PHP temporary directories; returns change entries.
 
-    Only the home is made by root (its parent /srv/www is root's); everything inside a home is made
-    as the client (runuser), so a symlink the client planted cannot turn a root write against the host.
+    Only the home is made by root (its parent /srv/www is root's), through directory handles opened without
+    following links; everything inside a home is made as the client (runuser), so a symlink the client planted
+    cannot turn a root write against the host.
     """
     changes = []
     for user in users:
-        try:
-            pwd.getpwnam(user["name"])
-        except KeyError:
+        verdict = verdicts[user["name"]]
+        if verdict == "create":
             changes.append({"action": "create", "kind": "system_user", "id": user["name"], "client": user["client"],
                             "detail": ["home %s" % user["home"]]})
             if not check:
-                module.run_command(["useradd", "--home-dir", user["home"], "--no-create-home", "--shell", "/usr/sbin/nologin",
-                                    "--user-group", user["name"]], check_rc=True)
+                module.run_command(["useradd", "--home-dir", user["home"], "--no-create-home", "--shell", NOLOGIN,
+                                    "--comment", gecos(reseller), "--user-group", "--", user["name"]], check_rc=True)
+                again, reason = verdict_of(user["name"], reseller)
+                if again != "ours":
+                    module.run_command(["userdel", "--", user["name"]])
+                    module.fail_json(msg="users %s: the user useradd made is refused (%s); it was removed again" % (user["name"], reason))
+        elif verdict == "adopt" and not check:
+            # Made by an earlier version of the platform (no mark yet): it gets the mark of this reseller.
+            module.run_command(["usermod", "--comment", gecos(reseller), "--", user["name"]], check_rc=True)
         if not check:
             ensure_home(module, user["home"], user["name"])
-            as_client(module, user["name"], 'mkdir -p -m 0700 "$1/tmp"', user["home"])
+            as_client(module, user["name"], 'mkdir -p -m 0700 -- "$1/tmp"', user["home"])
     for site in sites:
         if os.path.isdir(site["docroot"]):
             continue
         changes.append({"action": "create", "kind": "docroot", "id": site["docroot"], "client": site["client"], "detail": []})
         if not check:
-            as_client(module, site["user"], 'mkdir -p "$1" && { [ -e "$1/index.html" ] || printf "%s" "$2" > "$1/index.html"; }',
+            as_client(module, site["user"], 'mkdir -p -- "$1" && { [ -e "$1/index.html" ] || printf "%s" "$2" > "$1/index.html"; }',
                       site["docroot"], INDEX % {"name": site["name"]})
     return changes
 
@@ -141,20 +213,39 @@ def as_client(module, user, script, *args):
 
 def ensure_home(module, path, owner):
     """The client's home: owner the client, group www-data (nginx reads), setgid so that what the
-    client creates stays readable by nginx, nobody else. Refuses a symlink in its place."""
+    client creates stays readable by nginx, nobody else. Made and fixed through directory handles opened
+    with O_NOFOLLOW from its parent, which must be root's and writable by root only: a symlink or a file in its
+    place is refused, never followed."""
+    parent, name = os.path.split(path)
+    os.makedirs(parent, mode=0o755, exist_ok=True)  # /srv/www on a fresh host (root's)
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        stat = os.lstat(path)
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)  # /srv/www on a fresh host (root's)
-        os.mkdir(path, 0o750)
-        stat = os.lstat(path)
-    if not os.path.isdir(path) or os.path.islink(path):
-        module.fail_json(msg="%s is not a directory (a symlink or a file is in the way); nothing was changed there" % path)
-    uid, gid = pwd.getpwnam(owner).pw_uid, grp.getgrnam("www-data").gr_gid
-    if (stat.st_uid, stat.st_gid) != (uid, gid):
-        os.chown(path, uid, gid, follow_symlinks=False)
-    if stat.st_mode & 0o7777 != 0o2750:
-        os.chmod(path, 0o2750)
+        parent_fd = os.open(parent, flags)
+    except OSError as exc:
+        module.fail_json(msg="%s cannot be opened as a directory (%s); nothing was changed there" % (parent, exc))
+    try:
+        info = os.fstat(parent_fd)
+        if info.st_uid != 0 or info.st_mode & 0o022:
+            module.fail_json(msg="%s must be root's and writable by root only; nothing was changed there" % parent)
+        try:
+            os.mkdir(name, 0o750, dir_fd=parent_fd)
+        except FileExistsError:
+            pass
+        try:
+            fd = os.open(name, flags, dir_fd=parent_fd)
+        except OSError:
+            module.fail_json(msg="%s is not a directory (a symlink or a file is in the way); nothing was changed there" % path)
+        try:
+            stat = os.fstat(fd)
+            uid, gid = pwd.getpwnam(owner).pw_uid, grp.getgrnam("www-data").gr_gid
+            if (stat.st_uid, stat.st_gid) != (uid, gid):
+                os.fchown(fd, uid, gid)
+            if stat.st_mode & 0o7777 != 0o2750:
+                os.fchmod(fd, 0o2750)
+        finally:
+            os.close(fd)
+    finally:
+        os.close(parent_fd)
 
 
 def check_config(module, pool_versions):
@@ -184,6 +275,19 @@ def main():
     )
     p = module.params
     check = module.check_mode
+    try:
+        check_args(p["sites"], p["php_pools"], p["users"], p["clients"], p["reseller"], p["webroot"], p["store"])
+    except Refused as exc:
+        module.fail_json(msg="%s; nothing was changed" % exc)
+    if check:
+        converge(module, p, check)
+    else:
+        run_locked(module, "fracto.hosting.web_sites", lambda: converge(module, p, check), p["reseller"])
+
+
+def converge(module, p, check):
+    """Plan and (unless check) apply; exits the module. Runs under the host lock when it writes."""
+    verdicts = verify_users(module, p["users"], p["reseller"])
 
     def cert_lookup(cert_id, names):
         directory = os.path.join(p["store"], cert_id)
@@ -198,12 +302,15 @@ def main():
             return None
         return fullchain, key, covered
 
-    wanted = wanted_files(p["sites"], p["php_pools"], p["users"], cert_lookup, p["webroot"], p["reseller"])
+    try:
+        wanted = wanted_files(p["sites"], p["php_pools"], p["users"], cert_lookup, p["webroot"], p["reseller"])
+    except Refused as exc:  # the writers' own last check (check_args refuses first)
+        module.fail_json(msg="%s; nothing was changed" % exc)
     current = current_files(wanted)
     writes, removes, kept, conflicts = plan_files(current, wanted, set(p["clients"]), p["prune"], p["reseller"])
     if conflicts:
         module.fail_json(msg="these files belong to another reseller on this host; nothing was changed: %s" % ", ".join(conflicts))
-    changes = ensure_users(module, p["users"], p["sites"], check)
+    changes = ensure_users(module, p["users"], p["sites"], check, verdicts, p["reseller"])
     changes += [describe(path, current.get(path), content) for path, content in sorted(writes.items())]
     changes += [describe(path, current[path], None) for path in removes]
     touched = list(writes) + removes

@@ -20,13 +20,52 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from ansible_collections.fracto.hosting.plugins.module_utils import argguard as g
+
 MARK = "managed by fracto.hosting ip_bindings"
 CONFIG_DIR = "/etc/network/interfaces.d"
+SIDES = ("web", "mail")
+# What may appear in an ifupdown file's value: no space, newline, '#', ';' or quote (an `up` line is run by sh).
+_STANZA_VALUE = re.compile(r"[A-Za-z0-9._:/-]+")
 _ADDRESS = re.compile(r"^\s*up ip -4 addr replace (\d+\.\d+\.\d+\.\d+)/32 ", re.M)
 
 
+def check_args(bindings, reseller, interface=None, config_dir=CONFIG_DIR):
+    """Refuse (argguard.Refused, naming the option and the rule) any value that does not fit its whitelist.
+
+    Everything here ends in an ifupdown file whose `up`/`down` lines are shell commands run as root at boot: an
+    address is a dotted quad, a client a client id, a HELO name a DNS name, the reseller a slug (the file's name),
+    the interface a kernel interface name; a newline, a space or a ';' never passes.
+    """
+    g.reseller("reseller", reseller)
+    g.abs_path("config_dir", config_dir)
+    if interface:
+        g.interface("interface", interface)
+    for i, binding in enumerate(bindings):
+        at = "bindings[%d]" % i
+        g.ipv4(at + ".address", binding.get("address"))
+        g.string_list(at + ".clients", binding.get("clients") or [], g.client_id)
+        for j, side in enumerate(binding.get("sides") or []):
+            if side not in SIDES:
+                raise g.Refused("%s.sides[%d]" % (at, j), "one of %s" % ", ".join(SIDES), side)
+        if binding.get("helo") is not None:
+            g.dns_name(at + ".helo", binding["helo"])
+
+
+def interface_checked(interface):
+    """The interface the addresses go on (given or the default route's), once it fits the whitelist."""
+    return g.interface("interface", interface)
+
+
+def _value(value):
+    """value, once it is known to be safe in an ifupdown file (the writer's own last check)."""
+    if not isinstance(value, str) or not _STANZA_VALUE.fullmatch(value):
+        raise g.Refused("an ifupdown value", "only A-Z, a-z, 0-9, '.', '_', ':', '/', '-' go into ifupdown files", value)
+    return value
+
+
 def config_path(reseller, config_dir=CONFIG_DIR):
-    return "%s/fracto-%s" % (config_dir.rstrip("/"), reseller)
+    return "%s/fracto-%s" % (config_dir.rstrip("/"), g.reseller("reseller", reseller))
 
 
 def label(interface, address):
@@ -42,9 +81,9 @@ def iface_name(interface, address):
 
 
 def _describe(binding):
-    clients = ", ".join(binding.get("clients") or [])
-    sides = "+".join(binding.get("sides") or [])
-    helo = "  HELO %s" % binding["helo"] if binding.get("helo") else ""
+    clients = ", ".join(_value(c) for c in binding.get("clients") or [])
+    sides = "+".join(_value(s) for s in binding.get("sides") or [])
+    helo = "  HELO %s" % _value(binding["helo"]) if binding.get("helo") else ""
     return "%s (%s)%s" % (clients, sides, helo)
 
 
@@ -52,11 +91,12 @@ def render(reseller, interface, bindings):
     """The ifupdown file of one reseller's addresses on this host; empty string when it has none."""
     if not bindings:
         return ""
-    out = ["# %s: reseller=%s\n" % (MARK, reseller),
-           "# The reseller's dedicated IPv4 addresses on %s (/32, beside the main address).\n" % interface,
+    out = ["# %s: reseller=%s\n" % (MARK, _value(reseller)),
+           "# The reseller's dedicated IPv4 addresses on %s (/32, beside the main address).\n" % _value(interface),
            "# `systemctl restart networking` (ifdown -a; ifup -a) adds them again; the main interface is not touched.\n"]
     for binding in sorted(bindings, key=lambda b: ipaddress.IPv4Address(b["address"])):
-        address, name = binding["address"], iface_name(interface, binding["address"])
+        address = g.ipv4("address", binding["address"])
+        name = _value(iface_name(interface, address))
         tag = " label %s" % name if label(interface, address) else ""
         out += ["\n# %s: %s\n" % (address, _describe(binding)),
                 "auto %s\n" % name,

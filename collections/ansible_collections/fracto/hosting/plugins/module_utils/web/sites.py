@@ -10,8 +10,22 @@ rendering and the plan are unit-tested without a host.
 from __future__ import annotations
 
 import os
+import re
+import stat as stat_mod
+
+from ansible_collections.fracto.hosting.plugins.module_utils import argguard as g
 
 MARK = "managed by fracto.hosting web_sites"
+WEB_ROOT = "/srv/www"
+TLS_KINDS = ("none", "acme", "custom")
+# What may appear in a value of an nginx or PHP-FPM file: nothing either syntax treats specially (no space, ';',
+# '{', '}', quote, '$', '#', '=', '[', newline, NUL...). Every value is also checked by its own rule before.
+_CONF_VALUE = re.compile(r"[A-Za-z0-9._:/-]+")
+# The comment of a system user the platform created: who created it for which reseller (GECOS field).
+GECOS_MARK = "fracto client"
+MIN_CLIENT_UID = 1000
+MAX_CLIENT_UID = 59999  # Debian: 60000-64999 dynamic system users, 65534 nobody
+NOLOGIN = "/usr/sbin/nologin"
 NGINX_DIR = "/etc/nginx/fracto"
 TLS_PARAMS = "%s/tls-params.conf" % NGINX_DIR
 CHALLENGE = "%s/acme-challenge.conf" % NGINX_DIR
@@ -23,9 +37,120 @@ MOZILLA_INTERMEDIATE_CIPHERS = ":".join((
 ))
 
 
+def conf(value):
+    """value, once it is known to be safe inside an nginx or PHP-FPM file (the writer's own last check)."""
+    if not isinstance(value, str) or not _CONF_VALUE.fullmatch(value):
+        raise g.Refused("a configuration value", "only A-Z, a-z, 0-9, '.', '_', ':', '/', '-' go into nginx and PHP-FPM files",
+                        value)
+    return value
+
+
+def home_of(client):
+    return "%s/%s" % (WEB_ROOT, client)
+
+
+def docroot_of(client, name):
+    return "%s/%s/public" % (home_of(client), name)
+
+
+def check_args(sites, pools, users, clients, reseller=None, webroot="/var/lib/fracto/acme", store="/etc/fracto/tls"):
+    """Refuse (raise argguard.Refused naming the option and the rule) any value that does not fit its whitelist.
+
+    Names are DNS names, client ids slugs that are no system account, PHP versions N.N, and every path is
+    rebuilt from those parts (the home is /srv/www/<client>, a docroot <home>/<name>/public): a path the
+    arguments give must be exactly that, so nothing else ever reaches a config file or a file operation.
+    """
+    g.reseller("reseller", reseller, required=False)
+    g.abs_path("webroot", webroot)
+    g.abs_path("store", store)
+    g.string_list("clients", clients, g.client_id)
+    homes = {}
+    for i, user in enumerate(users):
+        at = "users[%d]" % i
+        name = g.client_id(at + ".name", user.get("name"))
+        if g.reserved_user(name):
+            raise g.Refused(at + ".name", "a client id must not be a system or service account (root, www-data, mysql, ...)", name)
+        if user.get("client") != name:
+            raise g.Refused(at + ".client", "a client's system user is named after its client id", user.get("client"))
+        if user.get("home") != home_of(name):
+            raise g.Refused(at + ".home", "a client's home is %s/<client id>" % WEB_ROOT, user.get("home"))
+        homes[name] = user["home"]
+    for i, pool in enumerate(pools):
+        at = "php_pools[%d]" % i
+        client = g.client_id(at + ".client", pool.get("client"))
+        if client not in homes:
+            raise g.Refused(at + ".client", "a PHP pool's client must be one of users", client)
+        if pool.get("user") != client:
+            raise g.Refused(at + ".user", "a PHP pool runs as its client's own user", pool.get("user"))
+        version = g.want(at + ".version", pool.get("version"), g.PHP_VERSION, "a PHP version is N.N")
+        if pool.get("name") != "%s-%s" % (client, version):
+            raise g.Refused(at + ".name", "a PHP pool is named <client>-<version>", pool.get("name"))
+    for i, site in enumerate(sites):
+        at = "sites[%d]" % i
+        client = g.client_id(at + ".client", site.get("client"))
+        if client not in homes:
+            raise g.Refused(at + ".client", "a site's client must be one of users", client)
+        if site.get("user") != client:
+            raise g.Refused(at + ".user", "a site is served as its client's own user", site.get("user"))
+        name = g.dns_name(at + ".name", site.get("name"))
+        g.string_list(at + ".aliases", site.get("aliases", []), g.dns_name)
+        if site.get("docroot") != docroot_of(client, name):
+            raise g.Refused(at + ".docroot", "a docroot is %s/<client>/<name>/public" % WEB_ROOT, site.get("docroot"))
+        if site.get("php") not in (None, False):  # a static site has none
+            g.want(at + ".php", site["php"], g.PHP_VERSION, "a PHP version is N.N")
+        if site.get("tls") not in TLS_KINDS:
+            raise g.Refused(at + ".tls", "one of %s" % ", ".join(TLS_KINDS), site.get("tls"))
+        if site.get("certificate") is not None:
+            g.safe_id(at + ".certificate", site["certificate"])
+        if site.get("ipv4") is not None:
+            g.ipv4(at + ".ipv4", site["ipv4"])
+        for key in ("https_redirect", "hsts"):
+            g.flag("%s.%s" % (at, key), site.get(key, False))
+
+
+def gecos(reseller):
+    """The GECOS comment of a system user the platform creates for a client of reseller."""
+    return "%s %s" % (GECOS_MARK, reseller or "-")
+
+
+def account_verdict(name, reseller, account=None, primary_group_gid=None, home_stat=None, www_data_gid=None):
+    """What web_sites may do with the system user of client name: (verdict, reason).
+
+    verdict is "create" (no such user), "ours" (created by the platform for this reseller, with the GECOS mark),
+    "adopt" (created by an earlier version of the platform: no GECOS, the platform's home, shell and home
+    directory; it gets the mark) or None with the reason it is refused: a system or service account, a uid
+    below 1000, another reseller's client, or any user the platform did not create. A refused user never gets
+    a PHP pool, a home or a docroot.
+    account is the pwd entry (None when there is no such user), primary_group_gid the gid of the group named
+    like it, home_stat the lstat() of its home (None when missing), www_data_gid the gid of www-data.
+    """
+    if g.reserved_user(name):
+        return None, "a client id must not be a system or service account"
+    if account is None:
+        return "create", None
+    if not MIN_CLIENT_UID <= account.pw_uid <= MAX_CLIENT_UID:
+        return None, "the existing user %s has uid %d: a client's user has a uid from %d to %d" % (
+            name, account.pw_uid, MIN_CLIENT_UID, MAX_CLIENT_UID)
+    if primary_group_gid is None or account.pw_gid != primary_group_gid or not MIN_CLIENT_UID <= account.pw_gid <= MAX_CLIENT_UID:
+        return None, "the existing user %s does not have its own group (gid %d) as its primary group" % (name, account.pw_gid)
+    comment = account.pw_gecos.split(",", 1)[0]
+    if comment == gecos(reseller):
+        if account.pw_dir != home_of(name):
+            return None, "the existing user %s has home %s, not %s" % (name, account.pw_dir, home_of(name))
+        return "ours", None
+    if comment.startswith(GECOS_MARK + " "):
+        return None, "the user %s is a client of reseller %s on this host" % (name, comment[len(GECOS_MARK) + 1:])
+    legacy = (account.pw_gecos == "" and account.pw_dir == home_of(name) and account.pw_shell == NOLOGIN
+              and home_stat is not None and stat_mod.S_ISDIR(home_stat.st_mode) and home_stat.st_uid == account.pw_uid
+              and home_stat.st_gid == www_data_gid and stat_mod.S_IMODE(home_stat.st_mode) == 0o2750)
+    if legacy:
+        return "adopt", None
+    return None, "the user %s exists and was not created by the platform" % name
+
+
 def header(client, what, reseller=None):
     """First line of a managed file: who owns it (resellers can share a host, client ids are per reseller)."""
-    owner = "reseller=%s client=%s" % (reseller, client) if reseller else "client=%s" % client
+    owner = "reseller=%s client=%s" % (conf(reseller), conf(client)) if reseller else "client=%s" % conf(client)
     return "# %s: %s %s\n" % (MARK, owner, what)
 
 
@@ -46,7 +171,7 @@ def reseller_of(content):
 
 
 def php_socket(client, version):
-    return "/run/php/fracto-%s-%s.sock" % (client, version)
+    return "/run/php/fracto-%s-%s.sock" % (conf(client), conf(version))
 
 
 def shared_files(webroot):
@@ -63,7 +188,7 @@ def shared_files(webroot):
     challenge = (
         "# %s\n" % MARK
         + "location ^~ /.well-known/acme-challenge/ {\n"
-        + "    root %s;\n" % webroot
+        + "    root %s;\n" % conf(webroot)
         + "    default_type text/plain;\n"
         + "    try_files $uri =404;\n"
         + "}\n"
@@ -95,11 +220,11 @@ def shared_files(webroot):
 
 def _site_body(site):
     lines = [
-        "    root %s;\n" % site["docroot"],
+        "    root %s;\n" % conf(site["docroot"]),
         "    disable_symlinks if_not_owner;  # a client's symlink cannot reach another client's files\n",
         "    index %s;\n" % ("index.php index.html" if site["php"] else "index.html"),
-        "    access_log /var/log/nginx/fracto-%s.access.log;\n" % site["client"],
-        "    error_log /var/log/nginx/fracto-%s.error.log;\n" % site["client"],
+        "    access_log /var/log/nginx/fracto-%s.access.log;\n" % conf(site["client"]),
+        "    error_log /var/log/nginx/fracto-%s.error.log;\n" % conf(site["client"]),
         "    location ~ /\\.(?!well-known) {\n        deny all;\n    }\n",
     ]
     if site["php"]:
@@ -124,7 +249,7 @@ def _listen(site, port, options, default):
     """
     lines = "    listen %s%s;\n" % (port, options)
     if site.get("ipv4"):
-        lines += "    listen %s:%s%s%s;\n" % (site["ipv4"], port, options, " default_server" if default else "")
+        lines += "    listen %s:%s%s%s;\n" % (conf(site["ipv4"]), port, options, " default_server" if default else "")
     return lines
 
 
@@ -137,11 +262,11 @@ def render_site(site, cert_paths, reseller=None, ip_default=False):
     (site["ipv4"]) also listens on it; ip_default makes it that address's default server on 80 and 443
     (the client's main site, with its certificate).
     """
-    all_names = [site["name"]] + list(site["aliases"])
+    all_names = [conf(n) for n in [site["name"]] + list(site["aliases"])]
     tls = cert_paths is not None
     secure = [n for n in all_names if tls and n in cert_paths[2]]
     plain = [n for n in all_names if n not in secure]
-    out = [header(site["client"], "site=%s tls=%s" % (site["name"], site["tls"] if tls else "none"), reseller)]
+    out = [header(site["client"], "site=%s tls=%s" % (conf(site["name"]), conf(site["tls"]) if tls else "none"), reseller)]
     redirect = tls and site["https_redirect"]
     first = True
     for group, redirected in ((secure, True), (plain, False)) if redirect else ((all_names, False),):
@@ -157,7 +282,7 @@ def render_site(site, cert_paths, reseller=None, ip_default=False):
         out.append("}\n")
     if tls:
         out.append("server {\n%s    server_name %s;\n" % (_listen(site, 443, " ssl http2", ip_default), " ".join(secure)))
-        out.append("    ssl_certificate %s;\n    ssl_certificate_key %s;\n    include %s;\n" % (cert_paths[0], cert_paths[1], TLS_PARAMS))
+        out.append("    ssl_certificate %s;\n    ssl_certificate_key %s;\n    include %s;\n" % (conf(cert_paths[0]), conf(cert_paths[1]), TLS_PARAMS))
         if site["hsts"]:
             out.append('    add_header Strict-Transport-Security "max-age=63072000" always;\n')
         out.append(_site_body(site))
@@ -166,12 +291,13 @@ def render_site(site, cert_paths, reseller=None, ip_default=False):
 
 
 def render_pool(pool, home, reseller=None):
-    owner = "reseller=%s client=%s" % (reseller, pool["client"]) if reseller else "client=%s" % pool["client"]
+    owner = "reseller=%s client=%s" % (conf(reseller), conf(pool["client"])) if reseller else "client=%s" % conf(pool["client"])
+    home = conf(home)
     return (
-        "; %s: %s php=%s\n" % (MARK, owner, pool["version"])
-        + "[%s]\n" % pool["name"]
-        + "user = %s\n" % pool["user"]
-        + "group = %s\n" % pool["user"]
+        "; %s: %s php=%s\n" % (MARK, owner, conf(pool["version"]))
+        + "[%s]\n" % conf(pool["name"])
+        + "user = %s\n" % conf(pool["user"])
+        + "group = %s\n" % conf(pool["user"])
         + "listen = %s\n" % php_socket(pool["client"], pool["version"])
         + "listen.owner = www-data\nlisten.group = www-data\nlisten.mode = 0660\n"
         + "pm = ondemand\npm.max_children = 5\npm.process_idle_timeout = 60s\n"
@@ -186,11 +312,12 @@ def render_pool(pool, home, reseller=None):
 
 
 def site_path(name):
-    return "%s/sites/%s.conf" % (NGINX_DIR, name)
+    return "%s/sites/%s.conf" % (NGINX_DIR, g.dns_name("site name", name))
 
 
 def pool_path(pool):
-    return "/etc/php/%s/fpm/pool.d/fracto-%s.conf" % (pool["version"], pool["client"])
+    return "/etc/php/%s/fpm/pool.d/fracto-%s.conf" % (g.want("php version", pool["version"], g.PHP_VERSION, "N.N"),
+                                                       g.client_id("pool client", pool["client"]))
 
 
 def ip_default_sites(sites):
@@ -219,7 +346,7 @@ def wanted_files(sites, pools, users, cert_lookup, webroot, reseller=None):
         cert = cert_lookup(site["certificate"], names) if site["tls"] != "none" and site["certificate"] else None
         files[site_path(site["name"])] = render_site(site, cert, reseller, ip_default=site["name"] in ip_defaults)
     for pool in pools:
-        files[pool_path(pool)] = render_pool(pool, homes.get(pool["client"], "/srv/www/%s" % pool["client"]), reseller)
+        files[pool_path(pool)] = render_pool(pool, homes.get(pool["client"], home_of(pool["client"])), reseller)
     return files
 
 

@@ -79,3 +79,55 @@ def test_changes_name_the_client_and_the_file():
         ("remove", "198.51.100.101", "(reseller)"), ("remove", "198.51.100.103", "cliente1")]
     assert nb.owner(SHARED) == "(reseller)"
     assert nb.config_path("demo") == "/etc/network/interfaces.d/fracto-demo"
+
+
+# -- module-side whitelists: nothing injected past the controller reaches an ifupdown stanza (issue 12) ---------------
+import pytest  # noqa: E402
+from ansible_collections.fracto.hosting.plugins.module_utils.argguard import Refused  # noqa: E402
+
+
+def test_valid_bindings_pass_the_whitelists():
+    nb.check_args([WEB, MAIL, SHARED], "demo", "eth0")
+    nb.check_args([WEB], "demo", "")  # the default route's interface, checked once known
+
+
+@pytest.mark.parametrize("binding, reseller, interface, option", [
+    (dict(WEB, address="198.51.100.100\n"), "demo", "eth0", "bindings[0].address"),  # re.match('...$') would accept it
+    (dict(WEB, address="198.51.100.100/0"), "demo", "eth0", "bindings[0].address"),
+    (dict(WEB, address="198.51.100.100 dev lo; rm -rf /"), "demo", "eth0", "bindings[0].address"),
+    (dict(WEB, clients=["cliente2\n    up touch /root/pwned"]), "demo", "eth0", "bindings[0].clients[0]"),
+    (dict(WEB, clients=["cliente2 (x)"]), "demo", "eth0", "bindings[0].clients[0]"),
+    (dict(MAIL, helo="smtp.test\nauto lo\niface lo inet manual\n    up sh -c id"), "demo", "eth0", "bindings[0].helo"),
+    (dict(WEB, sides=["web\n"]), "demo", "eth0", "bindings[0].sides[0]"),
+    (WEB, "../../../etc/cron.d/x", "eth0", "reseller"),
+    (WEB, "demo\n", "eth0", "reseller"),
+    (WEB, "demo", "eth0 label x; touch /pwned", "interface"),
+    (WEB, "demo", "eth0\n", "interface"),
+])
+def test_hostile_values_are_refused_naming_the_option(binding, reseller, interface, option):
+    with pytest.raises(Refused) as refused:
+        nb.check_args([binding], reseller, interface)
+    assert refused.value.option == option
+
+
+@pytest.mark.parametrize("reseller, interface, binding", [
+    ("demo", "eth0", dict(WEB, clients=["a\n    up touch /pwned"])),
+    ("demo", "eth0", dict(MAIL, helo="x.test\n    up touch /pwned")),
+    ("demo\n    up touch /pwned", "eth0", WEB),
+    ("demo", "eth0;touch", WEB),
+])
+def test_the_stanza_writer_refuses_by_itself_what_would_break_ifupdown(reseller, interface, binding):
+    with pytest.raises(Refused):
+        nb.render(reseller, interface, [binding])
+
+
+def test_the_file_name_is_the_reseller_slug_only():
+    assert nb.config_path("demo", "/etc/network/interfaces.d") == "/etc/network/interfaces.d/fracto-demo"
+    with pytest.raises(Refused):
+        nb.config_path("x/../../../../etc/profile.d/p", "/etc/network/interfaces.d")
+
+
+def test_the_interface_found_on_the_host_is_checked_too():
+    assert nb.interface_checked("enp0s31f6") == "enp0s31f6"
+    with pytest.raises(Refused):
+        nb.interface_checked("eth0 label evil")

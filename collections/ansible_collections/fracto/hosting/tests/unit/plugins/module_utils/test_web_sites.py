@@ -125,3 +125,166 @@ def test_first_site_of_each_address_is_its_default():
     assert "198.51.100.100:80 default_server" in files[web.site_path("c1.test")]
     assert "default_server" not in files[web.site_path("static.c1.test")]
     assert "198.51.100" not in files[web.site_path("plain.test")]
+
+
+# -- module-side whitelists: hostile values injected past the controller never reach a config file (issue 12) --------
+import collections  # noqa: E402
+import os  # noqa: E402
+
+import pytest  # noqa: E402
+from ansible_collections.fracto.hosting.plugins.module_utils.argguard import Refused  # noqa: E402
+
+
+def _args(**changes):
+    """Valid web_sites arguments with one value replaced: (sites, pools, users, clients, reseller, webroot, store)."""
+    args = {"sites": [dict(SITE), dict(STATIC)], "pools": [dict(POOL)], "users": [dict(u) for u in USERS], "clients": ["c1"],
+            "reseller": "demo", "webroot": "/var/lib/fracto/acme", "store": "/etc/fracto/tls"}
+    for path, value in changes.items():
+        target, *keys = path.split(".")
+        if not keys:
+            args[target] = value
+            continue
+        item = args[target][0]
+        item[keys[0]] = value
+    return args
+
+
+def _check(args):
+    web.check_args(args["sites"], args["pools"], args["users"], args["clients"], args["reseller"], args["webroot"], args["store"])
+
+
+def test_valid_arguments_pass_the_whitelists():
+    _check(_args())
+
+
+@pytest.mark.parametrize("path, value, option", [
+    ("sites.name", "c1.test\n", "sites[0].name"),                            # re.match('...$') would accept it
+    ("sites.name", "c1.test; include /etc/shadow", "sites[0].name"),
+    ("sites.name", "c1.test}server{", "sites[0].name"),
+    ("sites.name", "../../etc/nginx/nginx", "sites[0].name"),
+    ("sites.aliases", ["www.c1.test\n    root /"], "sites[0].aliases[0]"),
+    ("sites.aliases", ["www c1.test"], "sites[0].aliases[0]"),
+    ("sites.aliases", ["'www.c1.test'"], "sites[0].aliases[0]"),
+    ("sites.docroot", "/", "sites[0].docroot"),
+    ("sites.docroot", "/srv/www/c2/c1.test/public", "sites[0].docroot"),
+    ("sites.docroot", "/srv/www/c1/c1.test/public/../../c2", "sites[0].docroot"),
+    ("sites.php", "8.2;\n", "sites[0].php"),
+    ("sites.ipv4", "198.51.100.1:80 default_server;", "sites[0].ipv4"),
+    ("sites.certificate", "../../../etc", "sites[0].certificate"),
+    ("sites.user", "root", "sites[0].user"),
+    ("sites.tls", "acme\n", "sites[0].tls"),
+    ("users.name", "c1\n", "users[0].name"),
+    ("users.name", "www-data", "users[0].name"),
+    ("users.name", "root", "users[0].name"),
+    ("users.name", "mysql", "users[0].name"),
+    ("users.home", "/root", "users[0].home"),
+    ("pools.user", "www-data", "php_pools[0].user"),
+    ("pools.name", "c1-8.2]\n[www", "php_pools[0].name"),
+    ("pools.version", "8.2\nphp_admin_value[open_basedir] = /", "php_pools[0].version"),
+    ("pools.client", "c2", "php_pools[0].client"),
+    ("clients", ["c1\n"], "clients[0]"),
+    ("reseller", "../demo", "reseller"),
+    ("webroot", "/var/lib/fracto/acme; }", "webroot"),
+    ("store", "/etc/fracto/tls/../..", "store"),
+])
+def test_hostile_values_are_refused_naming_the_option(path, value, option):
+    with pytest.raises(Refused) as refused:
+        _check(_args(**{path: value}))
+    assert refused.value.option == option and "refused" in str(refused.value)
+
+
+@pytest.mark.parametrize("field, value", [("name", "c1.test;\n"), ("client", "c1;"), ("docroot", "/srv/www/c1 /x"),
+                                          ("ipv4", "1.2.3.4 default_server"), ("aliases", ["a.test{"])])
+def test_the_vhost_writer_refuses_by_itself_what_would_break_nginx(field, value):
+    with pytest.raises(Refused):
+        web.render_site(dict(SITE, **{field: value}), CERT, reseller="demo")
+
+
+@pytest.mark.parametrize("field, value", [("user", "c1\nuser = root"), ("name", "c1]"), ("version", "8.2 ")])
+def test_the_pool_writer_refuses_by_itself_what_would_break_php_fpm(field, value):
+    with pytest.raises(Refused):
+        web.render_pool(dict(POOL, **{field: value}), "/srv/www/c1", reseller="demo")
+    with pytest.raises(Refused):
+        web.render_pool(POOL, "/srv/www/c1\nphp_admin_value[open_basedir] = /", reseller="demo")
+
+
+Account = collections.namedtuple("Account", "pw_name pw_uid pw_gid pw_gecos pw_dir pw_shell")
+HomeStat = collections.namedtuple("HomeStat", "st_mode st_uid st_gid")
+OURS = Account("c1", 1001, 1001, "fracto client demo", "/srv/www/c1", "/usr/sbin/nologin")
+PLATFORM_HOME = HomeStat(0o42750, 1001, 33)
+
+
+@pytest.mark.parametrize("name, account, verdict", [
+    ("c1", None, "create"),
+    ("c1", OURS, "ours"),
+    # made by an earlier version of the platform: no mark yet, its home, shell and home directory
+    ("c1", OURS._replace(pw_gecos=""), "adopt"),
+])
+def test_users_the_platform_made_are_kept(name, account, verdict):
+    assert web.account_verdict(name, "demo", account, 1001, PLATFORM_HOME, 33) == (verdict, None)
+
+
+@pytest.mark.parametrize("name, account, gid, home, reason", [
+    ("www-data", None, None, None, "system or service account"),
+    ("root", None, None, None, "system or service account"),
+    ("systemd-oom", None, None, None, "system or service account"),
+    ("c1", OURS._replace(pw_uid=33), 1001, PLATFORM_HOME, "uid 33"),
+    ("c1", OURS._replace(pw_uid=65534), 1001, PLATFORM_HOME, "uid 65534"),
+    ("c1", OURS, 27, PLATFORM_HOME, "own group"),                                   # primary group is another's
+    ("c1", OURS._replace(pw_gecos="fracto client other"), 1001, PLATFORM_HOME, "reseller other"),
+    ("c1", OURS._replace(pw_dir="/home/c1"), 1001, PLATFORM_HOME, "home /home/c1"),
+    ("c1", OURS._replace(pw_gecos="Debian admin,,,", pw_dir="/home/c1"), 1001, PLATFORM_HOME, "not created by the platform"),
+    ("c1", OURS._replace(pw_gecos="", pw_shell="/bin/bash"), 1001, PLATFORM_HOME, "not created by the platform"),
+    ("c1", OURS._replace(pw_gecos=""), 1001, None, "not created by the platform"),  # no platform home
+    ("c1", OURS._replace(pw_gecos=""), 1001, HomeStat(0o40755, 1001, 1001), "not created by the platform"),
+])
+def test_a_user_the_platform_did_not_create_for_this_reseller_is_refused(name, account, gid, home, reason):
+    verdict, why = web.account_verdict(name, "demo", account, gid, home, 33)
+    assert verdict is None and reason in why
+
+
+def test_the_gecos_mark_names_the_reseller():
+    assert web.gecos("demo") == "fracto client demo"
+
+
+# -- root never follows a client's links when it makes or fixes a home ----------------------------------------------
+class Failed(Exception):
+    pass
+
+
+class FakeModule:
+    def fail_json(self, msg, **_kw):
+        raise Failed(msg)
+
+
+def _web_sites_module():
+    from ansible_collections.fracto.hosting.plugins.modules import web_sites
+    return web_sites
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+def test_ensure_home_refuses_a_symlink_in_place_of_the_home_and_leaves_its_target_alone(tmp_path):
+    os.chmod(tmp_path, 0o755)
+    victim = tmp_path / "victim"
+    victim.mkdir(mode=0o700)
+    (tmp_path / "c1").symlink_to(victim)
+    with pytest.raises(Failed, match="not a directory"):
+        _web_sites_module().ensure_home(FakeModule(), str(tmp_path / "c1"), "www-data")
+    info = victim.stat()
+    assert (info.st_uid, info.st_mode & 0o7777) == (0, 0o700)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+def test_ensure_home_refuses_a_parent_others_can_write(tmp_path):
+    os.chmod(tmp_path, 0o777)
+    with pytest.raises(Failed, match="writable by root only"):
+        _web_sites_module().ensure_home(FakeModule(), str(tmp_path / "c1"), "www-data")
+    assert not (tmp_path / "c1").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+def test_ensure_home_makes_the_home_setgid_www_data(tmp_path):
+    os.chmod(tmp_path, 0o755)
+    _web_sites_module().ensure_home(FakeModule(), str(tmp_path / "c1"), "www-data")
+    info = (tmp_path / "c1").stat()
+    assert info.st_mode & 0o7777 == 0o2750 and info.st_gid == 33

@@ -1,0 +1,133 @@
+# -*- coding: utf-8 -*-
+# Copyright: fracto.hosting contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Module-side whitelists: every value a module writes into a config file, a path or a command is checked here.
+
+The controller validates the reseller's state first; the modules do not trust their arguments anyway (defence in
+depth: a value injected past the controller must not break out of an nginx vhost, a PHP-FPM pool, an ifupdown
+stanza, a SQL statement or a path). Every check matches the WHOLE value (re.fullmatch: `re.match` with `$`
+accepts a trailing newline) against a grammar that has no newline, NUL, ';', '{', '}', quote, space or other
+character any of those syntaxes treats specially. A refusal names the option and the rule, never more than a
+short repr() of the value (these values are names, never secrets).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+# A client id: a slug that is also a valid system user name (useradd: at most 32 characters; 31 here as the model).
+CLIENT_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,30}")
+# A reseller: a slug (file names /etc/network/interfaces.d/fracto-<reseller>, /var/lib/fracto/state/<reseller>.json).
+RESELLER = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+# A DNS name in its canonical form (lowercase, punycode, no trailing dot), at least two labels.
+DNS_NAME = re.compile(r"(?:%s\.)+%s" % (_LABEL, _LABEL))
+# The same, a leading wildcard label allowed (certificate names).
+CERT_NAME = re.compile(r"(?:\*\.)?(?:%s\.)+%s" % (_LABEL, _LABEL))
+PHP_VERSION = re.compile(r"[0-9]{1,2}\.[0-9]{1,2}")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+IPV4 = re.compile(r"%s(?:\.%s){3}" % (_OCTET, _OCTET))
+# A network interface name as the kernel allows it (IFNAMSIZ - 1 = 15), without '/', ':', '@' or spaces.
+INTERFACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
+# A file name the platform makes from an id (certificate ids: cliente1.test, cliente1-shop-ov, mail.cliente1.test).
+SAFE_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,199}")
+# An absolute path of plain components (no '.' or '..', no spaces, quotes, ';', '{', '}', '$', newline...).
+_COMPONENT = r"[A-Za-z0-9_][A-Za-z0-9._-]*"
+ABS_PATH = re.compile(r"(?:/%s)+/?|/" % _COMPONENT)
+
+# Accounts a client id must never be: Debian's system users and those of the services the platform installs.
+RESERVED_USERS = frozenset((
+    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy", "www-data",
+    "backup", "list", "irc", "gnats", "nobody", "nogroup", "sshd", "messagebus", "polkitd", "tss", "uuidd", "avahi",
+    "systemd-network", "systemd-resolve", "systemd-timesync", "systemd-coredump", "systemd-journal", "_apt",
+    "mysql", "mariadb", "vmail", "postfix", "postdrop", "dovecot", "dovenull", "opendkim", "rspamd", "redis",
+    "clamav", "amavis", "debian-exim", "roundcube", "nginx", "php", "php-fpm", "restic", "fracto", "admin",
+    "administrator", "operator", "ftp", "postgres", "staff", "adm", "shadow", "utmp", "sudo", "wheel", "disk",
+    "kmem", "tty", "audio", "video", "plugdev", "netdev", "input", "kvm", "render", "crontab", "ssl-cert", "docker",
+    "lxd", "ubuntu", "debian", "user", "guest", "localhost", "www", "http", "apache", "chrony", "ntp", "bind",
+    "named", "unbound", "pebble", "legacy",
+))
+RESERVED_PREFIXES = ("systemd-", "debian-", "fracto-")
+
+
+class Refused(ValueError):
+    """A value refused by a whitelist; str() names the option and the rule."""
+
+    def __init__(self, option, rule, value=None):
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        super().__init__("%s %s is refused: %s" % (option, shown, rule))
+        self.option, self.rule = option, rule
+
+
+def want(option, value, pattern, rule):
+    """value, if it is a str that pattern matches whole; else Refused(option, rule)."""
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise Refused(option, rule, value)
+    return value
+
+
+def want_optional(option, value, pattern, rule):
+    return None if value is None else want(option, value, pattern, rule)
+
+
+def client_id(option, value):
+    return want(option, value, CLIENT_ID, "a client id is 1-31 of a-z, 0-9 and '-', starting with a letter or digit")
+
+
+def reseller(option, value, required=True):
+    if value is None and not required:
+        return None
+    return want(option, value, RESELLER, "a reseller is 1-63 of a-z, 0-9 and '-', starting with a letter or digit")
+
+
+def dns_name(option, value):
+    want(option, value, DNS_NAME, "a DNS name is lowercase labels of a-z, 0-9 and '-' (punycode for IDNs), dot-separated")
+    if len(value) > 253 or value.rsplit(".", 1)[1].isdigit():
+        raise Refused(option, "a DNS name has at most 253 characters and a non-numeric last label", value)
+    return value
+
+
+def cert_name(option, value):
+    want(option, value, CERT_NAME, "a certificate name is a DNS name, optionally '*.' and a DNS name")
+    dns_name(option, value[2:] if value.startswith("*.") else value)
+    return value
+
+
+def ipv4(option, value):
+    want(option, value, IPV4, "an IPv4 address in dotted-quad form")
+    ipaddress.IPv4Address(value)
+    return value
+
+
+def interface(option, value):
+    return want(option, value, INTERFACE, "an interface name is 1-15 of A-Z, a-z, 0-9, '_', '.', '-'")
+
+
+def safe_id(option, value):
+    return want(option, value, SAFE_ID, "an id is 1-200 of a-z, 0-9, '.', '_', '-', starting with a letter or digit")
+
+
+def abs_path(option, value):
+    want(option, value, ABS_PATH, "a path is absolute and made of components of A-Z, a-z, 0-9, '.', '_', '-' (no '..')")
+    if any(part in (".", "..") for part in value.split("/")):
+        raise Refused(option, "a path has no '.' or '..' component", value)
+    return value
+
+
+def flag(option, value):
+    if not isinstance(value, bool):
+        raise Refused(option, "must be a boolean", value)
+    return value
+
+
+def reserved_user(name):
+    """Whether name is a system or service account a client id must never be."""
+    return name in RESERVED_USERS or name.startswith(RESERVED_PREFIXES)
+
+
+def string_list(option, values, check):
+    if not isinstance(values, (list, tuple)):
+        raise Refused(option, "must be a list", values)
+    return [check("%s[%d]" % (option, i), v) for i, v in enumerate(values)]
