@@ -55,8 +55,9 @@ class ActionModule(ActionBase):
         if any(b.get("password") is not None and not b.get("password_hash") for b in mailboxes):
             if not HAS_PASSLIB:
                 raise AnsibleActionFail("fracto.hosting.mail_server needs libpass (passlib) on the controller to hash passwords")
-            current = self._execute_module(module_name=MODULE, module_args=dict(hostname=args.get("hostname", ""),
-                                           clients=args.get("clients") or [], read_hashes=True), task_vars=task_vars)
+            current = self._execute_module(module_name=MODULE, module_args=dict(
+                hostname=args.get("hostname", ""), reseller=args.get("reseller", ""), clients=args.get("clients") or [],
+                read_hashes=True, **{k: args[k] for k in ("records_dir",) if args.get(k)}), task_vars=task_vars)
             if current.get("failed"):
                 result.update(failed=True, msg="reading the current hashes failed: %s" % current.get("msg", ""))
                 return result

@@ -41,6 +41,8 @@ options:
       - C(address) (the destination mailbox), C(client), C(from) (source host), C(port) (default 993), C(user)
         (the login on the source), C(master_user) (a master user of the source, for the mailboxes without a password of their own), C(folder_map) (old
         name -> new name), C(delete_extra) (bool).
+      - Every address and client id is checked against its whitelist; an item carrying a secret (C(password),
+        C(master_password)) is refused (secrets go in O(passwords), which is no_log).
     type: list
     elements: dict
     required: true
@@ -66,12 +68,34 @@ options:
         its certificate verified.
     type: dict
     default: {}
+  reseller:
+    description:
+      - The reseller whose mailboxes these are. With the local Dovecot as destination, every address must be a mailbox
+        of this reseller's record on the host (written by M(fracto.hosting.mail_server)); any other is refused and
+        nothing is migrated.
+    type: str
+    required: true
   destination_master_user:
-    description: A master user of the destination (Dovecot's master passdb), so that end users' passwords are not needed.
+    description:
+      - A master user of a destination other than the local Dovecot, so that end users' passwords are not needed.
+      - 'Without it, on the local Dovecot, the run creates its own temporary master user C(migrate-<reseller>) with a
+        random password (never stored or shown): one line per migrated mailbox in C(/etc/dovecot/fracto/migration-masters),
+        looked up by Dovecot as C(<mailbox>*migrate-<reseller>), so that it opens only those mailboxes, only from
+        O(master_allow_nets); the lines are written under the host lock and removed when the run ends (also in check
+        mode, whose only write they are: a credential, no mail and no configuration).'
     type: str
   destination_master_password:
     description: Its password.
     type: str
+  master_allow_nets:
+    description: The networks the temporary master user may log in from (Dovecot's C(allow_nets)); the loopback by default.
+    type: list
+    elements: str
+    default: ["127.0.0.1/32", "::1/128"]
+  records_dir:
+    description: The mail records of the host's resellers (see M(fracto.hosting.mail_server)).
+    type: path
+    default: /etc/fracto/mail/resellers
   source_ca_file:
     description: A CA bundle the source's certificate must chain to (default the system's trust store).
     type: path
@@ -124,8 +148,7 @@ EXAMPLES = r"""
       - {address: info@cliente1.test, client: cliente1, from: legacy01.fracto.test, user: info@cliente1.test}
     passwords:
       info@cliente1.test: {password: "{{ vault_legacy_cliente1_info_password }}"}
-    destination_master_user: fracto-migrate
-    destination_master_password: "{{ vault_fracto_mail_migration_password }}"
+    reseller: demo
 """
 
 RETURN = r"""
@@ -155,10 +178,21 @@ changes:
   elements: dict
 """
 
+import os
+import re
+import secrets
+
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fracto.hosting.plugins.module_utils import lock
+from ansible_collections.fracto.hosting.plugins.module_utils.files import read_text, write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.imap import sync
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import masters, owners, safe
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+# Keys of a mailbox item that would carry a secret outside the no_log option passwords.
+SOURCE_HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,252}")
+SECRET_KEYS = ("password", "master_password", "destination", "destination_password", "secret")
 
 
 def jobs_of(params):
@@ -191,16 +225,77 @@ def jobs_of(params):
     return jobs, problems
 
 
+def check_mailboxes(params):
+    """Whitelist every value that names a file or a login on this host (addresses, client ids, the reseller), and refuse
+    secrets outside the no_log option passwords. Raises safe.UnsafeValue naming the field."""
+    safe.reseller(params["reseller"], "reseller")
+    for i, box in enumerate(params["mailboxes"]):
+        if not isinstance(box, dict):
+            raise safe.UnsafeValue("mailboxes[%d]" % i, "must be a mapping")
+        address = box.get("address")
+        safe.address(address, "mailboxes[%d].address" % i)
+        if box.get("client") is not None:
+            safe.client(box["client"], "mailboxes[%s].client" % address)
+        source = box.get("from")
+        if source is not None:
+            safe.check(SOURCE_HOST, str(source), "mailboxes[%s].from" % address, "must be a host name or address")
+        for key in ("user", "master_user"):
+            if box.get(key) is not None:
+                safe.config_value(str(box[key]), "mailboxes[%s].%s" % (address, key))  # no CR/LF/NUL into IMAP or SASL
+        for old, new in (box.get("folder_map") or {}).items():
+            safe.config_value(str(old), "mailboxes[%s].folder_map" % address)
+            safe.config_value(str(new), "mailboxes[%s].folder_map" % address)
+        leaked = sorted(k for k in box if k in SECRET_KEYS)
+        if leaked:
+            raise safe.UnsafeValue("mailboxes[%s]" % address, "%s belongs in passwords (no_log), not in mailboxes" % ", ".join(leaked))
+
+
+def owned_mailboxes(params):
+    """The addresses of the reseller's mailboxes on this host (its record, written by mail_server)."""
+    records = owners.read_records(params["records_dir"])
+    return set((records.get(params["reseller"]) or {}).get("mailboxes", {}))
+
+
+def uses_temporary_master(params):
+    dest = params["destination"] or {}
+    return not params["destination_master_user"] and dest.get("host", "127.0.0.1") in LOOPBACK
+
+
+def set_master(module, params, addresses, pw_hash):
+    """Add this run's lines (one per mailbox) to the master users' file, under the host lock."""
+    def body():
+        before = read_text(mc.MASTERS_FILE)
+        after = masters.add(before, params["reseller"], addresses, pw_hash, os.getpid(), nets=params["master_allow_nets"])
+        write_atomic(mc.MASTERS_FILE, after, mode=0o640, owner="root", group="dovecot", makedirs=True)
+    lock.run_locked(module, "fracto.hosting.imap_migrate", body, reseller=params["reseller"])
+
+
+def clear_master(params):
+    """Remove this run's lines (under the host lock; after a lock timeout the next run of any reseller drops them)."""
+    try:
+        with lock.host_lock("fracto.hosting.imap_migrate", reseller=params["reseller"]):
+            before = read_text(mc.MASTERS_FILE)
+            if before is not None:
+                write_atomic(mc.MASTERS_FILE, masters.remove(before, os.getpid()), mode=0o640, owner="root",
+                             group="dovecot")
+    except (lock.HostLockTimeout, OSError):
+        return False
+    return True
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             mailboxes=dict(type="list", elements="dict", required=True),
+            reseller=dict(type="str", required=True),
             passwords=dict(type="dict", default={}, no_log=True),
             destination=dict(type="dict", default={}),
             source_domain=dict(type="str"),
             source_addresses=dict(type="dict", default={}),
             destination_master_user=dict(type="str"),
             destination_master_password=dict(type="str", no_log=True),
+            master_allow_nets=dict(type="list", elements="str", default=list(masters.LOOPBACK_NETS)),
+            records_dir=dict(type="path", default=owners.RECORDS_DIR),
             source_ca_file=dict(type="path"),
             parallel=dict(type="int", default=4),
             batch_messages=dict(type="int", default=200),
@@ -211,12 +306,41 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    try:
+        check_mailboxes(p)
+        masters.nets_field(p["master_allow_nets"])
+    except safe.UnsafeValue as exc:
+        module.fail_json(msg="refused, nothing was changed: %s" % exc, field=exc.field)
+    addresses = sorted({b["address"] for b in p["mailboxes"]})
+    temporary = uses_temporary_master(p)
+    if temporary:
+        try:
+            owned = owned_mailboxes(p)
+        except (OSError, ValueError) as exc:
+            module.fail_json(msg="cannot read the mail records in %s: %s" % (p["records_dir"], exc))
+        foreign = [a for a in addresses if a not in owned]
+        if foreign:
+            module.fail_json(msg="reseller %s has no mailbox %s on this host (its mail record, written by site.yml); nothing"
+                                 " was migrated" % (p["reseller"], ", ".join(foreign)))
+        password = secrets.token_urlsafe(32)
+        module.no_log_values.add(password)
+        p["destination_master_user"], p["destination_master_password"] = masters.master_name(p["reseller"]), password
     jobs, problems = jobs_of(p)
     if problems:
         module.fail_json(msg="; ".join(sorted(set(problems))))
-    # Check mode writes nothing on the host either: the progress lines stay in the result.
-    reports, progress = sync.migrate_all(jobs, p["parallel"], module.check_mode, None if module.check_mode else p["progress_file"],
-                                         p["batch_messages"], p["batch_bytes"], None if module.check_mode else p["state_dir"])
+    cleared = True
+    if temporary and jobs:
+        # The only write of a check-mode run: this run's master lines (a credential, no mail and no configuration),
+        # removed before the module returns, so that the destination can be compared.
+        set_master(module, p, addresses, masters.ssha512(p["destination_master_password"]))
+    try:
+        # Check mode writes nothing on the host either: the progress lines stay in the result.
+        reports, progress = sync.migrate_all(jobs, p["parallel"], module.check_mode,
+                                             None if module.check_mode else p["progress_file"], p["batch_messages"],
+                                             p["batch_bytes"], None if module.check_mode else p["state_dir"])
+    finally:
+        if temporary and jobs:
+            cleared = clear_master(p)
     changes = []
     for rep in reports:
         detail = []
@@ -234,8 +358,10 @@ def main():
             changes.append({"action": "migrate", "kind": "mailbox_content", "id": rep["address"],
                             "client": rep.get("client") or "", "detail": detail})
     failed = [r["address"] for r in reports if r["status"] == "failed"]
+    warnings = [] if cleared else ["the master user lines of this run could not be removed from %s (lock timeout);"
+                                   " the next migration run drops them" % mc.MASTERS_FILE]
     module.exit_json(changed=bool(changes), changes=changes, mailboxes=reports, failed_mailboxes=failed,
-                     report=sync.report_lines(reports), progress=progress)
+                     report=sync.report_lines(reports), progress=progress, warnings=warnings)
 
 
 if __name__ == "__main__":

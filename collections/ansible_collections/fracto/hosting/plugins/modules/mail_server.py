@@ -26,9 +26,44 @@ description:
     failure every file is put back as it was and the module fails with the checker's message.
   - Mailboxes, domains and aliases of clients that left the state are kept unless O(prune=true); the mail of a
     removed mailbox stays under C(/var/vmail).
+  - 'A mail host is shared by resellers: each run is one O(reseller)''s. Its domains, mailboxes, aliases, mail and
+    webmail names, certificates and dedicated addresses are recorded in O(records_dir)C(/<reseller>.json) (root only);
+    the run creates, changes, keeps and prunes only what that record holds, and writes every shared file (passwd-file,
+    Postfix maps, SNI, sender transports, webmail vhosts, Roundcube) from the union of all records. A domain, mailbox,
+    alias or branded name another reseller holds is refused and nothing is changed. Objects found in the files but in
+    no record (written before the records existed) are attributed by the resellers'' M(fracto.hosting.host_state)
+    records, else kept untouched until a reseller''s state takes them.'
+  - 'Every value is checked again on the host against its whitelist (domains, local parts, client ids, hashes by
+    scheme, addresses, certificate ids, main.cf settings), and the passwd-file and Postfix map writers refuse any
+    field that would break their syntax (C(:), whitespace, control characters, C(#) at the start): the module fails
+    naming the field and writes nothing. Mail homes are joined from the whitelisted domain and local part and checked
+    to stay under C(/var/vmail).'
+  - The writing part runs under the host-wide lock (C(/run/fracto/host.lock)); check mode neither takes it nor writes.
+  - 'Roundcube reaches Dovecot and Postfix on C(127.0.0.1) (993 and 465) with the peer verified (C(verify_peer),
+    C(peer_name) the mail name of its brand once that name''s certificate is installed, else O(hostname)) against the
+    system trust store.'
 extends_documentation_fragment:
   - fracto.hosting.host_slice
 options:
+  reseller:
+    description: The reseller whose run this is (its record on the host, the objects it may change and prune).
+    type: str
+    required: true
+  records_dir:
+    description: Directory of the per-reseller records of the mail host (mode 0700, files 0600, hashes inside).
+    type: path
+    default: /etc/fracto/mail/resellers
+  webmail_ca_file:
+    description:
+      - The CA bundle Roundcube verifies Dovecot's and Postfix's certificates against (C(cafile) of its
+        C(imap_conn_options) and C(smtp_conn_options)); the system trust store by default. A platform whose ACME CA is
+        not in the system store (the lab's Pebble) points it at a bundle holding that CA's root.
+    type: path
+    default: /etc/ssl/certs/ca-certificates.crt
+  host_state_dir:
+    description: Directory of M(fracto.hosting.host_state)'s records, read to attribute objects written before records existed.
+    type: path
+    default: /var/lib/fracto/state
   hostname:
     description: The host's own name (Postfix C(myhostname), the default certificate, the generic mail name).
     type: str
@@ -89,8 +124,9 @@ options:
   read_hashes:
     description:
       - Only read and return the current hashes and the host's password fingerprint key (used by the action plugin;
-        never shown). The key (32 random bytes, C(/var/lib/fracto/mail/password-fingerprint.key), root only) is
-        created when missing, except in check mode.
+        never shown); only the hashes of the mailboxes of O(reseller) (and of mailboxes no record holds). The key
+        (32 random bytes, C(/var/lib/fracto/mail/password-fingerprint.key), root only) is created when missing,
+        except in check mode.
     type: bool
     default: false
 attributes:
@@ -121,6 +157,7 @@ EXAMPLES = r"""
     webmail_names: "{{ fracto_state.hosts[inventory_hostname].webmail_names }}"
     certificates: "{{ fracto_state.hosts[inventory_hostname].certificates }}"
     clients: "{{ fracto_state_public.clients | list }}"
+    reseller: "{{ fracto_state_public.reseller.name }}"
 """
 
 RETURN = r"""
@@ -137,8 +174,13 @@ reloaded:
   returned: always
   type: list
   elements: str
+record:
+  description: The reseller's record on the host.
+  returned: success
+  type: str
+  sample: /etc/fracto/mail/resellers/demo.json
 served:
-  description: The mail and webmail names served with their own certificate (the others get the default one).
+  description: The reseller's mail and webmail names served with their own certificate (the others get the default one).
   returned: always
   type: list
   elements: str
@@ -153,7 +195,9 @@ import string
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fracto.hosting.plugins.module_utils.files import read_text, write_atomic
+from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import owners, safe
 
 FINGERPRINT_KEY = "/var/lib/fracto/mail/password-fingerprint.key"
 SECRET_FILES = {mc.USERS_FILE: (0o640, "root", "dovecot"), mc.MAP_SNI: (0o600, "root", "root")}
@@ -279,9 +323,39 @@ def describe_file(path, before, after):
     return mc.change("change", kind, path, client, ["updated"])
 
 
-def for_diff(path, content):
+def own_keys(*records):
+    """The keys of a reseller's objects as the shared files name them (addresses, domains, @domain, mail names)."""
+    keys = set()
+    for record in records:
+        if record:
+            keys |= set(record["domains"]) | set(record["mailboxes"]) | set(record["aliases"])
+            keys |= {"@" + d for d in record["domains"]} | {m["name"] for m in record["mail_names"]}
+    return keys
+
+
+def only_own(path, content, keys):
+    """A shared users file or map as this reseller's diff shows it: its own lines only (another reseller's mailboxes,
+    domains and aliases are not this reseller's to see)."""
+    if keys is None or path not in (mc.USERS_FILE,) + MAPS:
+        return content
+    out, previous = [], None
+    for line in content.splitlines():
+        key = line.split(":" if path == mc.USERS_FILE else " ", 1)[0]
+        if line.startswith("# ") and path == mc.MAP_SNI:
+            previous = line  # the fingerprint comment above an SNI entry
+            continue
+        if line.startswith("#") and path != mc.MAP_SNI:
+            out.append(line)
+        elif key in keys:
+            out += ([previous] if previous and path == mc.MAP_SNI else []) + [line]
+        previous = None
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def for_diff(path, content, keys=None):
     if content is None:
         return ""
+    content = only_own(path, content, keys)
     if path == mc.USERS_FILE:
         return mc.redact_users(content)
     if path == mc.ROUNDCUBE_CONF:
@@ -290,79 +364,141 @@ def for_diff(path, content):
     return content
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            hostname=dict(type="str", required=True),
-            domains=dict(type="list", elements="dict", default=[]),
-            mailboxes=dict(type="list", elements="dict", default=[], no_log=True),
-            aliases=dict(type="list", elements="dict", default=[]),
-            mail_names=dict(type="list", elements="dict", default=[]),
-            webmail_names=dict(type="list", elements="dict", default=[]),
-            certificates=dict(type="list", elements="dict", default=[]),
-            clients=dict(type="list", elements="str", required=True),
-            prune=dict(type="bool", default=False),
-            store=dict(type="path", default="/etc/fracto/tls"),
-            webroot=dict(type="path", default="/var/lib/fracto/acme"),
-            postfix_settings=dict(type="dict", default={}),
-            ip_bindings=dict(type="list", elements="dict", default=[]),
-            read_hashes=dict(type="bool", default=False),
-            fingerprint_cache=dict(type="str"),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    # The mailboxes option is no_log as a whole: its strings (addresses too) would be masked in the result, so
-    # only the hashes are no_log values here.
-    module.no_log_values = {b["password_hash"] for b in p["mailboxes"] if b.get("password_hash")}
+def validate(p):
+    """Every value of the arguments against its whitelist (the controller checked them too: modules do not trust their
+    arguments). Raises safe.UnsafeValue naming the field."""
+    safe.hostname(p["hostname"], "hostname")
+    safe.reseller(p["reseller"], "reseller")
+    for cid in p["clients"]:
+        safe.client(cid, "clients")
+    for i, entry in enumerate(p["domains"]):
+        safe.domain(entry.get("domain"), "domains[%d].domain" % i)
+        safe.client(entry.get("client"), "domains[%d].client" % i)
+    for i, box in enumerate(p["mailboxes"]):
+        address = box.get("address")
+        safe.address(address, "mailboxes[%d].address" % i)
+        safe.client(box.get("client"), "mailboxes[%s].client" % address)
+        safe.quota(box.get("quota"), "mailboxes[%s].quota" % address)
+        if box.get("password_hash"):
+            safe.password_hash(box["password_hash"], "mailboxes[%s].password_hash" % address)
+    for i, alias in enumerate(p["aliases"]):
+        address = alias.get("address")
+        safe.address(address, "aliases[%d].address" % i)
+        safe.client(alias.get("client"), "aliases[%s].client" % address)
+        targets = alias.get("targets")
+        if not isinstance(targets, list) or not targets:
+            raise safe.UnsafeValue("aliases[%s].targets" % address, "must be a non-empty list of addresses")
+        for target in targets:
+            safe.address(target, "aliases[%s].targets" % address)
+    for key in ("mail_names", "webmail_names"):
+        for i, entry in enumerate(p[key]):
+            safe.domain(entry.get("name"), "%s[%d].name" % (key, i))
+            if entry.get("branding") not in ("generic", "reseller", "client"):
+                raise safe.UnsafeValue("%s[%s].branding" % (key, entry["name"]), "must be generic, reseller or client")
+            for cid in entry.get("clients") or []:
+                safe.client(cid, "%s[%s].clients" % (key, entry["name"]))
+    for i, cert in enumerate(p["certificates"]):
+        safe.cert_id(cert.get("id"), "certificates[%d].id" % i)
+        for name in cert.get("names") or []:
+            safe.domain(name, "certificates[%s].names" % cert["id"])
+    for i, binding in enumerate(p["ip_bindings"]):
+        safe.ipv4(binding.get("address"), "ip_bindings[%d].address" % i)
+        if binding.get("helo"):
+            safe.hostname(binding["helo"], "ip_bindings[%s].helo" % binding["address"])
+        for cid in binding.get("clients") or []:
+            safe.client(cid, "ip_bindings[%s].clients" % binding["address"])
+    for key, value in p["postfix_settings"].items():
+        safe.check(safe.SETTING, key, "postfix_settings", "must be a main.cf parameter name")
+        safe.config_value(str(value), "postfix_settings[%s]" % key)
+
+
+def wanted_of(p):
+    domains, users, aliases = mc.wanted_objects(p["domains"], p["mailboxes"], p["aliases"])
+    extras = {
+        "mail_names": [{"name": m["name"], "branding": m["branding"], "clients": list(m.get("clients") or [])} for m in p["mail_names"]],
+        "webmail_names": [{"name": w["name"], "branding": w["branding"], "clients": list(w.get("clients") or [])}
+                          for w in p["webmail_names"]],
+        "certificates": [{"id": c["id"], "names": list(c.get("names") or [])} for c in p["certificates"]],
+        "ip_bindings": [{k: b[k] for k in ("address", "sides", "clients", "helo") if k in b} for b in p["ip_bindings"]],
+    }
+    return domains, users, aliases, extras
+
+
+def ensure_masters_file():
+    """The (empty) file of the migrations' master users, so that Dovecot's master passdb always has its file; its lines
+    are written only by imap_migrate for the duration of a migration."""
+    if not os.path.exists(mc.MASTERS_FILE):
+        write_atomic(mc.MASTERS_FILE, "# %s: master users of running mail migrations (imap_migrate)\n" % mc.MARK,
+                     mode=0o640, owner="root", group="dovecot", makedirs=True)
+
+
+def converge(module, p, check):
+    """Plan from every reseller's record and the files, then (not in check mode) write. Runs under the host lock."""
     users_content = read_text(mc.USERS_FILE)
-    if p["read_hashes"]:
-        module.exit_json(changed=False, hashes={a: u["hash"] for a, u in mc.parse_users(users_content).items()},
-                         fingerprint_key=fingerprint_key(module.check_mode))
-    missing = [b.get("address") for b in p["mailboxes"] if not b.get("password_hash")]
-    if missing:
-        module.fail_json(msg="mailboxes without password_hash (use the action plugin to hash passwords): %s" % ", ".join(missing))
-    check = module.check_mode
+    try:
+        records = owners.read_records(p["records_dir"])
+    except (OSError, ValueError) as exc:
+        module.fail_json(msg="cannot read the mail records in %s: %s" % (p["records_dir"], exc))
+    file_objects = mc.current_objects(users_content, read_text(mc.MAP_DOMAINS), read_text(mc.MAP_ALIASES))
+    wanted = wanted_of(p)
+    record, shared, changes, clashes = owners.plan(p["reseller"], records, wanted, p["clients"], p["prune"], file_objects,
+                                                   owners.host_state_owners(p["host_state_dir"]))
+    if clashes:
+        module.fail_json(msg="reseller %s: the state takes what another reseller has on this mail host, nothing was changed: %s."
+                             " Rename it, or let the other reseller remove it first (its run with fracto_prune=true)."
+                             % (p["reseller"], "; ".join(clashes)), clashes=clashes, changes=[])
 
-    current = mc.current_objects(users_content, read_text(mc.MAP_DOMAINS), read_text(mc.MAP_ALIASES))
-    wanted = mc.wanted_objects(p["domains"], p["mailboxes"], p["aliases"])
-    (domains, users, aliases), changes = mc.plan_objects(current, wanted, p["clients"], p["prune"])
-
-    cert_paths = installed_certificates(p["store"], p["certificates"])
-    names = [m["name"] for m in p["mail_names"]]
+    cert_paths = installed_certificates(p["store"], shared["certificates"])
+    names = [m["name"] for m in shared["mail_names"]]
     fingerprints = {chain: fingerprint(chain) for chain, _key in cert_paths.values()}
     uid, gid = vmail_ids()
-    transports, sender_map = mc.sender_transports(p["domains"], p["ip_bindings"])
     des_key = mc.des_key_of(read_text(mc.ROUNDCUBE_CONF)) or "".join(
         secrets.choice(string.ascii_letters + string.digits) for _i in range(24))
-
-    files = {
-        mc.DOVECOT_CONF: mc.render_dovecot(p["hostname"], names, cert_paths, uid, gid),
-        mc.USERS_FILE: mc.render_users(users),
-        mc.POSTFIX_MAIN: mc.render_main(p["hostname"], cert_paths, dict(mc.sender_settings(), **p["postfix_settings"])),
-        mc.POSTFIX_MASTER: mc.render_master(transports),
-        mc.MAP_SENDERS: mc.render_map(sender_map),
-        mc.MAP_DOMAINS: mc.render_map(domains),
-        mc.MAP_MAILBOXES: mc.render_map({a: u["client"] or "-" for a, u in users.items()}),
-        mc.MAP_ALIASES: mc.render_map({a: ",".join(t) for a, t in aliases.items()}),
-        mc.MAP_SNI: mc.render_sni(names, cert_paths, fingerprints),
-    }
-    files.update(mc.nginx_files(p["webroot"], p["webmail_names"], cert_paths))
-    files.update(mc.roundcube_files(p["webmail_names"], p["mail_names"], des_key, p["hostname"]))
+    try:
+        files = {
+            mc.DOVECOT_CONF: mc.render_dovecot(p["hostname"], names, cert_paths, uid, gid),
+            mc.USERS_FILE: mc.render_users(shared["mailboxes"]),
+            mc.POSTFIX_MAIN: mc.render_main(p["hostname"], cert_paths, dict(mc.sender_settings(), **p["postfix_settings"])),
+            mc.POSTFIX_MASTER: mc.render_master(shared["transports"]),
+            mc.MAP_SENDERS: mc.render_map(shared["sender_map"], "sender_transports"),
+            mc.MAP_DOMAINS: mc.render_map(shared["domains"], "domains"),
+            mc.MAP_MAILBOXES: mc.render_map({a: u["client"] or "-" for a, u in shared["mailboxes"].items()}, "mailboxes"),
+            mc.MAP_ALIASES: mc.render_map({a: ",".join(t) for a, t in shared["aliases"].items()}, "aliases"),
+            mc.MAP_SNI: mc.render_sni(names, cert_paths, fingerprints),
+        }
+        files.update(mc.nginx_files(p["webroot"], shared["webmail_names"], cert_paths))
+        files.update(mc.roundcube_files(shared["webmail_names"], shared["mail_names"], des_key, p["hostname"], cert_paths,
+                                        p["webmail_ca_file"]))
+    except safe.UnsafeValue as exc:
+        module.fail_json(msg="refused, nothing was changed: %s" % exc, field=exc.field, changes=[])
+    record_file = owners.record_path(p["records_dir"], p["reseller"])
+    record_before = read_text(record_file)
+    record_after = owners.render_record(record)
     before = {path: read_text(path) for path in files}
     writes = {path: content for path, content in files.items() if before[path] != content}
     changes += [c for c in (describe_file(path, before[path], content) for path, content in sorted(writes.items())) if c]
-    changes += mc.sender_changes(before[mc.MAP_SENDERS], sender_map, transports, p["domains"], p["hostname"])
-    served = sorted(n for n in names + [w["name"] for w in p["webmail_names"]] if n in cert_paths)
-    result = dict(changed=bool(writes), changes=changes, reloaded=[], served=served)
+    own_senders = owners.union({p["reseller"]: record})
+    if p["reseller"] in records:
+        old_senders = owners.union({p["reseller"]: records[p["reseller"]]})["sender_map"]
+    else:  # no record yet (a host converged before records): what the map says for this reseller's domains
+        old_senders = {k: v for k, v in mc.parse_map(before[mc.MAP_SENDERS]).items() if k[1:] in record["domains"]}
+    changes += mc.sender_changes(mc.render_map(old_senders), own_senders["sender_map"], own_senders["transports"],
+                                 own_senders["domain_entries"], p["hostname"])
+    own_names = [m["name"] for m in record["mail_names"]] + [w["name"] for w in record["webmail_names"]]
+    served = sorted(n for n in own_names if n in cert_paths)
+    masters_missing = not os.path.exists(mc.MASTERS_FILE)
+    result = dict(changed=bool(writes) or record_before != record_after or masters_missing, changes=changes, reloaded=[], served=served,
+                  record=record_file)
     if module._diff:
-        result["diff"] = [dict(before_header=path, after_header=path, before=for_diff(path, before[path]),
-                               after=for_diff(path, content)) for path, content in sorted(writes.items())]
-    if check or not writes:
-        module.exit_json(**result)
+        keys = own_keys(records.get(p["reseller"]), record)
+        result["diff"] = [dict(before_header=path, after_header=path, before=for_diff(path, before[path], keys),
+                               after=for_diff(path, content, keys)) for path, content in sorted(writes.items())]
+    if check or not result["changed"]:
+        return result
 
     os.makedirs(os.path.join(p["webroot"], ".well-known", "acme-challenge"), mode=0o755, exist_ok=True)
     try:
+        ensure_masters_file()
         for path, content in writes.items():
             write_config(path, content)
         failure = compile_maps(module, writes) or check_config(module, writes)
@@ -380,6 +516,67 @@ def main():
         compile_maps(module, [path for path in writes if before[path] is not None])
         reload_services(module, writes)
         module.fail_json(msg="%s; the previous configuration was put back" % failure, changes=[], reloaded=[])
+    # The record last: a run that failed above leaves the reseller's record as it was.
+    write_atomic(record_file, record_after, mode=0o600, owner="root", group="root", makedirs=True, dir_mode=0o700)
+    return result
+
+
+def own_hashes(p, users_content):
+    """The current hashes of this reseller's mailboxes only (its record, and mailboxes no record holds): another
+    reseller's hashes never leave the host for this reseller's controller."""
+    records = owners.read_records(p["records_dir"])
+    current = mc.parse_users(users_content)
+    others = {a for r, rec in records.items() if r != p["reseller"] for a in rec["mailboxes"]}
+    return {a: u["hash"] for a, u in current.items() if a not in others}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            hostname=dict(type="str", required=True),
+            reseller=dict(type="str", required=True),
+            domains=dict(type="list", elements="dict", default=[]),
+            mailboxes=dict(type="list", elements="dict", default=[], no_log=True),
+            aliases=dict(type="list", elements="dict", default=[]),
+            mail_names=dict(type="list", elements="dict", default=[]),
+            webmail_names=dict(type="list", elements="dict", default=[]),
+            certificates=dict(type="list", elements="dict", default=[]),
+            clients=dict(type="list", elements="str", required=True),
+            prune=dict(type="bool", default=False),
+            store=dict(type="path", default="/etc/fracto/tls"),
+            webroot=dict(type="path", default="/var/lib/fracto/acme"),
+            postfix_settings=dict(type="dict", default={}),
+            ip_bindings=dict(type="list", elements="dict", default=[]),
+            read_hashes=dict(type="bool", default=False),
+            fingerprint_cache=dict(type="str"),
+            records_dir=dict(type="path", default=owners.RECORDS_DIR),
+            webmail_ca_file=dict(type="path", default=mc.SYSTEM_CA),
+            host_state_dir=dict(type="path", default=owners.HOST_STATE_DIR),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    # The mailboxes option is no_log as a whole: its strings (addresses too) would be masked in the result, so
+    # only the hashes are no_log values here.
+    module.no_log_values = {b["password_hash"] for b in p["mailboxes"] if isinstance(b, dict) and b.get("password_hash")}
+    try:
+        validate(p)
+    except safe.UnsafeValue as exc:
+        module.fail_json(msg="refused, nothing was changed: %s" % exc, field=exc.field, changes=[])
+    if p["read_hashes"]:
+        try:
+            hashes = own_hashes(p, read_text(mc.USERS_FILE))
+        except (OSError, ValueError) as exc:
+            module.fail_json(msg="cannot read the mail records in %s: %s" % (p["records_dir"], exc))
+        module.exit_json(changed=False, hashes=hashes, fingerprint_key=fingerprint_key(module.check_mode))
+    missing = [b.get("address") for b in p["mailboxes"] if not b.get("password_hash")]
+    if missing:
+        module.fail_json(msg="mailboxes without password_hash (use the action plugin to hash passwords): %s" % ", ".join(missing))
+    if module.check_mode:
+        # Check mode writes nothing and does not wait for the host lock (it reads files written atomically).
+        result = converge(module, p, True)
+    else:
+        result = run_locked(module, "fracto.hosting.mail_server", lambda: converge(module, p, False), reseller=p["reseller"])
     module.exit_json(**result)
 
 

@@ -10,6 +10,7 @@ change line or a diff: the users file is compared entry by entry and shown redac
 
 from __future__ import annotations
 
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import safe
 from ansible_collections.fracto.hosting.plugins.module_utils.web.sites import (
     CHALLENGE,
     MOZILLA_INTERMEDIATE_CIPHERS,
@@ -21,6 +22,8 @@ from ansible_collections.fracto.hosting.plugins.module_utils.web.sites import (
 MARK = "managed by fracto.hosting mail_server"
 VMAIL_HOME = "/var/vmail"
 USERS_FILE = "/etc/dovecot/fracto/users"
+# The temporary master users of mail migrations (module imap_migrate writes them; see module_utils/mail/masters.py).
+MASTERS_FILE = "/etc/dovecot/fracto/migration-masters"
 DOVECOT_CONF = "/etc/dovecot/dovecot.conf"
 DOVECOT_INCLUDES = "/etc/dovecot/fracto/conf.d"
 POSTFIX_MAIN = "/etc/postfix/main.cf"
@@ -34,6 +37,9 @@ MAP_SENDERS = POSTFIX_MAPS + "/sender_transports"
 ROUNDCUBE_DIR = "/etc/roundcube"
 ROUNDCUBE_CONF = ROUNDCUBE_DIR + "/config.inc.php"
 ROUNDCUBE_ROOT = "/var/lib/roundcube/public_html"
+# Roundcube reaches Dovecot and Postfix on the loopback and verifies them by the mail name against the system store.
+LOCAL_SERVER = "127.0.0.1"
+SYSTEM_CA = "/etc/ssl/certs/ca-certificates.crt"
 PHP_FPM_SOCKET = "/run/php/php8.2-fpm.sock"
 SNAKEOIL = ("/etc/ssl/certs/ssl-cert-snakeoil.pem", "/etc/ssl/private/ssl-cert-snakeoil.key")
 REDACTED = "********"
@@ -77,15 +83,25 @@ def parse_users(content):
     return users
 
 
+def users_line(address, user):
+    """One passwd-file line, every field checked: a ':' or newline in any of them would add or change a login."""
+    field = "mailboxes[%s]" % address
+    local, domain = safe.address(address, field + ".address")
+    pw_hash = safe.password_hash(user["hash"], field + ".password_hash")
+    quota = safe.quota(user["quota"], field + ".quota")
+    client = safe.client(user["client"], field + ".client") if user["client"] else ""
+    home = safe.maildir_home(VMAIL_HOME, domain, local, field + ".address")
+    extra = "userdb_quota_rule=*:storage=%dB" % quota if quota else ""
+    fields = [safe.passwd_field(address, field + ".address"), safe.passwd_field(dovecot_scheme(pw_hash), field + ".password_hash"),
+              "", "", safe.passwd_field("client=%s" % client, field + ".client"), safe.passwd_field(home, field + ".home"), "",
+              safe.passwd_extra(extra, field + ".quota")]
+    return ":".join(fields)
+
+
 def render_users(users):
     """The passwd-file: address:{SCHEME}hash:::client=<id>:home::userdb_quota_rule=... (uid/gid from default_fields)."""
     lines = ["# %s" % MARK]
-    for address in sorted(users):
-        user = users[address]
-        local, domain = address.split("@", 1)
-        extra = "userdb_quota_rule=*:storage=%dB" % user["quota"] if user["quota"] else ""
-        fields = (address, dovecot_scheme(user["hash"]), user["client"] or "", VMAIL_HOME, domain, local, extra)
-        lines.append("%s:%s:::client=%s:%s/%s/%s::%s" % fields)
+    lines += [users_line(address, users[address]) for address in sorted(users)]
     return "\n".join(lines) + "\n"
 
 
@@ -99,8 +115,13 @@ def parse_map(content):
     return entries
 
 
-def render_map(entries):
-    return "# %s\n" % MARK + "".join("%s %s\n" % (k, entries[k]) for k in sorted(entries))
+def render_map(entries, field="map"):
+    """A Postfix map source; every key and value is one token (no whitespace, control character or leading '#')."""
+    lines = ["# %s\n" % MARK]
+    for key in sorted(entries):
+        lines.append("%s %s\n" % (safe.map_token(key, "%s key" % field),
+                                  safe.map_token(entries[key], "%s[%s]" % (field, key))))
+    return "".join(lines)
 
 
 def current_objects(users_content, domains_content, aliases_content):
@@ -221,6 +242,15 @@ def default_certificate(hostname, cert_paths):
 
 # --------------------------------------------------------------------------- Dovecot
 
+# The master users of mail migrations: looked up by "<login user>*<master user>", so that a master user opens only the
+# mailboxes listed for it (one line per mailbox being migrated, with allow_nets; module_utils/mail/masters.py), and
+# result_success=continue checks that the mailbox exists. The file exists empty when no migration runs.
+MASTER_PASSDB = (
+    "auth_master_user_separator = *\n"
+    "passdb {\n  driver = passwd-file\n  master = yes\n  result_success = continue\n"
+    "  args = scheme=CRYPT username_format=%%{login_user}*%%{user} %s\n}\n" % MASTERS_FILE
+)
+
 def render_dovecot(hostname, mail_names, cert_paths, vmail_uid, vmail_gid):
     fullchain, key = default_certificate(hostname, cert_paths)
     out = [
@@ -263,9 +293,13 @@ def render_dovecot(hostname, mail_names, cert_paths, vmail_uid, vmail_gid):
         "plugin {\n  quota = maildir:User quota\n  quota_status_success = DUNNO\n"
         "  quota_status_overquota = \"552 5.2.2 Mailbox is full\"\n}\n",
     ]
+    out.append(MASTER_PASSDB)
     for name, (chain, privkey) in sni_entries(mail_names, cert_paths):
+        safe.domain(name, "mail_names[%s]" % name)
+        safe.config_value(chain, "certificate of %s" % name)
+        safe.config_value(privkey, "certificate of %s" % name)
         out.append("local_name %s {\n  ssl_cert = <%s\n  ssl_key = <%s\n}\n" % (name, chain, privkey))
-    # Settings other tasks of the role own (the master user of the mail migration: roles/fracto_mail/tasks/migration_master.yml).
+    # Settings other tasks of the role may own.
     out.append("!include_try %s/*.conf\n" % DOVECOT_INCLUDES)
     return "".join(out)
 
@@ -316,6 +350,9 @@ def render_master(transports=()):
     lines.append("submissions inet n      -       n       -       -       smtpd\n")
     lines += ["  -o %s\n" % o for o in ("syslog_name=postfix/submissions", "smtpd_tls_wrappermode=yes") + SUBMISSION_OPTIONS]
     for name, address, helo in transports:
+        safe.ipv4(address, "ip_bindings[%s].address" % address)
+        safe.hostname(helo, "ip_bindings[%s].helo" % address)
+        safe.map_token(name, "ip_bindings[%s]" % address)
         lines.append("%-10s unix  -       -       n       -       -       smtp\n" % name)
         lines += ["  -o %s\n" % o for o in ("syslog_name=postfix/%s" % name, "smtp_bind_address=%s" % address,
                                             "smtp_helo_name=%s" % helo)]
@@ -369,6 +406,9 @@ def render_main(hostname, cert_paths, extra=None):
         ("mailbox_size_limit", "0"),
     ]
     settings += sorted((extra or {}).items())
+    for key, value in settings:
+        safe.check(safe.SETTING, key, "postfix_settings", "must be a main.cf parameter name")
+        safe.config_value(str(value), "postfix_settings[%s]" % key)
     return "# %s\n" % MARK + "".join("%s = %s\n" % kv for kv in settings)
 
 
@@ -380,7 +420,13 @@ def render_sni(mail_names, cert_paths, fingerprints):
     """
     out = ["# %s\n" % MARK]
     for name, (chain, key) in sni_entries(mail_names, cert_paths):
-        out.append("# %s sha256=%s\n%s %s %s\n" % (name, fingerprints.get(chain, ""), name, key, chain))
+        field = "mail_names[%s]" % name
+        safe.domain(name, field)
+        tokens = [safe.map_token(t, field) for t in (name, key, chain)]
+        print_ = fingerprints.get(chain, "")
+        if print_:
+            safe.map_token(print_, field + " fingerprint")
+        out.append("# %s sha256=%s\n%s %s %s\n" % (name, print_, tokens[0], tokens[1], tokens[2]))
     return "".join(out)
 
 
@@ -411,38 +457,53 @@ def render_webmail_vhost(entry, cert):
 
 
 def php_string(value):
+    safe.config_value(value, "Roundcube setting")
     return "'%s'" % value.replace("\\", "\\\\").replace("'", "\\'")
 
 
-def render_roundcube_host(entry, mail_name):
+def conn_options(peer_name, ca_file=SYSTEM_CA):
+    """PHP stream context of Roundcube's IMAP/SMTP connections: the peer verified by its mail name (also the SNI name)
+    against the system's trust store; the connection itself goes to the loopback, never through public DNS."""
+    safe.hostname(peer_name, "mail name of the webmail")
+    return ("['ssl' => ['verify_peer' => true, 'verify_peer_name' => true, 'allow_self_signed' => false, "
+            "'peer_name' => %s, 'cafile' => %s]]" % (php_string(peer_name), php_string(ca_file)))
+
+
+def server_settings(peer_name, ca_file=SYSTEM_CA):
+    return (
+        "$config['imap_host'] = %s;\n" % php_string("ssl://%s:993" % LOCAL_SERVER)
+        + "$config['smtp_host'] = %s;\n" % php_string("ssl://%s:465" % LOCAL_SERVER)
+        + "$config['imap_conn_options'] = %s;\n" % conn_options(peer_name, ca_file)
+        + "$config['smtp_conn_options'] = %s;\n" % conn_options(peer_name, ca_file)
+    )
+
+
+def render_roundcube_host(entry, mail_name, ca_file=SYSTEM_CA):
     brand = brand_of(entry["name"])
     return (
         "<?php\n// %s: webmail=%s\n" % (MARK, entry["name"])
         + "$config['product_name'] = %s;\n" % php_string("Webmail %s" % brand)
-        + "$config['imap_host'] = %s;\n" % php_string("ssl://%s:993" % mail_name)
-        + "$config['smtp_host'] = %s;\n" % php_string("ssl://%s:465" % mail_name)
+        + server_settings(mail_name, ca_file)
     )
 
 
-def mail_name_for(webmail_entry, mail_names, hostname):
-    """The mail name of the same brand (webmail.X -> mail.X), else the host's own name."""
+def mail_name_for(webmail_entry, mail_names, hostname, cert_paths=None):
+    """The mail name of the same brand (webmail.X -> mail.X) once its certificate is installed, else the host's own
+    name: Roundcube verifies the name it asks for (SNI), so it must be a name served with its own certificate."""
     wanted = "mail." + brand_of(webmail_entry["name"])
     names = {m["name"] for m in mail_names}
-    return wanted if wanted in names else hostname
+    return wanted if wanted in names and (cert_paths is None or wanted in cert_paths) else hostname
 
 
-def render_roundcube(webmail_names, des_key, hostname):
+def render_roundcube(webmail_names, des_key, hostname, ca_file=SYSTEM_CA):
     hosts = ",\n".join("    %s => %s" % (php_string(w["name"]), php_string(roundcube_host_file(w["name"])))
                        for w in sorted(webmail_names, key=lambda w: w["name"]))
     return (
         "<?php\n// %s\n" % MARK
         + "$config = [];\ninclude('/etc/roundcube/debian-db-roundcube.php');\n"
-        + "$config['imap_host'] = %s;\n" % php_string("ssl://%s:993" % hostname)
-        + "$config['smtp_host'] = %s;\n" % php_string("ssl://%s:465" % hostname)
+        + "// Dovecot and Postfix of this host on the loopback, verified by the (branded) mail name each webmail serves.\n"
+        + server_settings(hostname, ca_file)
         + "$config['smtp_user'] = '%u';\n$config['smtp_pass'] = '%p';\n"
-        + "// Dovecot and Postfix are reached by their own (branded) name on this host.\n"
-        + "$config['imap_conn_options'] = ['ssl' => ['verify_peer' => false, 'verify_peer_name' => false]];\n"
-        + "$config['smtp_conn_options'] = ['ssl' => ['verify_peer' => false, 'verify_peer_name' => false]];\n"
         + "$config['des_key'] = %s;\n" % php_string(des_key)
         + "$config['product_name'] = 'Webmail';\n"
         + "$config['plugins'] = [];\n$config['skin'] = 'elastic';\n"
@@ -471,13 +532,14 @@ def nginx_files(webroot, webmail_names, cert_paths):
     return files
 
 
-def roundcube_files(webmail_names, mail_names, des_key, hostname):
+def roundcube_files(webmail_names, mail_names, des_key, hostname, cert_paths=None, ca_file=SYSTEM_CA):
     if not webmail_names:
         return {}
-    files = {ROUNDCUBE_CONF: render_roundcube(webmail_names, des_key, hostname)}
+    files = {ROUNDCUBE_CONF: render_roundcube(webmail_names, des_key, hostname, ca_file)}
     for entry in webmail_names:
+        safe.domain(entry["name"], "webmail_names[%s]" % entry["name"])
         files["%s/%s" % (ROUNDCUBE_DIR, roundcube_host_file(entry["name"]))] = render_roundcube_host(
-            entry, mail_name_for(entry, mail_names, hostname))
+            entry, mail_name_for(entry, mail_names, hostname, cert_paths), ca_file)
     return files
 
 

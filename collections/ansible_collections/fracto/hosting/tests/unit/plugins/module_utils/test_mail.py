@@ -4,10 +4,12 @@ import pytest
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import passwords
 
-HASH = "$6$rounds=5000$salt$abcdefghijklmnopqrstuvwxyz"
+HASH = "$6$saltsaltsaltsalt$nozu4aSZ9tvfyqr8kV.PwuNYpJaa6RCOb1XRcivY.S4HEWnm/pcZbgbhIR2EeRNbUrMigQuyF/KzM9qzoEvpz0"
+OTHER_HASH = "$6$othersalt$KOS45/wSnH6..5vYtXvxa/gg1tkVv.WrULD326ImCQwVYWXWcUoDZgo/pgdq.QRDLjAY8WVB3FOJKXIUWdPl//"
+ARGON = "$argon2id$v=19$m=65536,t=3,p=1$c2FsdHNhbHRzYWx0$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXo"
 DOMAINS = [{"domain": "c1.test", "client": "c1"}, {"domain": "c2.test", "client": "c2"}]
 BOXES = [{"address": "info@c1.test", "client": "c1", "quota": 2 << 30, "password_hash": HASH},
-         {"address": "x@c2.test", "client": "c2", "quota": None, "password_hash": "$argon2id$v=19$m=65536,t=3,p=1$abc$def"}]
+         {"address": "x@c2.test", "client": "c2", "quota": None, "password_hash": ARGON}]
 ALIASES = [{"address": "sales@c1.test", "client": "c1", "targets": ["info@c1.test"]}]
 CERTS = {"mail.c1.test": ("/etc/fracto/tls/mail.c1.test/fullchain.pem", "/etc/fracto/tls/mail.c1.test/privkey.pem"),
          "webmail.c1.test": ("/etc/fracto/tls/mail.c1.test/fullchain.pem", "/etc/fracto/tls/mail.c1.test/privkey.pem"),
@@ -49,7 +51,7 @@ def test_users_file_carries_scheme_home_and_quota_and_parses_back():
 
 def test_password_and_quota_changes_are_described_without_the_hash():
     files, _changes = converge({})
-    boxes = [dict(BOXES[0], password_hash="$6$other$xyz", quota=500 << 20), BOXES[1]]
+    boxes = [dict(BOXES[0], password_hash=OTHER_HASH, quota=500 << 20), BOXES[1]]
     _files, changes = converge(files, boxes=boxes)
     assert changes == [{"action": "change", "kind": "mailbox", "id": "info@c1.test", "client": "c1",
                         "detail": ["password changed", "quota: 2G -> 500M"]}]
@@ -135,7 +137,7 @@ def test_roundcube_brands_each_webmail_name_and_keeps_its_des_key():
     assert mc.des_key_of(main) == "k" * 24
     host = files["/etc/roundcube/fracto-webmail.brand.test.inc.php"]
     assert "$config['product_name'] = 'Webmail brand.test';" in host
-    assert "ssl://mail.brand.test:993" in host
+    assert "'peer_name' => 'mail.brand.test'" in host
     assert mc.roundcube_files([], MAIL_NAMES, "k", "h") == {}
 
 
