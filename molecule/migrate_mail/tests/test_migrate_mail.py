@@ -65,12 +65,16 @@ def open_source(addresses, secrets):
 
 
 @pytest.fixture(scope="module")
-def open_dest(addresses, secrets):
+def open_dest(addresses, vault):
+    # Each mailbox with its own password: the migration master user exists only while a migration runs, on loopback.
+    passwords = {"info@cliente1.test": vault["vault_cliente1_info_password"], "ana@cliente1.test": vault["vault_cliente1_ana_password"],
+                 "hola@cliente2.test": vault["vault_cliente2_hola_password"]}
+
     def connect(user):
         context = ssl.create_default_context()
         context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
         client = IMAPClient(addresses["mail01"], ssl=True, ssl_context=context, timeout=60)
-        client.plain_login("fracto-migrate", secrets["vault_fracto_mail_migration_password"], authorization_identity=user)
+        client.login(user, passwords[user])
         return client
     return connect
 
