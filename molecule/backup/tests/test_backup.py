@@ -81,7 +81,7 @@ def test_job_records_follow_the_contract():
     for side, host in HOSTS.items():
         for client, managed_by in (("cliente1", "client"), ("cliente2", "reseller")):
             path = "%s/%s.%s.json" % (STATUS, client, side)
-            assert host.file(path).mode == 0o644
+            assert host.file(path).mode == 0o600 and host.file(path).user == "root"  # tenants never read a repository URL
             rec = record(client, side)
             assert set(rec) == CONTRACT
             assert rec["last_status"] == "ok" and rec["last_error"] is None and rec["snapshot_id"], rec

@@ -16,6 +16,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.fracto.hosting.plugins.module_utils.files import write_in
 from ansible_collections.fracto.hosting.plugins.module_utils.gdpr import evaluate, probes
 from ansible_collections.fracto.hosting.plugins.module_utils.gdpr import report as gdpr_report
+from ansible_collections.fracto.hosting.plugins.module_utils.secrets import redact, redact_url
 
 ARGUMENT_SPEC = {
     "state": {"type": "dict", "required": True},
@@ -105,8 +106,8 @@ class ActionModule(ActionBase):
         settings = {"ca_bundle": ca_bundle, "hsts_min_age": args["hsts_min_age"],
                     "max_backup_age_hours": args["max_backup_age_hours"], "addresses": addresses,
                     "check_mode": bool(task_vars.get("ansible_check_mode", False))}
-        doc = gdpr_report.document(reseller, verdicts, now.strftime("%Y-%m-%dT%H:%M:%SZ"), settings)
-        lines = gdpr_report.summary_lines(doc)
+        doc = redact(gdpr_report.document(reseller, verdicts, now.strftime("%Y-%m-%dT%H:%M:%SZ"), settings))
+        lines = [redact_url(line) for line in gdpr_report.summary_lines(doc)]
         paths = []
         if args["dest"]:
             dest = os.path.abspath(os.path.expanduser(args["dest"]))

@@ -11,6 +11,7 @@ import os
 from ansible.plugins.action import ActionBase
 from ansible_collections.fracto.hosting.plugins.module_utils.files import write_in
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.report import document, format_site, outdated
+from ansible_collections.fracto.hosting.plugins.module_utils.secrets import redact, redact_url
 
 
 class ActionModule(ActionBase):
@@ -30,7 +31,7 @@ class ActionModule(ActionBase):
             lines.append("no site to migrate")
         for site in sorted(sites, key=lambda s: s.get("client", "")):
             site = dict(site, check_mode=check)
-            block = format_site(site)
+            block = [redact_url(line) for line in format_site(site)]
             lines.extend(block)
             if site.get("status") == "failed":
                 failed[site["client"]] = site.get("failed_step")
@@ -40,7 +41,7 @@ class ActionModule(ActionBase):
                 directory = os.path.abspath(os.path.expanduser(str(dest)))
                 os.makedirs(directory, exist_ok=True)
                 stem = "migration-%s%s" % ("plan-" if check else "", site["client"])
-                paths.append(write_in(directory, stem + ".json", json.dumps(document(site), indent=2, sort_keys=True)))
+                paths.append(write_in(directory, stem + ".json", json.dumps(redact(document(site)), indent=2, sort_keys=True)))
                 paths.append(write_in(directory, stem + ".txt", "\n".join(block) + "\n"))
         if paths:
             lines.append("written to %s" % ", ".join(p for p in paths if p.endswith(".json")))

@@ -12,6 +12,7 @@ import os
 from ansible.plugins.action import ActionBase
 from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.ledger import format_change, group_by_client
+from ansible_collections.fracto.hosting.plugins.module_utils.secrets import redact, redact_url
 
 RESULT_MARK = "__result"
 # Result keys that name something an operator must look at: {name or id: reason}.
@@ -93,6 +94,8 @@ class ActionModule(ActionBase):
             for note in notes:
                 lines.append("  ! %(client)s: %(item)s %(what)s: %(detail)s   [%(host)s]" % note)
         summary = self._summary(state)
+        grouped = redact(grouped)  # what a module reported is printed and stored with URLs redacted
+        notes = redact(notes)
         document = {
             "kind": mode, "reseller": reseller, "check_mode": check, "counts": counts,
             "clients": {client: [dict(c, line=format_change(c)) for c in changes] for client, changes in grouped.items()},
@@ -113,6 +116,7 @@ class ActionModule(ActionBase):
                                                           " ".join(info["urls"])))
                 if info["mail"]:
                     lines.append("    mail: %s" % " ".join(info["mail"]))
+        lines = [redact_url(line) for line in lines]
         for line in lines:
             self._display.display(line)
         result.update(changed=False, counts=counts, plan=document["clients"], msg="\n".join(lines))

@@ -10,7 +10,7 @@ secret. Comparing the recorded objects with the wanted ones gives the plan.
 
 from __future__ import annotations
 
-import re
+from ansible_collections.fracto.hosting.plugins.module_utils.secrets import redact_url
 
 # kind of object -> (list in the host state, key field, attributes recorded)
 OBJECT_KINDS = (
@@ -28,13 +28,13 @@ OBJECT_KINDS = (
     ("backup_job", "backup_jobs", None, ("repository", "keep", "what", "managed_by")),
 )
 RESELLER = "(reseller)"
-# A restic URL may carry credentials (rest:https://user:password@host/): the ledger keeps the user only.
-_URL_PASSWORD = re.compile(r"(://[^/@:]*):[^/@]*@")
 
 
 def _public(attr, value):
-    if attr == "repository" and isinstance(value, str):
-        return _URL_PASSWORD.sub(r"\1:***@", value)
+    """A restic URL may carry credentials (rest:https://user:password@host/): the ledger keeps the user only
+    (secrets.redact_url, the one place of redaction), for every attribute."""
+    if isinstance(value, str):
+        return redact_url(value)
     return value
 
 

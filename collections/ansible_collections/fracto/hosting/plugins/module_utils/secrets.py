@@ -37,3 +37,46 @@ def redact(value, key=None):
     if isinstance(value, str):
         return redact_url(value)
     return value
+
+
+def url_passwords(text):
+    """The passwords of every user:password@ in a URL-like string (to add to a module's no_log values)."""
+    if not isinstance(text, str):
+        return []
+    return [m.group("pw") for m in _USERINFO.finditer(text) if m.group("pw")]
+
+
+def _leaves(value):
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _leaves(item)
+    elif isinstance(value, (list, tuple, set)):
+        for item in value:
+            yield from _leaves(item)
+    elif value is not None and not isinstance(value, bool):
+        text = str(value)
+        if text:
+            yield text
+
+
+def narrow_no_log(no_log_values, public, secret=()):
+    """Keep only the secret parts of a no_log option in a module's no_log values.
+
+    An option such as backup_jobs' jobs is no_log because some of its values carry a secret (a repository URL with a
+    password): Ansible then masks every leaf of it (client ids, "web", "7", ...) wherever it appears in the result,
+    and the result can no longer say which job changed. This removes the leaves of public from no_log_values, except
+    those that are (or contain) a value of secret, and adds the passwords found in URLs. The invocation logged by
+    AnsibleModule before this call (syslog/journal) keeps the whole option hidden.
+    """
+    secret_values = set(_leaves(secret))
+    keep = set()
+    for leaf in _leaves(public):
+        passwords = url_passwords(leaf)
+        if passwords:
+            keep.add(leaf)
+            keep.update(passwords)
+    drop = {leaf for leaf in _leaves(public)
+            if leaf not in keep and not any(s in leaf for s in secret_values)}
+    no_log_values.difference_update(drop)
+    no_log_values.update(keep)
+    return no_log_values

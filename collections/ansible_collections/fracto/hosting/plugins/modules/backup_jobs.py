@@ -20,14 +20,20 @@ description:
   - The runner dumps the client's databases (C(mariadb-dump --single-transaction)), backs up its site and dumps
     (web side) or its Maildirs (mail side), tags the snapshot C(reseller=), C(client=), C(side=), applies the keep
     policy (C(restic forget --prune)) and records the result in
-    C(<status_dir>/<reseller>/<client>.<side>.json) (0644, no secret).
+    C(<status_dir>/<reseller>/<client>.<side>.json) (0600, root only, repository redacted).
   - Jobs of a client still in the state but no longer wanted are removed (their snapshots stay in the repository);
     those of clients gone from the state are kept unless O(prune).
-  - No password or key is ever printed; diffs show them as a marker.
+  - No password or key is ever printed; diffs show them as a marker, repositories as C(user:****@host).
+  - Holds the host-wide lock (C(/run/fracto/host.lock)) while it writes.
 options:
   jobs:
     description:
       - The host's C(backup_jobs) without their passwords; each C({client, side, what, repository, keep, managed_by}).
+      - C(no_log) (a REST repository URL may carry a password); the result still names each job, with repositories
+        redacted (C(user:****@host)).
+      - Each repository is checked against the platform's grammar (whole value) and anything else is refused, with
+        an sftp user C([a-z_][a-z0-9_-]{0,31}), a host that is a DNS name or an IPv4 address, a port from 1 to 65535;
+        C(sftp:), C(rest:https://), C(s3:) and C(b2:) only (local paths, C(rclone:) and the other backends are refused).
     type: list
     elements: dict
     required: true
@@ -41,6 +47,13 @@ options:
     description:
       - The private SSH key (OpenSSH format) the host logs in to SFTP targets with (the platform's backup key, from the
         vault). Required when a job's repository is C(sftp:).
+    type: str
+    default: ""
+  known_hosts:
+    description:
+      - The pinned host keys of the SFTP targets (known_hosts lines, from the platform inventory's
+        C(fracto_ssh_known_hosts)), written to C(<config_dir>/ssh/known_hosts). Required when a job's repository is
+        C(sftp:), and must name its host (C([host]:port) for a port other than 22); ssh never accepts a new key.
     type: str
     default: ""
   databases:
@@ -142,6 +155,7 @@ EXAMPLES = r"""
     jobs: "{{ state.backup_jobs | map('ansible.utils.remove_keys', target=['password']) | list }}"
     passwords: "{{ dict(state.backup_jobs | map(attribute='client') | zip(state.backup_jobs | map(attribute='password'))) }}"
     ssh_key: "{{ fracto_backup_ssh_key }}"
+    known_hosts: "{{ fracto_ssh_known_hosts }}"
     reseller: demo
     host: "{{ inventory_hostname }}"
 """
@@ -165,28 +179,32 @@ import os
 from types import SimpleNamespace
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fracto.hosting.plugins.module_utils import secrets as secrets_module
 from ansible_collections.fracto.hosting.plugins.module_utils.backup import runner as runner_module
 from ansible_collections.fracto.hosting.plugins.module_utils.backup.jobs import (
     DEFAULTS,
-    ENTRY,
+    RESELLER,
     diff_text,
     job_of_path,
     job_paths,
     plan_files,
+    runner_script,
     ssh_paths,
-    validate_jobs,
+    validate_inputs,
     wanted_files,
 )
 from ansible_collections.fracto.hosting.plugins.module_utils.backup.runner import Restic, explain, is_missing
 from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
+from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
+from ansible_collections.fracto.hosting.plugins.module_utils.secrets import narrow_no_log, redact_url
 
 SETTINGS = ("config_dir", "status_dir", "spool_dir", "cache_dir", "units_dir", "runner", "web_root", "vmail_home",
             "on_calendar", "randomized_delay", "timeout")
 
 
 def runner_source():
-    """The runner installed on the host: runner.py and its entry point."""
-    return "#!/usr/bin/python3\n" + inspect.getsource(runner_module).rstrip("\n") + "\n" + ENTRY
+    """The runner installed on the host: secrets.py and runner.py in one file, and its entry point."""
+    return runner_script(inspect.getsource(secrets_module), inspect.getsource(runner_module))
 
 
 def module_run(module):
@@ -227,42 +245,42 @@ def systemctl(module, *args):
     return module.run_command(["systemctl"] + list(args))
 
 
-def main():
-    spec = dict(
-        jobs=dict(type="list", elements="dict", required=True),
-        passwords=dict(type="dict", required=True, no_log=True),
-        ssh_key=dict(type="str", default="", no_log=True),
-        databases=dict(type="list", elements="dict", default=[]),
-        mailboxes=dict(type="list", elements="dict", default=[]),
-        reseller=dict(type="str", required=True),
-        clients=dict(type="list", elements="str", default=[]),
-        prune=dict(type="bool", default=False),
-        host=dict(type="str", required=True),
-        host_names=dict(type="list", elements="str", default=[]),
-    )
-    for name in SETTINGS:
-        spec[name] = dict(type="str" if name in ("on_calendar", "randomized_delay", "timeout") else "path", default=DEFAULTS[name])
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    p = module.params
-    settings = {name: p[name] for name in SETTINGS}
-    jobs = p["jobs"]
-    problems = validate_jobs(jobs, p["passwords"], p["ssh_key"])
-    if problems:
-        module.fail_json(msg="; ".join(problems), changes=[])
-    reseller = p["reseller"]
-    host_names = sorted(set(p["host_names"] + [p["host"]]))
-    wanted = wanted_files(jobs, p["passwords"], p["ssh_key"], reseller, p["host"], host_names, settings,
-                          p["databases"], p["mailboxes"], runner_source())
-    current = read_current(wanted, reseller, settings)
-    changes, writes, removals = plan_files(current, wanted, reseller, settings, set(p["clients"]), p["prune"])
-    units_changed = any(path.endswith((".service", ".timer")) for path in writes + removals)
+def private_records(settings, reseller, directories):
+    """Directories and job records of this reseller whose mode is wider than root-only (to narrow, in words)."""
+    found = []
+    for directory, mode in directories:
+        if os.path.isdir(directory) and not os.path.islink(directory) and os.stat(directory).st_mode & 0o777 & ~mode:
+            found.append("%s (%o)" % (directory, os.stat(directory).st_mode & 0o777))
+    records = os.path.join(settings["status_dir"], reseller)
+    if os.path.isdir(records) and not os.path.islink(records):
+        for name in sorted(os.listdir(records)):
+            path = os.path.join(records, name)
+            if os.path.isfile(path) and not os.path.islink(path) and os.stat(path).st_mode & 0o077:
+                found.append("%s (%o)" % (path, os.stat(path).st_mode & 0o777))
+    return found
 
-    # Timers to enable and start (a fresh host, or a timer stopped by hand), and timers of removed jobs.
+
+def make_private(settings, reseller, directories):
+    for directory, mode in directories:
+        if not os.path.isdir(directory):
+            os.makedirs(directory, mode)
+        if not os.path.islink(directory):
+            os.chmod(directory, mode)
+    records = os.path.join(settings["status_dir"], reseller)
+    for name in os.listdir(records):
+        path = os.path.join(records, name)
+        if os.path.isfile(path) and not os.path.islink(path) and os.stat(path).st_mode & 0o077:
+            os.chmod(path, 0o600)
+
+
+def find_timers(module, jobs, settings, reseller, changes):
+    """Timers to enable and start (a fresh host, or a timer stopped by hand); their jobs' changes say so.
+    Returns (timers, by_id)."""
     timers = {}
     for job in jobs:
         timer = os.path.basename(job_paths(settings, reseller, job)["timer"])
-        rc_enabled, _out, _err = systemctl(module, "is-enabled", "--quiet", timer)
-        rc_active, _out, _err = systemctl(module, "is-active", "--quiet", timer)
+        rc_enabled, _out, _err = systemctl(module, "is-enabled", "--quiet", "--", timer)
+        rc_active, _out, _err = systemctl(module, "is-active", "--quiet", "--", timer)
         if rc_enabled != 0 or rc_active != 0:
             timers[timer] = job
     by_id = {c["id"]: c for c in changes}
@@ -275,20 +293,18 @@ def main():
             entry = {"action": "change", "kind": "backup", "id": ident, "client": job["client"], "detail": ["timer started"]}
             changes.append(entry)
             by_id[ident] = entry
+    return timers, by_id
 
+
+def converge(module, p, jobs, settings, reseller, directories, writes, removals, wanted, units_changed, changes):
+    """The writing part (under the host lock): files, units, timers, repositories. Returns (initialised, warnings)."""
     initialised, warnings = [], []
+    timers, by_id = find_timers(module, jobs, settings, reseller, changes)
     if not module.check_mode:
-        for directory, mode in ((settings["config_dir"], 0o700), (os.path.join(settings["config_dir"], reseller), 0o700),
-                                (os.path.dirname(ssh_paths(settings)[0]), 0o700), (settings["status_dir"], 0o755),
-                                (os.path.join(settings["status_dir"], reseller), 0o755), (settings["spool_dir"], 0o700),
-                                (os.path.join(settings["spool_dir"], reseller), 0o700), (settings["cache_dir"], 0o700),
-                                (os.path.dirname(settings["runner"]), 0o755)):
-            if not os.path.isdir(directory):
-                os.makedirs(directory, mode)
-                os.chmod(directory, mode)
+        make_private(settings, reseller, directories)
         for path in removals:
             if path.endswith(".timer"):
-                systemctl(module, "disable", "--now", os.path.basename(path))
+                systemctl(module, "disable", "--now", "--", os.path.basename(path))
         for path in removals:
             os.unlink(path)
             if path.endswith(".json") and path.startswith(os.path.join(settings["config_dir"], reseller) + "/"):
@@ -302,7 +318,7 @@ def main():
             if rc != 0:
                 module.fail_json(msg="systemctl daemon-reload failed: %s" % err.strip(), changes=changes)
         for timer in sorted(timers):
-            rc, _out, err = systemctl(module, "enable", "--now", timer)
+            rc, _out, err = systemctl(module, "enable", "--now", "--", timer)
             if rc != 0:
                 module.fail_json(msg="cannot start %s: %s" % (timer, err.strip()), changes=changes)
 
@@ -311,7 +327,7 @@ def main():
     for job in jobs:
         ident = "%s/%s" % (job["client"], job["side"])
         paths = job_paths(settings, reseller, job)
-        ready = all(path not in writes for path in (paths["config"], paths["password"]) + ssh_paths(settings)[:1])
+        ready = all(path not in writes for path in (paths["config"], paths["password"]) + ssh_paths(settings))
         if restic_bin is None or (module.check_mode and not ready):
             if ident in by_id and by_id[ident]["action"] == "create":
                 by_id[ident]["detail"].append("repository checked (initialised if missing) when applied")
@@ -337,6 +353,62 @@ def main():
             entry = {"action": "change", "kind": "backup", "id": ident, "client": job["client"], "detail": [detail]}
             changes.append(entry)
             by_id[ident] = entry
+
+    return initialised, warnings
+
+
+def main():
+    spec = dict(
+        # no_log: a repository URL may carry a password; narrow_no_log below keeps the result able to name the jobs.
+        jobs=dict(type="list", elements="dict", required=True, no_log=True),
+        passwords=dict(type="dict", required=True, no_log=True),
+        ssh_key=dict(type="str", default="", no_log=True),
+        known_hosts=dict(type="str", default=""),
+        databases=dict(type="list", elements="dict", default=[]),
+        mailboxes=dict(type="list", elements="dict", default=[]),
+        reseller=dict(type="str", required=True),
+        clients=dict(type="list", elements="str", default=[]),
+        prune=dict(type="bool", default=False),
+        host=dict(type="str", required=True),
+        host_names=dict(type="list", elements="str", default=[]),
+    )
+    for name in SETTINGS:
+        spec[name] = dict(type="str" if name in ("on_calendar", "randomized_delay", "timeout") else "path", default=DEFAULTS[name])
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    p = module.params
+    settings = {name: p[name] for name in SETTINGS}
+    jobs = p["jobs"]
+    narrow_no_log(module.no_log_values, jobs, secret=[p["passwords"], p["ssh_key"]])
+    reseller = p["reseller"]
+    problems = validate_inputs(jobs, p["passwords"], p["ssh_key"], p["known_hosts"], reseller, settings,
+                               p["databases"], p["mailboxes"])
+    if problems:
+        module.fail_json(msg=redact_url("; ".join(problems)) + "; nothing was changed", changes=[])
+    host_names = sorted(set(p["host_names"] + [p["host"]]))
+    wanted = wanted_files(jobs, p["passwords"], p["ssh_key"], reseller, p["host"], host_names, settings,
+                          p["databases"], p["mailboxes"], runner_source(), known_hosts=p["known_hosts"])
+    current = read_current(wanted, reseller, settings)
+    changes, writes, removals = plan_files(current, wanted, reseller, settings, set(p["clients"]), p["prune"])
+    units_changed = any(path.endswith((".service", ".timer")) for path in writes + removals)
+
+    # Directories: root only (job records too: 0700 directories, 0600 files); a wider mode found is narrowed.
+    directories = [(settings["config_dir"], 0o700), (os.path.join(settings["config_dir"], reseller), 0o700),
+                   (os.path.dirname(ssh_paths(settings)[0]), 0o700), (settings["status_dir"], 0o700),
+                   (os.path.join(settings["status_dir"], reseller), 0o700), (settings["spool_dir"], 0o700),
+                   (os.path.join(settings["spool_dir"], reseller), 0o700), (settings["cache_dir"], 0o700),
+                   (os.path.dirname(settings["runner"]), 0o755)]
+    narrowed = private_records(settings, reseller, directories)
+    if narrowed:
+        changes.append({"action": "change", "kind": "backup", "id": "job records", "client": RESELLER,
+                        "detail": ["made root-only: %s" % ", ".join(narrowed)]})
+
+    def apply():
+        return converge(module, p, jobs, settings, reseller, directories, writes, removals, wanted, units_changed, changes)
+
+    if module.check_mode:
+        initialised, warnings = apply()
+    else:
+        initialised, warnings = run_locked(module, "fracto.hosting.backup_jobs", apply, reseller=reseller)
 
     for warning in warnings:
         module.warn(warning)

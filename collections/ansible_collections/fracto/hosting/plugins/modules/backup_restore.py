@@ -16,8 +16,15 @@ description:
     imported into the database), or one of its mailboxes (or one folder of it).
   - In place (the default) or to a side path (O(dest)); nothing outside the chosen client's home, database or
     mailbox is read or written. In place, what the snapshot holds overwrites what is there; files made since stay.
-  - Uses the job written by M(fracto.hosting.backup_jobs) (repository, password file, SSH key); an unknown client,
-    snapshot, database, mailbox or path fails with a clear message before anything is written.
+  - Never as root in a tenant's tree - C(restic restore) writes into a fresh root-only staging directory under
+    O(staging_dir) (0700, outside every tenant tree); the files are then copied into the client's tree by C(tar)
+    running as the client's own user (O(owner), or O(mail_owner) for a mailbox), without owners, groups,
+    setuid/setgid/sticky bits, devices, FIFOs, sockets, or symlinks that leave the tree (a mailbox gets no symlink at
+    all); a database dump is imported by C(mariadb) as the client's database user (O(db_user), O(db_password)), the
+    process itself running as the client's user.
+  - Uses the job written by M(fracto.hosting.backup_jobs) (repository, password file, SSH key, pinned host keys);
+    an unknown client, snapshot, database, mailbox or path fails with a clear message before anything is written.
+  - Holds the host-wide lock (C(/run/fracto/host.lock)) while it writes.
 options:
   reseller:
     description: The reseller of the client.
@@ -48,12 +55,37 @@ options:
   dest:
     description:
       - A side path to restore into instead of in place (created 0700). Files keep their full path below it;
-        a database dump is written as C(<dest>/<database>.sql) and not imported.
+        a database dump is written as C(<dest>/<database>.sql) and not imported. Outside every tenant tree.
     type: path
   config_dir:
     description: Where M(fracto.hosting.backup_jobs) wrote the jobs.
     type: path
     default: /etc/fracto/backup
+  owner:
+    description: The client's system user on the web host (files and the database import run as it); default the client id.
+    type: str
+  mail_owner:
+    description: The system user that owns the Maildirs (Dovecot's virtual mail user); a mailbox is copied as it.
+    type: str
+    default: vmail
+  db_user:
+    description: With O(what=database) in place, the client's own database user the dump is imported as (never root).
+    type: str
+  db_password:
+    description: The password of O(db_user) (from the vault, through the resolved state).
+    type: str
+  staging_dir:
+    description: The root-only area restic restores into first (0700); must be outside O(web_root) and O(vmail_home).
+    type: path
+    default: /var/lib/fracto/backup/restore
+  web_root:
+    description: The clients' homes on web hosts (a side path O(dest) must be outside it).
+    type: path
+    default: /srv/www
+  vmail_home:
+    description: The mailboxes' homes on mail hosts (a side path O(dest) must be outside it).
+    type: path
+    default: /var/vmail
 attributes:
   check_mode:
     support: full
@@ -111,8 +143,9 @@ target:
 
 import json
 import os
-import shlex
+import pwd
 import shutil
+import subprocess
 import tempfile
 from types import SimpleNamespace
 
@@ -120,12 +153,26 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fracto.hosting.plugins.module_utils.backup.restore import (
     SIDES,
     RestoreError,
+    check_params,
     choose_snapshot,
     entries_under,
+    extract_argv,
+    import_argv,
+    mkdir_argv,
     parse_snapshots,
+    restic_ls_args,
+    restic_restore_args,
     restore_plan,
+    sanitize_staging,
+    staging_problem,
+    stream_tree,
+    under,
 )
 from ansible_collections.fracto.hosting.plugins.module_utils.backup.runner import JobError, Restic
+from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
+from ansible_collections.fracto.hosting.plugins.module_utils.secrets import redact_url
+
+PATH_ENV = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def module_run(module):
@@ -134,6 +181,97 @@ def module_run(module):
         rc, out, err = module.run_command(command, environ_update=env or {})
         return SimpleNamespace(returncode=rc, stdout=out, stderr=err)
     return run
+
+
+def user_ids(name, what):
+    """(uid, gid) of an unprivileged system user."""
+    try:
+        entry = pwd.getpwnam(name)
+    except (KeyError, TypeError):
+        raise RestoreError("%s %s: no such system user on this host" % (what, name))
+    if entry.pw_uid == 0 or entry.pw_gid == 0:
+        raise RestoreError("%s %s is privileged (uid or gid 0): refused" % (what, name))
+    return entry.pw_uid, entry.pw_gid
+
+
+def run_as(argv, stdin=None, env=None):
+    """Run argv (argv list, no shell); (rc, stderr)."""
+    proc = subprocess.run(argv, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False,
+                          env=dict(env or {}, PATH=PATH_ENV, LC_ALL="C"))
+    return proc.returncode, proc.stderr.decode("utf-8", "replace").strip()
+
+
+def copy_as(source, arcname, uid, gid, directory, allow_symlinks):
+    """Stream source (root's staging copy) into directory through tar running as uid:gid. Raises RestoreError."""
+    rc, err = run_as(mkdir_argv(uid, gid, directory))
+    if rc != 0:
+        raise RestoreError("cannot create %s as the client: %s" % (directory, err))
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: tar's complaints never block the stream
+        proc = subprocess.Popen(extract_argv(uid, gid, directory), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                stderr=errors, env={"PATH": PATH_ENV, "LC_ALL": "C"})
+        try:
+            counts = stream_tree(source, arcname, proc.stdin, allow_symlinks=allow_symlinks)
+        except BrokenPipeError:
+            counts = None
+        finally:
+            proc.stdin.close()
+        failed = proc.wait() != 0 or counts is None
+        errors.seek(0)
+        err = errors.read().decode("utf-8", "replace").strip()
+    if failed:
+        raise RestoreError("copy into %s as the client failed: %s" % (directory, err[-500:]))
+    return counts
+
+
+def restore(module, p, job, side, plan, snapshot, restic):
+    """The writing part (under the host lock). Returns extra result keys."""
+    staging_root = p["staging_dir"]
+    os.makedirs(staging_root, mode=0o700, exist_ok=True)
+    os.chmod(staging_root, 0o700)
+    work = tempfile.mkdtemp(prefix="restore-", dir=staging_root)
+    try:
+        restic(*restic_restore_args(snapshot["id"], work, plan["include"]))
+        staged = work + plan["include"]
+        removed = sanitize_staging(work)
+        extra = {"left_out": removed}
+        if "database" in plan:
+            if p["dest"]:
+                os.makedirs(p["dest"], mode=0o700, exist_ok=True)
+                target = os.path.join(p["dest"], "%s.sql" % plan["database"])
+                shutil.copyfile(staged, target, follow_symlinks=False)
+                os.chmod(target, 0o600)
+                return extra
+            uid, gid = user_ids(p["owner"] or job["client"], "owner")
+            if not p["db_user"] or not p["db_password"]:
+                raise RestoreError("db_user and db_password: the client's own database user imports the dump (never root)")
+            with open(staged, "rb") as dump:
+                rc, err = run_as(import_argv(uid, gid, plan["database"], p["db_user"]), stdin=dump,
+                                 env={"MYSQL_PWD": p["db_password"], "HOME": "/nonexistent"})
+            if rc != 0:
+                raise RestoreError("import of %s as %s failed: %s" % (plan["database"], p["db_user"], err[-500:]))
+            return extra
+        if p["dest"]:
+            # The operator's side path (root-only): full paths below it, already sanitized in the staging copy.
+            os.makedirs(p["dest"], mode=0o700, exist_ok=True)
+            shutil.copytree(work, p["dest"], symlinks=True, dirs_exist_ok=True)
+            return extra
+        if "mailbox" in plan:
+            uid, gid = user_ids(p["mail_owner"], "mail_owner")
+            base = [m["home"] for m in job["mailboxes"] if m["address"] == plan["mailbox"]][0]
+            directory = os.path.join(base, "Maildir")
+            allow_symlinks = False  # a Maildir never holds one; Dovecot would follow it into another tenant's mail
+        else:
+            uid, gid = user_ids(p["owner"] or job["client"], "owner")
+            directory = job["home"]
+            allow_symlinks = True
+        if not under(directory, plan["include"]):
+            raise RestoreError("%s is not under %s" % (plan["include"], directory))
+        arcname = os.path.relpath(plan["include"], directory)
+        counts = copy_as(staged, arcname, uid, gid, directory, allow_symlinks)
+        extra["left_out"] += counts["left_out"]
+        return extra
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main():
@@ -148,10 +286,27 @@ def main():
             snapshot=dict(type="str", default="latest"),
             dest=dict(type="path"),
             config_dir=dict(type="path", default="/etc/fracto/backup"),
+            owner=dict(type="str"),
+            mail_owner=dict(type="str", default="vmail"),
+            db_user=dict(type="str"),
+            db_password=dict(type="str", no_log=True),
+            staging_dir=dict(type="path", default="/var/lib/fracto/backup/restore"),
+            web_root=dict(type="path", default="/srv/www"),
+            vmail_home=dict(type="path", default="/var/vmail"),
         ),
         supports_check_mode=True,
     )
     p = module.params
+    problems = check_params(p["reseller"], p["client"], p["snapshot"])
+    tenant_roots = [p["web_root"], p["vmail_home"]]
+    problem = staging_problem(p["staging_dir"], tenant_roots)
+    if problem:
+        problems.append(problem)
+    if p["dest"] and (not os.path.isabs(p["dest"]) or any(under(root, p["dest"]) or under(p["dest"], root)
+                                                          for root in tenant_roots + [p["staging_dir"]])):
+        problems.append("dest: a side path outside the tenants' trees and the staging area")
+    if problems:
+        module.fail_json(msg="; ".join(problems) + "; nothing was changed")
     side = SIDES[p["what"]]
     config = os.path.join(p["config_dir"], p["reseller"], "%s.%s.json" % (p["client"], side))
     if not os.path.exists(config):
@@ -164,51 +319,29 @@ def main():
     try:
         plan = restore_plan(job, p["what"], name=p["name"], path=p["path"], folder=p["folder"])
         tags = "client=%s,side=%s" % (job["client"], side)
-        listing = restic("snapshots", "--json", "--tag", tags)
+        listing = restic("snapshots", "--json", "--tag=%s" % tags)
         snapshot = choose_snapshot(parse_snapshots(listing.stdout), p["snapshot"], "client %s (%s side)" % (job["client"], side))
-        found = entries_under(restic("ls", "--json", snapshot["id"]).stdout, plan["include"])
+        found = entries_under(restic(*restic_ls_args(snapshot["id"])).stdout, plan["include"])
         if not found:
             raise RestoreError("%s is not in snapshot %s (%s)" % (plan["include"], snapshot.get("short_id"), snapshot.get("time", "")[:19]))
-    except (RestoreError, JobError) as exc:
-        module.fail_json(msg=str(exc))
+    except (RestoreError, JobError, ValueError) as exc:
+        module.fail_json(msg=redact_url(str(exc)))
     result = dict(changed=True, snapshot=snapshot["id"], restored=plan["label"], entries=len(found),
                   target=p["dest"] or "in place")
     if module.check_mode:
         module.exit_json(**result)
 
-    if "database" in plan:
-        work = tempfile.mkdtemp(prefix="fracto-restore-")
+    def body():
         try:
-            restic("restore", snapshot["id"], "--target", work, "--include", plan["include"])
-            dump = work + plan["include"]
-            if p["dest"]:
-                os.makedirs(p["dest"], mode=0o700, exist_ok=True)
-                target = os.path.join(p["dest"], "%s.sql" % plan["database"])
-                shutil.copyfile(dump, target)
-                os.chmod(target, 0o600)
-            else:
-                # As root over the socket; the dump goes in from its file, never through memory.
-                rc, _out, err = module.run_command("mariadb %s < %s" % (shlex.quote(plan["database"]), shlex.quote(dump)),
-                                                   use_unsafe_shell=True)
-                if rc != 0:
-                    module.fail_json(msg="import of %s failed: %s" % (plan["database"], err.strip()))
-        except JobError as exc:
-            module.fail_json(msg=str(exc))
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        module.exit_json(**result)
+            return restore(module, p, job, side, plan, snapshot, restic)
+        except (RestoreError, JobError, ValueError, OSError) as exc:
+            module.fail_json(msg=redact_url(str(exc)))
 
-    target = p["dest"] or "/"
-    if p["dest"]:
-        os.makedirs(p["dest"], mode=0o700, exist_ok=True)
-    try:
-        restic("restore", snapshot["id"], "--target", target, "--include", plan["include"])
-    except JobError as exc:
-        module.fail_json(msg=str(exc))
+    result.update(run_locked(module, "fracto.hosting.backup_restore", body, reseller=p["reseller"]) or {})
     if "mailbox" in plan and not p["dest"]:
         doveadm = module.get_bin_path("doveadm")
         if doveadm:  # let Dovecot see restored folders and messages at once
-            module.run_command([doveadm, "force-resync", "-u", plan["mailbox"], "*"])
+            module.run_command([doveadm, "force-resync", "-u", plan["mailbox"], "--", "*"])
     module.exit_json(**result)
 
 

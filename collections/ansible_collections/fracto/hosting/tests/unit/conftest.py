@@ -29,6 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 
 SECRET_MARK = "UNIT-SECRET"
+ANA_HASH = ("$6$rounds=5000$fractounit$H9T9j4tBRkeh2kELRga9pOrkMrKVTh9zq6BQXN596vGdGYVpCGZB3iub1mTutvX7lCAycupaGJY4jh54"
+            ".tTlA0")
 
 
 def _name(cn):
@@ -79,7 +81,7 @@ def shop_bundle():
 INVENTORY = {
     "hosts": ["cloud01", "cloud02", "mail01", "legacy01"],
     "groups": {"all": ["cloud01", "cloud02", "mail01", "legacy01"], "fracto_web": ["cloud01", "cloud02"],
-               "fracto_mail": ["mail01"], "ungrouped": ["legacy01"]},
+               "fracto_mail": ["mail01"], "fracto_legacy": ["legacy01"]},
 }
 
 
@@ -113,7 +115,8 @@ def _state(bundle):
                 "certificates": [{"name": "shop-ov", "cert": bundle["cert"], "chain": bundle["chain"], "key": bundle["key"]}],
                 "mailboxes": {
                     "Info@cliente1.test": {"password": "info-%s-2" % SECRET_MARK, "quota": "2G"},
-                    "ana@cliente1.test": {"password_hash": "$6$rounds=5000$salt$%s-hash-ana" % SECRET_MARK},
+                    # A whole SHA512-CRYPT hash (a hash carries no SECRET_MARK: its alphabet has no '-').
+                    "ana@cliente1.test": {"password_hash": ANA_HASH},
                 },
                 "mail_aliases": {"sales@cliente1.test": ["info@cliente1.test", "ana@cliente1.test"]},
                 "databases": {"cliente1_wp": {"password": "db-%s-3" % SECRET_MARK}},

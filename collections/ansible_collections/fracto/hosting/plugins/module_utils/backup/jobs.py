@@ -15,10 +15,24 @@ and the host shares the runner (/usr/local/sbin/fracto-backup-job) and the SSH k
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
 import json
 import posixpath
+import re
 
-from ansible_collections.fracto.hosting.plugins.module_utils.backup.runner import keep_args, outside_host, parse_sftp, public_repository
+from ansible_collections.fracto.hosting.plugins.module_utils.backup.runner import (
+    DATABASE,
+    KEEP_FLAGS,
+    keep_args,
+    outside_host,
+    parse_sftp,
+    repository_problem,
+    valid_host,
+)
+from ansible_collections.fracto.hosting.plugins.module_utils.secrets import redact, redact_url
 
 RESELLER = "(reseller)"
 MARK = "managed by fracto.hosting backup_jobs"
@@ -47,6 +61,36 @@ DEFAULTS = {
 }
 
 
+# Ids that name files and units (no dot, slash or option-like start) and mailbox local parts (RFC 5322 dot-atom).
+ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+=?^_`{|}~-]+)*")
+SIDES = {"web": ("files", "databases"), "mail": ("mailboxes",)}
+MANAGERS = ("client", "reseller")
+# One known_hosts line: optional marker, host patterns, key type, base64 key, optional comment; printable ASCII only.
+KNOWN_HOSTS_LINE = re.compile(r"(?:@(?:cert-authority|revoked) )?(?P<hosts>[\x21-\x7e]+) (?P<type>(?:ssh|ecdsa|sk)-[a-z0-9@.-]+) "
+                              r"(?P<key>[A-Za-z0-9+/]{16,}={0,3})(?: [\x20-\x7e]*)?")
+
+
+def public_repository(repository):
+    """The repository as it may be printed or stored in a report (secrets.redact_url: user:****@host)."""
+    return redact_url(repository)
+
+
+def under(root, path):
+    """True when path (normalised) is root itself or inside it (commonpath, never a prefix test on strings)."""
+    root, path = posixpath.normpath(root), posixpath.normpath(path)
+    return posixpath.isabs(path) and posixpath.commonpath([root, path]) == root
+
+
+def runner_script(secrets_source, runner_source):
+    """The runner installed on a host: one standard-library file, secrets.py (the one place of redaction) inlined
+    ahead of runner.py (whose import of it then fails over to the inlined names) and the entry point."""
+    def body(source):
+        return "\n".join(line for line in source.splitlines() if line.strip() != "from __future__ import annotations")
+    return ("#!/usr/bin/python3\nfrom __future__ import annotations\n\n# --- secrets.py ---\n" + body(secrets_source).rstrip("\n")
+            + "\n\n# --- runner.py ---\n" + body(runner_source).rstrip("\n") + "\n" + ENTRY)
+
+
 def job_key(job):
     return "%s.%s" % (job["client"], job["side"])
 
@@ -71,8 +115,30 @@ def job_paths(settings, reseller, job):
 
 
 def mailbox_home(vmail_home, address):
-    local, domain = address.split("@", 1)
-    return posixpath.join(vmail_home, domain, local)
+    """<vmail_home>/<domain>/<local>: a valid local part and domain, and the result strictly under vmail_home.
+
+    A local part with "/" or ".." would put the job's path at the root (every tenant's mail and the platform's
+    secrets in a repository the client controls): refused with ValueError.
+    """
+    local, at, domain = address.rpartition("@") if isinstance(address, str) else ("", "", "")
+    if not at or not LOCAL_PART.fullmatch(local) or not valid_host(domain):
+        raise ValueError("mailbox address refused (a local part of letters, digits and !#$%&'*+=?^_`{|}~.- and a "
+                         "domain name)")
+    home = posixpath.join(vmail_home, domain, local)
+    if not under(vmail_home, home) or posixpath.normpath(home) != home or posixpath.dirname(posixpath.dirname(home)) != \
+            posixpath.normpath(vmail_home):
+        raise ValueError("mailbox %s: its home would leave %s" % (address, vmail_home))
+    return home
+
+
+def client_home(web_root, client):
+    """<web_root>/<client>, strictly under web_root (ValueError otherwise)."""
+    if not isinstance(client, str) or not ID.fullmatch(client):
+        raise ValueError("client id refused (%s)" % ID.pattern)
+    home = posixpath.join(web_root, client)
+    if not under(web_root, home) or posixpath.dirname(home) != posixpath.normpath(web_root):
+        raise ValueError("client %s: its home would leave %s" % (client, web_root))
+    return home
 
 
 def describe_job(job, reseller, host, host_names, settings, databases, mailboxes):
@@ -84,7 +150,7 @@ def describe_job(job, reseller, host, host_names, settings, databases, mailboxes
         "managed_by": job["managed_by"], "repository": job["repository"],
         "outside_host": outside_host(job["repository"], host_names), "keep": dict(job.get("keep") or {}),
         "host": host,
-        "home": posixpath.join(settings["web_root"], client),
+        "home": client_home(settings["web_root"], client),
         "databases": sorted(d["name"] for d in databases if d.get("client") == client) if job["side"] == "web" else [],
         "mailboxes": [{"address": m["address"], "home": mailbox_home(settings["vmail_home"], m["address"])}
                       for m in sorted(mailboxes, key=lambda m: m["address"]) if m.get("client") == client]
@@ -132,15 +198,18 @@ def render_timer(reseller, job, settings):
          unit_name(reseller, job))
 
 
-def wanted_files(jobs, passwords, ssh_key, reseller, host, host_names, settings, databases, mailboxes, runner_source):
+def wanted_files(jobs, passwords, ssh_key, reseller, host, host_names, settings, databases, mailboxes, runner_source,
+                 known_hosts=""):
     """{path: {"content", "mode", "secret", "client", "job", "what"}} of every managed file of this reseller's jobs."""
     files = {}
     files[settings["runner"]] = {"content": runner_source, "mode": 0o755, "secret": False, "client": RESELLER,
                                  "job": "runner", "what": "runner"}
     if any(parse_sftp(j["repository"]) for j in jobs):
-        key_path, _known = ssh_paths(settings)
+        key_path, known_path = ssh_paths(settings)
         files[key_path] = {"content": ssh_key.strip() + "\n", "mode": 0o600, "secret": True, "client": RESELLER,
                            "job": "ssh key", "what": "ssh key"}
+        files[known_path] = {"content": known_hosts_content(known_hosts), "mode": 0o600, "secret": False,
+                             "client": RESELLER, "job": "ssh known_hosts", "what": "known_hosts"}
     for job in jobs:
         paths = job_paths(settings, reseller, job)
         desc = describe_job(job, reseller, host, host_names, settings, databases, mailboxes)
@@ -274,19 +343,87 @@ def diff_text(files, paths):
                 desc = json.loads(entry["content"])
             except ValueError:
                 desc = None
-            if isinstance(desc, dict) and "repository" in desc:
-                desc["repository"] = public_repository(desc["repository"])
-                out.append("==> %s <==\n%s\n" % (path, json.dumps(desc, indent=1, sort_keys=True)))
+            if isinstance(desc, dict):
+                out.append("==> %s <==\n%s\n" % (path, json.dumps(redact(desc), indent=1, sort_keys=True)))
             else:
-                out.append("==> %s <==\n%s" % (path, entry["content"]))
-        elif path.endswith((".service", ".timer")):
-            out.append("==> %s <==\n%s" % (path, entry["content"]))
+                out.append("==> %s <==\n(%d bytes, not JSON)\n" % (path, len(entry["content"])))
+        elif path.endswith((".service", ".timer", "known_hosts")):
+            out.append("==> %s <==\n%s" % (path, redact_url(entry["content"])))
         else:
             out.append("==> %s <==\n(%d bytes)\n" % (path, len(entry["content"])))
     return "".join(out)
 
 
-def validate_jobs(jobs, passwords, ssh_key):
+def known_hosts_content(text):
+    """The known_hosts file written from fracto_ssh_known_hosts: its valid lines, one per line, sorted as given."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip() and not line.strip().startswith("#")]
+    return "".join(line + "\n" for line in lines)
+
+
+def known_hosts_problems(text):
+    problems = []
+    for number, line in enumerate((text or "").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if not KNOWN_HOSTS_LINE.fullmatch(line):
+            problems.append("fracto_ssh_known_hosts line %d is not a known_hosts line (host patterns, key type, key)" % number)
+    return problems
+
+
+def _pattern_matches(pattern, name):
+    if pattern.startswith("|1|"):
+        try:
+            _empty, _one, salt, digest = pattern.split("|")
+            mac = hmac.new(base64.b64decode(salt), name.encode("ascii"), hashlib.sha1).digest()
+            return hmac.compare_digest(mac, base64.b64decode(digest))
+        except (ValueError, binascii.Error):
+            return False
+    # ssh's patterns know only * and ? (a "[" is literal: [host]:port)
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern.lower())
+    return re.fullmatch(regex, name.lower()) is not None
+
+
+def known_hosts_covers(text, host, port=None):
+    """True when a (non-revoked) line of text names host (as [host]:port for a port other than 22)."""
+    name = host if port in (None, 22) else "[%s]:%d" % (host, port)
+    for line in (text or "").splitlines():
+        line = line.strip()
+        found = KNOWN_HOSTS_LINE.fullmatch(line) if line and not line.startswith(("#", "@revoked")) else None
+        if not found:
+            continue
+        patterns = found.group("hosts").split(",")
+        if any(p.startswith("!") and _pattern_matches(p[1:], name) for p in patterns):
+            continue
+        if any(not p.startswith("!") and _pattern_matches(p, name) for p in patterns):
+            return True
+    return False
+
+
+def validate_inputs(jobs, passwords, ssh_key, known_hosts, reseller, settings, databases, mailboxes):
+    """Every problem of the module's input, each naming the job or item and the rule (no secret), before the host
+    is touched: the jobs (validate_jobs), the reseller, the databases and mailboxes that name paths."""
+    problems = []
+    if not isinstance(reseller, str) or not ID.fullmatch(reseller):
+        problems.append("reseller: refused (%s)" % ID.pattern)
+    problems.extend(validate_jobs(jobs, passwords, ssh_key, known_hosts))
+    for job in jobs:
+        try:
+            client_home(settings["web_root"], job.get("client"))
+        except ValueError as exc:
+            problems.append("backup job %s: %s" % (job.get("side", "?"), exc))
+    for database in databases:
+        if not isinstance(database.get("name"), str) or not DATABASE.fullmatch(database["name"]):
+            problems.append("database: name refused (letters, digits, _; at most 64)")
+    for mailbox in mailboxes:
+        try:
+            mailbox_home(settings["vmail_home"], mailbox.get("address"))
+        except ValueError as exc:
+            problems.append("mailbox: %s" % exc)
+    return problems
+
+
+def validate_jobs(jobs, passwords, ssh_key, known_hosts=""):
     """Problems of the module's input (each names the job and the rule), before the host is touched."""
     problems = []
     seen = set()
@@ -294,6 +431,9 @@ def validate_jobs(jobs, passwords, ssh_key):
         missing = [k for k in ("client", "side", "what", "repository", "managed_by") if not job.get(k)]
         if missing:
             problems.append("backup job %s: missing %s" % (job.get("client", "?"), ", ".join(missing)))
+            continue
+        if not isinstance(job.get("side"), str) or not isinstance(job.get("repository"), str):
+            problems.append("backup job %s: side and repository must be strings" % job.get("client", "?"))
             continue
         if "password" in job:
             problems.append("backup job %s: pass its password in passwords, never in jobs" % job_id(job))
@@ -307,7 +447,27 @@ def validate_jobs(jobs, passwords, ssh_key):
             problems.append("backup job %s: no password in passwords" % job_id(job))
         elif "\n" in password:
             problems.append("backup job %s: the password must be one line" % job_id(job))
-        if parse_sftp(job["repository"]) and not (ssh_key or "").strip():
+        if not isinstance(job["client"], str) or not ID.fullmatch(job["client"]):
+            problems.append("backup job: client id refused (%s)" % ID.pattern)
+            continue
+        if job["side"] in SIDES and not (isinstance(job["what"], list) and set(job["what"]) <= set(SIDES[job["side"]])):
+            problems.append("backup job %s: what must be a list of %s" % (job_id(job), ", ".join(SIDES[job["side"]])))
+        if job["managed_by"] not in MANAGERS:
+            problems.append("backup job %s: managed_by must be client or reseller" % job_id(job))
+        keep = job.get("keep") or {}
+        if not isinstance(keep, dict) or set(keep) - set(KEEP_FLAGS) or any(
+                isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in keep.values()):
+            problems.append("backup job %s: keep must map %s to non-negative integers" % (job_id(job), ", ".join(KEEP_FLAGS)))
+        problem = repository_problem(job["repository"])
+        if problem:
+            problems.append("backup job %s: repository %s" % (job_id(job), problem))
+            continue
+        sftp = parse_sftp(job["repository"])
+        if sftp and not (ssh_key or "").strip():
             problems.append("backup job %s: an sftp repository needs the platform's backup SSH key (fracto_backup_ssh_key)"
                             % job_id(job))
+        if sftp and not known_hosts_covers(known_hosts, sftp[1], sftp[2]):
+            problems.append("backup job %s: the host key of %s is not pinned in fracto_ssh_known_hosts (host keys are "
+                            "never accepted on first use)" % (job_id(job), sftp[1] if not sftp[2] else "[%s]:%d" % sftp[1:3]))
+    problems.extend(known_hosts_problems(known_hosts))
     return problems

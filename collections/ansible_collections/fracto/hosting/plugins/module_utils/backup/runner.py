@@ -20,14 +20,20 @@ recorded, printed and exits 1; it touches no other job. The next run starts from
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from urllib.parse import urlsplit
+
+try:
+    from ansible_collections.fracto.hosting.plugins.module_utils.secrets import redact_url
+except ImportError:  # pragma: no cover - the installed runner: backup_jobs inlines secrets.py ahead of this source
+    pass
 
 REMOTE_BACKENDS = ("sftp:", "s3:", "rest:", "b2:", "azure:", "gs:", "swift:", "rclone:")
 KEEP_FLAGS = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
@@ -45,42 +51,112 @@ def now_iso():
     return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_sftp(repository):
-    """(user, host, port, path) of an sftp: repository, or None for any other backend."""
-    if repository.startswith("sftp://"):
-        parts = urlsplit(repository)
-        path = parts.path[1:] if parts.path.startswith("//") else parts.path
-        return parts.username, parts.hostname, parts.port, path
+# --- The grammar of a repository string (whole-value matches; anything else is refused) ------------------------
+# The controller validates repositories too; this is the host's own check (defence in depth): a value that reaches
+# ssh's command line must never be read as an option (a user or host "-oProxyCommand=..." is root on the host).
+USER = r"[a-z_][a-z0-9_-]{0,31}"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOST = r"%s(?:\.%s)*" % (_LABEL, _LABEL)
+PORT = r"[0-9]{1,5}"
+_PATH_CHAR = r"[A-Za-z0-9._~+=,@%-]"
+_REMOTE_PATH = r"(?:/?%s+)+/?" % _PATH_CHAR
+_URL_USER = r"[A-Za-z0-9._~%!$&'()*+,;=-]+"
+_URL_PASSWORD = r"[A-Za-z0-9._~%!$&'()*+,;=-]*"
+SFTP_SHORT = re.compile(r"sftp:(?:(?P<user>%s)@)?(?P<host>%s):(?P<path>%s)" % (USER, HOST, _REMOTE_PATH))
+SFTP_URL = re.compile(r"sftp://(?:(?P<user>%s)@)?(?P<host>%s)(?::(?P<port>%s))?/(?P<path>%s)" % (USER, HOST, PORT, _REMOTE_PATH))
+REST = re.compile(r"rest:https://(?:%s(?::%s)?@)?(?P<host>%s)(?::(?P<port>%s))?(?:/(?:%s)?)?" % (
+    _URL_USER, _URL_PASSWORD, HOST, PORT, _REMOTE_PATH))
+S3 = re.compile(r"s3:(?:https?://)?(?P<host>%s)(?::(?P<port>%s))?/[A-Za-z0-9._-]+(?:/%s)?" % (HOST, PORT, _REMOTE_PATH))
+SERVICE = re.compile(r"b2:[A-Za-z0-9][A-Za-z0-9-]{4,48}[A-Za-z0-9]:(?:%s)?" % _REMOTE_PATH)
+# Local files the ssh command names (written by backup_jobs): absolute, no space, quote or option-like start.
+SAFE_PATH = re.compile(r"/[A-Za-z0-9._/-]+")
+DATABASE = re.compile(r"[A-Za-z0-9_]{1,64}")
+SNAPSHOT_ID = re.compile(r"[0-9a-f]{4,64}")
+MAX_REPOSITORY = 1024
+
+
+def valid_host(host):
+    """A DNS name or an IPv4 address (whole value); an all-numeric name must be a real IPv4 address."""
+    if not isinstance(host, str) or len(host) > 253 or not re.fullmatch(HOST, host):
+        return False
+    if re.fullmatch(r"[0-9.]+", host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return False
+    return True
+
+
+def valid_port(port):
+    return port is None or (isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536)
+
+
+def repository_problem(repository):
+    """None for a repository string this platform accepts, else the rule it breaks (the value is never echoed:
+    it may carry a password)."""
+    if not isinstance(repository, str) or not repository:
+        return "must be a non-empty string"
+    if len(repository) > MAX_REPOSITORY:
+        return "is longer than %d characters" % MAX_REPOSITORY
+    if any(ord(c) < 0x21 or ord(c) == 0x7f for c in repository):
+        return "must not contain spaces or control characters"
+    if not repository.startswith(("sftp:", "rest:", "s3:", "b2:")):
+        return ("must be a remote restic repository (sftp:, rest:https://, s3:, b2:); local paths and other backends "
+                "(rclone: connection strings can carry commands) are refused")
+    if any(part == ".." or part.startswith("-") for part in re.split(r"[/:]", repository.split("://", 1)[-1])):
+        return "must not hold a '..' component or one starting with '-'"
+    for grammar in (SFTP_URL, SFTP_SHORT, REST, S3):
+        found = grammar.fullmatch(repository)
+        if found:
+            if not valid_host(found.group("host")):
+                return "names an invalid host (a DNS name or an IPv4 address)"
+            port = found.groupdict().get("port")
+            if port is not None and not valid_port(int(port)):
+                return "names an invalid port (1-65535)"
+            return None
+    if SERVICE.fullmatch(repository):
+        return None
     if repository.startswith("sftp:"):
-        rest = repository[len("sftp:"):]
-        target, _sep, path = rest.partition(":")
-        user, _at, host = target.rpartition("@")
-        return user or None, host, None, path
-    return None
+        return "is not sftp:[user@]host:path or sftp://[user@]host[:port]/path (user %s, host a DNS name or IPv4)" % USER
+    return "is not a repository of the form the platform accepts (sftp:, rest:https://, s3:, b2:)"
+
+
+def parse_sftp(repository):
+    """(user, host, port, path) of an sftp: repository, or None for any other backend.
+
+    A malformed sftp repository raises ValueError (the caller has refused it before, with repository_problem).
+    """
+    if not isinstance(repository, str) or not repository.startswith("sftp:"):
+        return None
+    if repository_problem(repository):
+        raise ValueError("sftp repository refused: %s" % repository_problem(repository))
+    found = SFTP_URL.fullmatch(repository)
+    if found:
+        rest = found.group("path")
+        path = rest if rest.startswith("/") else "/" + rest
+        port = int(found.group("port")) if found.group("port") else None
+        return found.group("user"), found.group("host"), port, path
+    found = SFTP_SHORT.fullmatch(repository)
+    return found.group("user"), found.group("host"), None, found.group("path")
 
 
 def repository_host(repository):
     """The host name a remote repository is on (None for a local path or a backend without one)."""
-    sftp = parse_sftp(repository)
-    if sftp:
-        return sftp[1]
-    if repository.startswith("rest:"):
-        return urlsplit(repository[len("rest:"):]).hostname
-    if repository.startswith("s3:"):
-        rest = repository[len("s3:"):]
-        return urlsplit(rest).hostname if "://" in rest else rest.split("/", 1)[0]
+    if repository_problem(repository):
+        return None
+    for grammar in (SFTP_URL, SFTP_SHORT, REST, S3):
+        found = grammar.fullmatch(repository)
+        if found:
+            return found.group("host")
     return None
 
 
 def public_repository(repository):
-    """The repository URL without a password (rest:https://user:secret@host/ -> rest:https://user:***@host/)."""
-    prefix, sep, rest = repository.partition("://")
-    if not sep:
-        return repository
-    userinfo, at, tail = rest.partition("@")
-    if at and "/" not in userinfo and ":" in userinfo:
-        return "%s://%s:***@%s" % (prefix, userinfo.split(":", 1)[0], tail)
-    return repository
+    """The repository URL without a password (rest:https://user:secret@host/ -> rest:https://user:****@host/).
+
+    secrets.redact_url is the one place of redaction; the installed runner carries a copy of secrets.py.
+    """
+    return redact_url(repository)
 
 
 def outside_host(repository, host_names):
@@ -94,19 +170,39 @@ def outside_host(repository, host_names):
     return host.lower() not in local and not host.startswith("127.")
 
 
-def sftp_command(repository, key, known_hosts, connect_timeout=10):
-    """The ssh command restic runs for an sftp repository (key, own known_hosts, never a prompt)."""
+def sftp_argv(repository, key, known_hosts, connect_timeout=10):
+    """The ssh argv restic runs for an sftp repository: its own key, the pinned host keys, never a prompt.
+
+    Every part is validated (user, host, port from the repository grammar; key and known_hosts safe absolute paths),
+    and "--" ends ssh's options before the destination: nothing of the repository string can become an ssh option.
+    Host keys are pinned: only the known_hosts file written by backup_jobs from the platform inventory
+    (fracto_ssh_known_hosts) is read, and an unknown or changed key fails the connection.
+    """
     sftp = parse_sftp(repository)
     if not sftp:
         return None
     user, host, port, _path = sftp
-    command = ["ssh", "-i", key, "-o", "IdentitiesOnly=yes", "-o", "UserKnownHostsFile=%s" % known_hosts,
-               "-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes",
-               "-o", "ConnectTimeout=%d" % connect_timeout, "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4"]
+    for name, path in (("key", key), ("known_hosts", known_hosts)):
+        if not isinstance(path, str) or not SAFE_PATH.fullmatch(path):
+            raise ValueError("ssh %s path refused (an absolute path of letters, digits, . _ / -)" % name)
+    if not valid_host(host) or not valid_port(port) or (user is not None and not re.fullmatch(USER, user)):
+        raise ValueError("sftp repository refused: invalid user, host or port")
+    argv = ["ssh", "-F", "none", "-i", key, "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
+            "-o", "UserKnownHostsFile=%s" % known_hosts, "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", "StrictHostKeyChecking=yes", "-o", "UpdateHostKeys=no", "-o", "BatchMode=yes",
+            "-o", "ConnectTimeout=%d" % int(connect_timeout), "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4"]
     if port:
-        command += ["-p", str(port)]
-    command += ["%s@%s" % (user, host) if user else host, "-s", "sftp"]
-    return " ".join(command)
+        argv += ["-p", str(port)]
+    if user:
+        argv += ["-l", user]
+    return argv + ["-s", "--", host, "sftp"]
+
+
+def sftp_command(repository, key, known_hosts, connect_timeout=10):
+    """restic's sftp.command: the argv of sftp_argv joined by spaces (restic splits it again; no part has a space
+    or a quote, so the split gives back the same argv)."""
+    argv = sftp_argv(repository, key, known_hosts, connect_timeout)
+    return " ".join(argv) if argv else None
 
 
 def restic_options(job):
@@ -144,6 +240,7 @@ def explain(stderr):
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     fatal = [line for line in lines if line.startswith("Fatal:")]
     reason = fatal[-1][len("Fatal:"):].strip() if fatal else (lines[-1] if lines else "no output")
+    reason = redact_url(reason)  # restic names the repository, with its password, in some errors
     lowered = text.lower()
     if "wrong password" in lowered:
         return "wrong repository password (%s)" % reason
@@ -208,9 +305,10 @@ def summary_of(stdout):
     raise JobError("restic backup: no summary in its output")
 
 
-def write_atomic(path, data, mode=0o644):
+def write_atomic(path, data, mode=0o600):
+    """Write a root-only file in one rename (job records are 0600: read by root only, never by a tenant)."""
     directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path))
     try:
         with os.fdopen(fd, "w") as handle:
@@ -252,11 +350,13 @@ def record(job, previous, attempt, ok, error=None, snapshot_id=None, size_bytes=
 def dump_databases(job, spool, run):
     """Dump every database of the client into the spool (consistent InnoDB snapshot, one file each)."""
     for name in job.get("databases", []):
+        if not isinstance(name, str) or not DATABASE.fullmatch(name):
+            raise JobError("mariadb-dump: database name refused (letters, digits, _)")
         target = os.path.join(spool, "%s.sql" % name)
         tmp = target + ".tmp"
         with open(tmp, "w") as out:
             proc = run(["mariadb-dump", "--single-transaction", "--quick", "--routines", "--events", "--triggers",
-                        "--skip-dump-date", name], stdout=out, stderr=subprocess.PIPE, text=True, check=False)
+                        "--skip-dump-date", "--", name], stdout=out, stderr=subprocess.PIPE, text=True, check=False)
         if proc.returncode != 0:
             os.unlink(tmp)
             lines = (proc.stderr or "").strip().splitlines()
@@ -298,14 +398,14 @@ def run_job(job, run, restic=None):
     manifest["mailboxes"] = [m["address"] for m in job.get("mailboxes", [])]
     write_atomic(os.path.join(spool, "manifest.json"), json.dumps(manifest, indent=1, sort_keys=True) + "\n", 0o600)
     restic.ensure_repository()
-    args = ["backup", "--json", "--host", job["host"]]
+    args = ["backup", "--json", "--host=%s" % job["host"]]
     for tag in job_tags(job):
-        args += ["--tag", tag]
-    proc = restic(*(args + backup_paths(job, spool)))
+        args.append("--tag=%s" % tag)
+    proc = restic(*(args + ["--"] + backup_paths(job, spool)))
     snapshot_id, size = summary_of(proc.stdout)
     keep = keep_args(job.get("keep"))
     if keep:
-        restic("forget", "--prune", "--host", job["host"], "--tag", ",".join(job_tags(job)), "--group-by", "host,tags", *keep)
+        restic("forget", "--prune", "--host=%s" % job["host"], "--tag=%s" % ",".join(job_tags(job)), "--group-by=host,tags", *keep)
     return snapshot_id, size
 
 
@@ -321,8 +421,8 @@ def main(argv, run, run_job=run_job):
     attempt = now_iso()
     try:
         snapshot_id, size = run_job(job, run)
-    except (JobError, OSError) as exc:
-        error = str(exc)
+    except (JobError, OSError, ValueError) as exc:
+        error = redact_url(str(exc))
         write_atomic(path, json.dumps(record(job, previous, attempt, False, error=error), indent=1, sort_keys=True) + "\n")
         sys.stderr.write("backup %s/%s (%s) FAILED: %s\n" % (job["client"], job["side"], job["reseller"], error))
         return 1

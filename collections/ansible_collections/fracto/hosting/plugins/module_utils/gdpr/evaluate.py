@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime
 import re
 
+from ansible_collections.fracto.hosting.plugins.module_utils.secrets import redact_url
+
 HSTS_MIN_AGE = 15552000  # 180 days: six months
 BACKUP_MAX_AGE_HOURS = 48
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
@@ -304,10 +306,10 @@ def evaluate_backups(jobs, records, now, max_age_hours=BACKUP_MAX_AGE_HOURS, bac
             evidence.append({"job": label, "host": job.get("host"), "record": None})
             continue
         line = {"job": label, "host": record.get("host"), "path": record.get("path"),
-                "repository": record.get("repository"), "managed_by": record.get("managed_by"),
+                "repository": redact_url(record.get("repository")), "managed_by": record.get("managed_by"),
                 "outside_host": record.get("outside_host"), "encrypted": record.get("encrypted"),
                 "last_attempt": record.get("last_attempt"), "last_status": record.get("last_status"),
-                "last_success": record.get("last_success"), "last_error": record.get("last_error"),
+                "last_success": record.get("last_success"), "last_error": redact_url(record.get("last_error")),
                 "snapshot_id": record.get("snapshot_id"), "size_bytes": record.get("size_bytes")}
         evidence.append(line)
         if record.get("error"):
@@ -315,12 +317,13 @@ def evaluate_backups(jobs, records, now, max_age_hours=BACKUP_MAX_AGE_HOURS, bac
             continue
         if record.get("encrypted") is not True:
             reasons.append("%s: repository not recorded as encrypted" % label)
-        repository = str(record.get("repository") or "")
+        repository = redact_url(str(record.get("repository") or ""))
         if record.get("outside_host") is not True or repository.startswith(("local:", "/")):
             reasons.append("%s: repository %s is not outside the host" % (label, repository or "(none)"))
         success = parse_time(record.get("last_success"))
         if record.get("last_status") != "ok":
-            reasons.append("%s: last run %s failed: %s" % (label, record.get("last_attempt"), record.get("last_error") or "no error recorded"))
+            reasons.append("%s: last run %s failed: %s" % (label, record.get("last_attempt"),
+                                                         redact_url(record.get("last_error")) or "no error recorded"))
         if success is None:
             reasons.append("%s: no successful backup recorded%s" % (
                 label, "" if record.get("last_success") is None else " (last_success %r unreadable)" % record.get("last_success")))

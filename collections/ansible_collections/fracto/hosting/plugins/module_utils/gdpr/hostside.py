@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 
+from ansible_collections.fracto.hosting.plugins.module_utils.secrets import redact
+
 STATUS_DIR = "/var/lib/fracto/backup/status"
 DOVECOT_SETTINGS = ("ssl", "disable_plaintext_auth", "auth_mechanisms")
 POSTFIX_SETTINGS = ("smtpd_tls_auth_only", "smtpd_sasl_auth_enable", "smtpd_tls_security_level")
@@ -39,7 +41,8 @@ def read_job_records(status_dir, reseller):
             records.append(record)
             continue
         # Only the contract's fields: a record never carries a secret, and nothing else is reported.
-        record.update({k: data.get(k) for k in RECORD_FIELDS if k in data})
+        # Redacted too: a record written before redaction may still carry a repository password.
+        record.update(redact({k: data.get(k) for k in RECORD_FIELDS if k in data}))
         records.append(record)
     return records
 

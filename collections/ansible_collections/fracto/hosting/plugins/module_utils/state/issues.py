@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import re
 
-_BARE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_BARE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+# Shown escaped in every message: a newline in a key or a rule must not start a line of its own in the output.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text):
+    """text with each control character as \\xNN (\\uNNNN), so that a message stays one line."""
+    return _CONTROL.sub(lambda m: ("\\x%02x" if ord(m.group()) < 0x100 else "\\u%04x") % ord(m.group()), text)
 
 
 class StatePath:
@@ -21,8 +28,8 @@ class StatePath:
     def __truediv__(self, key):
         if isinstance(key, int):
             return StatePath("%s[%d]" % (self.text, key))
-        key = str(key)
-        if _BARE_KEY.match(key):
+        key = escape_controls(str(key))
+        if _BARE_KEY.fullmatch(key):
             return StatePath("%s.%s" % (self.text, key))
         return StatePath('%s["%s"]' % (self.text, key.replace('"', '\\"')))
 
@@ -40,10 +47,10 @@ class Problems:
         self.warnings = []
 
     def error(self, path, rule):
-        self.errors.append("%s: %s" % (path, rule))
+        self.errors.append(escape_controls("%s: %s" % (path, rule)))
 
     def warn(self, path, rule):
-        self.warnings.append("%s: %s" % (path, rule))
+        self.warnings.append(escape_controls("%s: %s" % (path, rule)))
 
     def __bool__(self):
         return bool(self.errors)
@@ -92,7 +99,7 @@ def want_str(problems, path, value, pattern=None, rule=None):
     if not isinstance(value, str) or not value:
         problems.error(path, "must be a non-empty string, got %s" % type_name(value))
         return False
-    if pattern is not None and not pattern.match(value):
+    if pattern is not None and not pattern.fullmatch(value):  # whole value: re.match with $ accepts a trailing newline
         problems.error(path, rule)
         return False
     return True

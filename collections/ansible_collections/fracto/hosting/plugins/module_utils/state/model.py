@@ -14,7 +14,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from ansible_collections.fracto.hosting.plugins.module_utils.state import certs
+from ansible_collections.fracto.hosting.plugins.module_utils.secrets import redact_url
+from ansible_collections.fracto.hosting.plugins.module_utils.state import certs, rules
 from ansible_collections.fracto.hosting.plugins.module_utils.state.issues import (
     Problems,
     StatePath,
@@ -37,7 +38,9 @@ from ansible_collections.fracto.hosting.plugins.module_utils.state.names import 
 
 WEB_GROUP = "fracto_web"
 MAIL_GROUP = "fracto_mail"
-CLIENT_SOURCES = re.compile(r"^fracto_clients(__[A-Za-z0-9_]+)?$")
+LEGACY_GROUP = "fracto_legacy"     # the old platform: the only hosts a migration may read from
+CLIENT_SOURCES = re.compile(r"fracto_clients(__[A-Za-z0-9_]+)?")
+STATE_VARIABLES = ("fracto_platform", "fracto_ip_pool", "fracto_reseller", "fracto_packages")
 
 FEATURES = {
     # key: (default, allowed values or bool)
@@ -52,17 +55,16 @@ FEATURES = {
     "dedicated_ip": (False, bool),
 }
 PLATFORM_DEFAULTS = {"domain": None, "php_versions": ["8.2"], "acme_directory": "https://acme-v02.api.letsencrypt.org/directory"}
-QUOTA = re.compile(r"^([1-9][0-9]*)([KMGT]?)$")
+QUOTA = re.compile(r"([1-9][0-9]{0,14})([KMGT]?)")
 QUOTA_UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
-HASH_PREFIXES = ("$6$", "$5$", "$argon2id$", "$argon2i$", "$2b$", "$2y$")
 MIN_PASSWORD = 10
-REMOTE_BACKENDS = ("sftp:", "s3:", "rest:", "b2:", "azure:", "gs:", "swift:", "rclone:")
+MAX_KEEP = 100000
 
 
 def merge_client_sources(variables, problems):
     """Merge fracto_clients and every fracto_clients__<part> variable; one id twice is an error."""
     merged, origin = {}, {}
-    for var in sorted(v for v in variables if CLIENT_SOURCES.match(v)):
+    for var in sorted(v for v in variables if CLIENT_SOURCES.fullmatch(v)):
         value = variables[var]
         if value is None:
             continue
@@ -78,28 +80,28 @@ def merge_client_sources(variables, problems):
 
 
 def parse_quota(text):
-    match = QUOTA.match(text) if isinstance(text, str) else None
+    match = QUOTA.fullmatch(text) if isinstance(text, str) else None
     if not match:
         return None
     return int(match.group(1)) * QUOTA_UNITS[match.group(2)]
 
 
 def repository_host(repository):
-    """The host of a restic repository string, '' for a local one, None for a remote without host."""
-    if repository.startswith("sftp://"):
-        rest = repository[len("sftp://"):]
-        rest = rest.split("@", 1)[-1]
-        return rest.split("/", 1)[0].split(":", 1)[0].lower()
-    if repository.startswith("sftp:"):
-        rest = repository[len("sftp:"):]
-        rest = rest.split("@", 1)[-1]
-        return rest.split(":", 1)[0].lower()
-    if repository.startswith(("rest:", "s3:")):
-        match = re.match(r"^(?:rest|s3):(?:https?://)?(?:[^@/]*@)?([^/:]+)", repository)
-        return match.group(1).lower() if match else None
-    if repository.startswith(REMOTE_BACKENDS):
-        return None
-    return ""
+    """The host of a valid restic repository string (lowercase), None for a backend without one or an invalid one."""
+    parts, _rule = rules.parse_repository(repository, placeholder=True)
+    return parts["host"].lower() if parts and "host" in parts else None
+
+
+def state_variables(variables):
+    """The names of the state variables present, in the order they are checked."""
+    names = [v for v in STATE_VARIABLES if v in variables]
+    return names + sorted(v for v in variables if CLIENT_SOURCES.fullmatch(v))
+
+
+def pem_field(keys):
+    """True for fracto_clients*.<id>.certificates[<i>].cert/chain/key: PEM text, where newlines belong."""
+    return (len(keys) == 5 and CLIENT_SOURCES.fullmatch(str(keys[0])) is not None and keys[2] == "certificates"
+            and isinstance(keys[3], int) and keys[4] in rules.PEM_FIELDS)
 
 
 class StateValidator:
@@ -113,6 +115,27 @@ class StateValidator:
         self.model = {"platform": {}, "pool": {}, "reseller": {}, "packages": {}, "clients": {}}
         self.name_owner = {}      # name -> (client id, path)
         self.domain_owner = {}    # registrable client domain -> client id
+        self.db_owner = {}        # ("name" | "user", value) -> (client id, path): unique across the reseller
+        self.db_prefixes = {}     # client id -> its database prefix
+        self.cert_ids = {}        # "<client>-<certificate name>" (its files on the web host) -> path
+
+    # -- every string ---------------------------------------------------------------------------
+    def controls(self):
+        """No control character in any key or string of the state (PEM fields may hold newlines)."""
+        for var in state_variables(self.vars):
+            self.walk(StatePath(var), (var,), self.vars[var])
+
+    def walk(self, path, keys, value):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if rules.control_char(key):
+                    self.problems.error(path / key, "the key " + rules.CONTROL_RULE)
+                self.walk(path / key, keys + (key,), item)
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                self.walk(path / i, keys + (i,), item)
+        elif isinstance(value, str) and rules.control_char(value.replace("\n", "") if pem_field(keys) else value):
+            self.problems.error(path, rules.CONTROL_RULE)
 
     # -- platform, pool, reseller, packages -------------------------------------------
     def platform(self):
@@ -127,12 +150,12 @@ class StateValidator:
         versions = raw.get("php_versions", platform["php_versions"])
         if want_list(self.problems, path / "php_versions", versions):
             for i, version in enumerate(versions):
-                want_str(self.problems, path / "php_versions" / i, version, re.compile(r"^[0-9]+\.[0-9]+$"),
+                want_str(self.problems, path / "php_versions" / i, version, rules.PHP_VERSION,
                          'must be a quoted version such as "8.2"')
             platform["php_versions"] = [str(v) for v in versions]
         directory = raw.get("acme_directory", platform["acme_directory"])
-        if want_str(self.problems, path / "acme_directory", directory, re.compile(r"^https://[^\s/]+(/\S*)?$"),
-                    "must be the https:// URL of an ACME directory"):
+        if want_str(self.problems, path / "acme_directory", directory, rules.ACME_URL,
+                    "must be the https:// URL of an ACME directory (https://host[:port]/path)"):
             platform["acme_directory"] = directory
         self.model["platform"] = platform
 
@@ -168,10 +191,14 @@ class StateValidator:
         if not check_mapping(self.problems, path, raw, allowed, required=("name", "brand_domain", "contact_email")):
             return
         model = self.model["reseller"]
-        if "name" in raw and want_str(self.problems, path / "name", raw["name"], SLUG, "must be a slug: [a-z0-9][a-z0-9-]*"):
-            model["name"] = raw["name"]
+        if "name" in raw:
+            rule = rules.reseller_name_problem(raw["name"])
+            if rule:
+                self.problems.error(path / "name", rule)
+            else:
+                model["name"] = raw["name"]
         if "brand_domain" in raw:
-            model["brand_domain"] = self.name(path / "brand_domain", raw["brand_domain"])
+            model["brand_domain"] = self.tenant_name(path / "brand_domain", raw["brand_domain"])
         if "contact_email" in raw:
             model["contact_email"] = self.address(path / "contact_email", raw["contact_email"])
         model["dedicated_ips"] = []
@@ -193,8 +220,8 @@ class StateValidator:
             self.problems.error(path, "must be a non-empty mapping of package name to features, got %s" % type_name(raw))
             return
         for name, spec in raw.items():
-            if not SLUG.match(str(name)):
-                self.problems.error(path / name, "package names are slugs: [a-z0-9][a-z0-9-]*")
+            if not isinstance(name, str) or not SLUG.fullmatch(name) or len(name) > 64:
+                self.problems.error(path / name, "package names are slugs of at most 64: [a-z0-9][a-z0-9-]*")
             features = self.features(path / name, spec if spec is not None else {})
             if features is not None:
                 self.model["packages"][name] = features
@@ -219,7 +246,7 @@ class StateValidator:
             self.problems.warn(StatePath("fracto_clients"), "no client defined")
         # First pass: claim every domain, so that a name under another client's domain is caught
         # whatever the order of the clients.
-        for cid in sorted(merged):
+        for cid in sorted(merged, key=str):
             client = merged[cid]
             if isinstance(client, dict) and isinstance(client.get("domains"), dict):
                 for key in client["domains"]:
@@ -228,15 +255,17 @@ class StateValidator:
                     except InvalidName:
                         continue
                     self.domain_owner.setdefault(domain, cid)
-        for cid in sorted(merged):
+        self.db_prefixes = {cid: rules.database_prefix(cid) for cid in merged if isinstance(cid, str)}
+        for cid in sorted(merged, key=str):
             self.client(StatePath(origin[cid]) / cid, cid, merged[cid])
         self.mail_name_conflicts()
 
     def client(self, path, cid, raw):
         allowed = ("package", "overrides", "web_host", "mail_host", "domains", "dedicated_ip", "certificates",
                    "mailboxes", "mail_aliases", "backup", "migration", "databases")
-        if not SLUG.match(str(cid)) or len(str(cid)) > 31:
-            self.problems.error(path, "client ids are slugs of at most 31 characters: [a-z0-9][a-z0-9-]* (they name the system user)")
+        rule = rules.client_id_problem(cid)
+        if rule:
+            self.problems.error(path, rule)
             return
         if not check_mapping(self.problems, path, raw, allowed, required=("package", "web_host", "domains")):
             return
@@ -303,7 +332,7 @@ class StateValidator:
             return
         for key, spec in raw.items():
             dpath = path / key
-            domain = self.name(dpath, key)
+            domain = self.tenant_name(dpath, key)
             spec = {} if spec is None else spec
             if domain is None or not check_mapping(self.problems, dpath, spec, ("aliases", "subdomains", "php")):
                 continue
@@ -318,6 +347,8 @@ class StateValidator:
                         fqdn = normalize_relative(rel, domain)
                     except InvalidName as exc:
                         self.problems.error(dpath / kind / i, "invalid name %r: %s" % (rel, exc))
+                        continue
+                    if self.reserved_name(dpath / kind / i, fqdn):
                         continue
                     if self.claim(dpath / kind / i, client["id"], fqdn):
                         entry[kind].append(fqdn)
@@ -385,12 +416,20 @@ class StateValidator:
             if not check_mapping(self.problems, cpath, item, ("name", "cert", "chain", "key", "names"),
                                  required=("name", "cert", "key")):
                 continue
-            if not want_str(self.problems, cpath / "name", item.get("name"), SLUG, "must be a slug: [a-z0-9][a-z0-9-]*"):
+            if not want_str(self.problems, cpath / "name", item.get("name"), rules.CERT_NAME,
+                            "must be a slug of at most 64: [a-z0-9][a-z0-9-]*"):
                 continue
             if item["name"] in seen:
                 self.problems.error(cpath / "name", "certificate name %s is used twice" % item["name"])
                 continue
             seen[item["name"]] = True
+            # Client 'a' with 'b-shop' and client 'a-b' with 'shop' would share the files of 'a-b-shop'.
+            cert_id = "%s-%s" % (client["id"], item["name"])
+            if cert_id in self.cert_ids:
+                self.problems.error(cpath / "name", "certificate %s would share its files (%s) with %s"
+                                    % (item["name"], cert_id, self.cert_ids[cert_id]))
+                continue
+            self.cert_ids[cert_id] = str(cpath)
             try:
                 facts = certs.inspect_bundle(item.get("cert"), item.get("chain"), item.get("key"))
             except certs.BundleError as exc:
@@ -465,8 +504,9 @@ class StateValidator:
                         box["password"] = secret
                 else:
                     hashed = spec["password_hash"]
-                    if not isinstance(hashed, str) or not hashed.startswith(HASH_PREFIXES) or len(hashed) < 20:
-                        self.problems.error(bpath / "password_hash", "must be a crypt hash (%s...)" % ", ".join(HASH_PREFIXES))
+                    rule = rules.password_hash_problem(hashed)
+                    if rule:  # written into Dovecot's passwd-file: a ':' or a newline would add fields or logins
+                        self.problems.error(bpath / "password_hash", rule)
                     else:
                         box["password_hash"] = hashed
                 if "quota" in spec:
@@ -500,18 +540,30 @@ class StateValidator:
         repository, password = raw.get("repository"), raw.get("password")
         if not want_str(self.problems, path / "repository", repository):
             return None
+        if not self.repository(path / "repository", repository, per_client):
+            return None
         if not isinstance(password, str) or len(password) < MIN_PASSWORD:
             self.problems.error(path / "password", "must be a string of at least %d characters (restic encrypts with it)" % MIN_PASSWORD)
-            return None
-        if per_client and "{client}" not in repository:
-            self.problems.error(path / "repository", "a reseller target must contain {client}: one repository per client")
             return None
         keep = raw.get("keep", {"daily": 7, "weekly": 4, "monthly": 6})
         if check_mapping(self.problems, path / "keep", keep, ("last", "hourly", "daily", "weekly", "monthly", "yearly")):
             for key, value in keep.items():
-                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                    self.problems.error(path / "keep" / key, "must be a non-negative integer")
+                if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_KEEP:
+                    self.problems.error(path / "keep" / key, "must be an integer from 0 to %d" % MAX_KEEP)
         return {"repository": repository, "password": password, "keep": keep}
+
+    def repository(self, path, repository, per_client):
+        """The whole repository by its backend's grammar, not on a host that runs jobs; errors never show it."""
+        parts, rule = rules.parse_repository(repository, placeholder=per_client)
+        if rule is None and per_client and rules.PLACEHOLDER not in repository:
+            rule = "a reseller target must contain {client}: one repository per client"
+        if rule is None and parts.get("host", "").lower() in self.platform_host_names(WEB_GROUP, MAIL_GROUP):
+            rule = "%s is a host of the platform that runs backups: a repository must be outside it" % parts["host"].lower()
+        if rule:
+            # A rest URL carries a password: the rule names parts, never the value; redact_url is a second guard.
+            self.problems.error(path, redact_url(rule))
+            return False
+        return True
 
     def client_backup(self, path, client, raw):
         mode = client["features"]["backup"]
@@ -540,22 +592,44 @@ class StateValidator:
         client["databases"] = []
         if raw is None or not check_mapping(self.problems, path, raw, raw if isinstance(raw, dict) else ()):
             return
+        prefix = self.db_prefixes[client["id"]]
         for name, spec in raw.items():
             dpath = path / name
-            if not re.match(r"^[a-z0-9_]{1,64}$", str(name)):
-                self.problems.error(dpath, "database names are 1-64 of a-z, 0-9 and _")
+            if not self.db_identifier(dpath, client["id"], "name", name, rules.database_name_problem(name, prefix)):
                 continue
             spec = {} if spec is None else spec
             if not check_mapping(self.problems, dpath, spec, ("user", "password"), required=("password",)):
                 continue
             user = spec.get("user", name)
-            if not re.match(r"^[a-z0-9_]{1,32}$", str(user)):
-                self.problems.error(dpath / "user", "database users are 1-32 of a-z, 0-9 and _")
+            if not self.db_identifier(dpath / "user", client["id"], "user", user, rules.database_user_problem(user, prefix)):
                 continue
             if not isinstance(spec.get("password"), str) or len(spec["password"]) < MIN_PASSWORD:
                 self.problems.error(dpath / "password", "must be a string of at least %d characters" % MIN_PASSWORD)
                 continue
+            # One account has one password: the second ALTER USER would lock the first database's site out.
+            if any(d["user"] == user and d["password"] != spec["password"] for d in client["databases"]):
+                self.problems.error(dpath / "password", "user %s serves several databases: give it the same password" % user)
+                continue
             client["databases"].append({"name": name, "user": user, "password": spec["password"]})
+
+    def db_identifier(self, path, cid, kind, value, rule):
+        """A database name or user: its grammar, the client's prefix alone, and one owner across the reseller."""
+        if rule is None:
+            # Another client's longer prefix ('a-b' -> 'a_b_') inside this one's ('a' -> 'a_'): its names, not ours.
+            longer = [c for c, p in self.db_prefixes.items() if c != cid and len(p) > len(self.db_prefixes[cid])
+                      and value.startswith(p)]
+            if longer:
+                rule = "database %ss starting with %s belong to client %s" % (kind, self.db_prefixes[longer[0]], longer[0])
+        if rule is None and (kind, value) in self.db_owner:
+            other, other_path = self.db_owner[(kind, value)]
+            if other != cid or kind == "name":
+                rule = "database %s %s is already used by %s (%s)" % (kind, value, "this client" if other == cid
+                                                                       else "client %s" % other, other_path)
+        if rule:
+            self.problems.error(path, rule)
+            return False
+        self.db_owner.setdefault((kind, value), (cid, str(path)))
+        return True
 
     def migration(self, path, client, raw):
         client["migration"] = {}
@@ -577,18 +651,19 @@ class StateValidator:
         port = 993
         if want_str(self.problems, path / "from", source):
             source, _sep, port_text = source.partition(":")
-            if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
+            if port_text and not (re.fullmatch(r"[0-9]{1,5}", port_text) and 0 < int(port_text) < 65536):
                 self.problems.error(path / "from", "port must be a number from 1 to 65535")
             elif port_text:
                 port = int(port_text)
+            source = self.imap_source(path / "from", source)
         master_user, master_password = mail.get("master_user"), mail.get("master_password")
         if "master_user" in mail or "master_password" in mail:
             if not ("master_user" in mail and "master_password" in mail):
                 self.problems.error(path / ("master_password" if "master_user" in mail else "master_user"),
                                     "is required with %s" % ("master_user" if "master_user" in mail else "master_password"))
             if "master_user" in mail:
-                want_str(self.problems, path / "master_user", master_user, re.compile(r"^[^\s*]{1,64}$"),
-                         "must be a user name (no spaces, no *)")
+                want_str(self.problems, path / "master_user", master_user, rules.MASTER_USER,
+                         "must be a user name: 1-64 of A-Z, a-z, 0-9, '.', '_', '@', '+' and '-'")
             if "master_password" in mail:
                 want_str(self.problems, path / "master_password", master_password)
         folder_map = mail.get("folder_map", {})
@@ -596,6 +671,11 @@ class StateValidator:
             for key, value in folder_map.items():
                 if not isinstance(value, str) or not value or not isinstance(key, str) or not key:
                     self.problems.error(path / "folder_map" / str(key), "must map an old folder name to a new folder name (strings)")
+                    continue
+                for what, folder in (("old", key), ("new", value)):
+                    rule = rules.folder_name_problem(folder)
+                    if rule:
+                        self.problems.error(path / "folder_map" / key, "the %s folder name: %s" % (what, rule))
         delete_extra = mail.get("delete_extra", False)
         if not isinstance(delete_extra, bool):
             self.problems.error(path / "delete_extra", "must be true or false, got %s" % type_name(delete_extra))
@@ -612,7 +692,8 @@ class StateValidator:
                 if not check_mapping(self.problems, mpath, spec, ("user", "password")):
                     continue
                 if "user" in spec:
-                    want_str(self.problems, mpath / "user", spec["user"])
+                    want_str(self.problems, mpath / "user", spec["user"], rules.IMAP_LOGIN,
+                             "must be the login on the old server: 1-255 of A-Z, a-z, 0-9, '.', '_', '@', '+', '=' and '-'")
                 if "password" in spec:
                     want_str(self.problems, mpath / "password", spec["password"])
                 elif master_user is None:
@@ -629,12 +710,12 @@ class StateValidator:
     def migration_site(self, path, client, site):
         """migration.site: the old site, the client's vhost that receives it, the database it moves into."""
         ok = True
-        host = self.inventory_host(path / "from", site.get("from"), None)
+        host = self.legacy_host(path / "from", site.get("from"))
         src = site.get("path")
-        if not want_str(self.problems, path / "path", src, re.compile(r"^/[^\0]*$"), "must be an absolute path"):
+        if not want_str(self.problems, path / "path", src):
             ok = False
-        elif ".." in src.split("/") or src.rstrip("/") == "":
-            self.problems.error(path / "path", "must not contain '..' and must not be /")
+        elif rules.old_site_path_problem(src):
+            self.problems.error(path / "path", rules.old_site_path_problem(src))
             ok = False
         vhosts = [d["name"] for d in client["domains"]] + [s for d in client["domains"] for s in d["subdomains"]]
         if "domain" in site:
@@ -648,8 +729,8 @@ class StateValidator:
         database = site.get("database")
         target = None
         if database is not None:
-            if not want_str(self.problems, path / "database", database, re.compile(r"^[A-Za-z0-9_$-]{1,64}$"),
-                            "must be the name of the old database: 1-64 of A-Z, a-z, 0-9, _, $ and -"):
+            if not want_str(self.problems, path / "database", database, rules.OLD_DB_NAME,
+                            "must be the name of the old database: 1-64 of A-Z, a-z, 0-9, _, $ and -, not starting with -"):
                 ok = False
             target = site.get("target_database", database)
             where = path / ("target_database" if "target_database" in site else "database")
@@ -743,6 +824,63 @@ class StateValidator:
             self.problems.error(path, "invalid name %r: %s" % (raw if isinstance(raw, str) else type_name(raw), exc))
             return None
 
+    def tenant_name(self, path, raw):
+        """A name a reseller or client claims: valid, and none of the platform's own names."""
+        name = self.name(path, raw)
+        if name is not None and self.reserved_name(path, name):
+            return None
+        return name
+
+    def reserved_name(self, path, name):
+        """True (and reported) for the platform's domain, a name under it or above it, a host's name, a special name."""
+        domain = self.model["platform"].get("domain")
+        rule = None
+        if rules.special_name(name):
+            rule = "%s is a special-use name (localhost, .local, .arpa, .invalid, .alt): never a site" % name
+        elif domain and (is_under(name, domain) or is_under(domain, name)):
+            rule = "%s is reserved: the platform's domain %s, a name under it or a domain above it" % (name, domain)
+        elif name in self.platform_host_names():
+            rule = "%s is reserved: the name of a host of the platform" % name
+        if rule:
+            self.problems.error(path, rule)
+        return rule is not None
+
+    def platform_host_names(self, *groups):
+        """The lowercase names of the inventory's hosts (of groups, when given), short and as <host>.<platform domain>."""
+        hosts = set().union(*(self.groups.get(g, ()) for g in groups)) if groups else self.hosts
+        domain = self.model["platform"].get("domain")
+        names = {h.lower() for h in hosts if isinstance(h, str)}
+        return names | {"%s.%s" % (h, domain) for h in names if domain}
+
+    def legacy_host(self, path, host):
+        """migration.site.from: a host of the old platform (group fracto_legacy), never one of the new."""
+        host = self.inventory_host(path, host, LEGACY_GROUP)
+        if host and host in self.groups.get(WEB_GROUP, ()) | self.groups.get(MAIL_GROUP, ()):
+            self.problems.error(path, "host %s is a host of the platform (%s/%s), not of the old one" % (host, WEB_GROUP, MAIL_GROUP))
+            return None
+        return host
+
+    def imap_source(self, path, host):
+        """migration.mail.from: a host of the old platform, or an outside DNS name or public address (normalised)."""
+        if host in self.hosts:
+            return self.legacy_host(path, host)
+        rule = rules.host_problem(host)
+        name = host
+        domain = self.model["platform"].get("domain")
+        if rule is None:
+            try:
+                name = normalize_name(host)
+            except InvalidName:  # a public IPv4 address (host_problem allowed nothing else)
+                name = host
+            if name in self.platform_host_names():
+                rule = "%s is a host of the platform" % name
+            elif domain and is_under(name, domain):
+                rule = "%s is under the platform's domain %s: the old server must be outside the platform" % (name, domain)
+        if rule:
+            self.problems.error(path, "must be a host of the group %s or an outside IMAP server: %s" % (LEGACY_GROUP, rule))
+            return None
+        return name
+
     def address(self, path, raw):
         try:
             return normalize_address(raw)[0]
@@ -791,6 +929,7 @@ class StateValidator:
         return host
 
     def run(self):
+        self.controls()
         self.platform()
         self.ip_pool()
         self.reseller()

@@ -20,9 +20,12 @@ except ImportError:  # pragma: no cover - the controller venv always has it
 
 MAX_NAME = 253
 MAX_LABEL = 63
-_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
-_LOCAL_PART = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+MAX_LOCAL = 64
+_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
+# A local part names a Maildir directory, a passwd-file line and a backup path: letters, digits, '.', '_', '+', '-',
+# a letter or digit at both ends, never '..' nor '/' (docs/state.md#rules-for-values).
+_LOCAL_PART = re.compile(r"[a-z0-9]([a-z0-9._+-]*[a-z0-9])?")
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
 class InvalidName(ValueError):
@@ -70,7 +73,7 @@ def normalize_name(raw, min_labels=2):
             raise InvalidName("label %r is longer than %d characters" % (label[:20] + "...", MAX_LABEL))
         if label.startswith("-") or label.endswith("-"):
             raise InvalidName("label %r starts or ends with a hyphen" % label)
-        if not _LABEL.match(label):
+        if not _LABEL.fullmatch(label):
             raise InvalidName("label %r has characters other than a-z, 0-9 and '-'" % label)
         labels.append(label)
     if len(labels) < min_labels:
@@ -104,10 +107,15 @@ def normalize_address(raw):
         raise InvalidName("must be one address of the form local@domain")
     local, domain = text.split("@")
     local = local.lower()
-    if not local or len(local) > 64 or not _LOCAL_PART.match(local):
-        raise InvalidName("local part %r is not a valid mailbox name (1-64 of a-z 0-9 . _ + - and similar, no leading, trailing or double dots)" % local)
+    if not local_part_ok(local):
+        raise InvalidName("local part %r is not a valid mailbox name (1-64 of a-z 0-9 . _ + -, a letter or digit at "
+                          "both ends, no '..')" % local)
     domain = normalize_name(domain)
     return "%s@%s" % (local, domain), local, domain
+
+
+def local_part_ok(local):
+    return 0 < len(local) <= MAX_LOCAL and _LOCAL_PART.fullmatch(local) is not None and ".." not in local
 
 
 def is_under(name, domain):

@@ -430,3 +430,30 @@ def test_probe_https_without_the_trust_anchor_does_not_verify(loopback_https):
     port, _cafile = loopback_https
     found = probes.probe_https("127.0.0.1", "c1.test", None, timeout=5, port=port)
     assert not found["verified"] and "certificate does not verify for c1.test" in found["error"]
+
+
+# --- issue 12: a record written before redaction never carries its repository password into the report ---------
+
+LEAKY = "rest:https://restic:pw-UNIT-SECRET@rest.backup.test:8000/c1/"
+
+
+def test_old_job_records_are_read_redacted(tmp_path):
+    directory = tmp_path / "demo"
+    directory.mkdir()
+    (directory / "c1.web.json").write_text(json.dumps(record("web", None, repository=LEAKY,
+                                                             last_error="Fatal: unable to open %s" % LEAKY)))
+    found = hostside.read_job_records(str(tmp_path), "demo")[0]
+    assert "UNIT-SECRET" not in json.dumps(found)
+    assert found["repository"] == "rest:https://restic:****@rest.backup.test:8000/c1/"
+
+
+def test_the_report_never_prints_a_repository_password():
+    def mutate(_found, records, _config):
+        return [record("web", "cloud01", repository=LEAKY, last_status="failed", last_error="Fatal: at %s: 401" % LEAKY,
+                       outside_host=False),
+                record("mail", "mail01", repository=LEAKY)]
+
+    result = verdict(mutate)
+    doc = rp.document("demo", [result], "2026-11-29T18:00:00Z", {})
+    text = json.dumps(doc) + rp.markdown(doc) + "\n".join(rp.summary_lines(doc))
+    assert "UNIT-SECRET" not in text and "restic:****@rest.backup.test" in text

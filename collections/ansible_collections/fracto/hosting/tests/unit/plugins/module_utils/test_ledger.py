@@ -186,7 +186,7 @@ def test_group_by_client():
 
 
 @pytest.mark.parametrize("repository, recorded", [
-    ("rest:https://restic:pw-%s@rest.backup.test:8000/cliente1/" % SECRET_MARK, "rest:https://restic:***@rest.backup.test:8000/cliente1/"),
+    ("rest:https://restic:pw-%s@rest.backup.test:8000/cliente1/" % SECRET_MARK, "rest:https://restic:****@rest.backup.test:8000/cliente1/"),
     ("rest:http://rest.backup.test:8000/cliente1/", "rest:http://rest.backup.test:8000/cliente1/"),
     ("sftp:restic@backup.test:/srv/restic", "sftp:restic@backup.test:/srv/restic"),
     ("sftp://restic@backup.test:2222//srv/restic", "sftp://restic@backup.test:2222//srv/restic"),
@@ -223,3 +223,26 @@ def test_generic_names_held_by_both_resellers_are_shared():
     others = {"other": {**_obj("mail_name", "mail01.fracto.test", RESELLER), **_obj("mailbox", "b@b.test", "zeta")}}
     assert foreign_clashes(mine, others) == []
     assert foreign_clashes(mine, {}) == []
+
+
+# --- issue 12: the plan printed and stored by plan_report never carries a URL password ---------------------------
+
+def test_plan_report_redacts_what_the_modules_reported(tmp_path):
+    from unittest import mock
+
+    from ansible_collections.fracto.hosting.plugins.action import plan_report
+
+    leaky = "rest:https://restic:pw-%s@rest.backup.test/c1/" % SECRET_MARK
+    change = {"action": "change", "kind": "backup", "id": "c1/web", "client": "c1", "detail": ["repository: x -> %s" % leaky]}
+    task = mock.MagicMock()
+    task.args = {"dest": str(tmp_path), "hosts": ["cloud01"], "state": {"reseller": {"name": "demo"}, "clients": {}}}
+    task.async_val = 0
+    action = plan_report.ActionModule(task, mock.MagicMock(), mock.MagicMock(), mock.MagicMock(), mock.MagicMock(),
+                                      mock.MagicMock())
+    action._display = mock.MagicMock()
+    result = action.run(task_vars={"hostvars": {"cloud01": {"fracto_backup__result": {"changes": [change]}}},
+                                   "ansible_check_mode": True})
+    written = (tmp_path / "plan-demo.json").read_text()
+    printed = " ".join(str(c) for c in action._display.display.call_args_list)
+    for text in (written, printed, json.dumps(result)):
+        assert SECRET_MARK not in text and "restic:****@rest.backup.test" in text

@@ -117,19 +117,81 @@ def test_quotes_in_passwords_are_escaped_and_masked():
     assert "UNIT-SECRET" not in repr(config.public_settings(JCONFIG, "joomla"))
 
 
+WP_SECRETS = """<?php
+define( 'DB_PASSWORD', 'UNIT-SECRET-1' );
+define( 'AUTH_KEY',         'UNIT-SECRET-2' );
+define( 'SECURE_AUTH_KEY',  'UNIT-SECRET-3' . "UNIT-SECRET-4" );
+define( 'LOGGED_IN_KEY',    'UNIT-SECRET-5' );
+define( 'NONCE_KEY',        'UNIT-SECRET-6' );
+define( 'AUTH_SALT',        'UNIT-SECRET-7' );
+define( 'SECURE_AUTH_SALT', 'UNIT-SECRET-8
+UNIT-SECRET-9' );
+define('NONCE_SALT', "UNIT-SECRET-10"); // don't print: it's a 'salt'
+$token = <<<'EOT'
+UNIT-SECRET-11
+EOT;
+define( 'DB_NAME', 'keep_db' );
+$table_prefix = 'wp_';
+define('BROKEN_AUTH', 'UNIT-SECRET-12
+"""
+JOOMLA_SECRETS = """<?php
+class JConfig {
+\tpublic $password = 'UNIT-SECRET-1\\'s';
+\tpublic $secret = 'UNIT-SECRET-2';
+\tpublic $smtppass = "UNIT-SECRET-3";
+\tpublic $smtpuser = 'mailer';
+\tpublic $ftp_pass = 'UNIT-SECRET-4';
+\tpublic $session_redis_server_auth = 'UNIT-SECRET-5';
+\tpublic $sitename = 'Cliente Tres';
+\tpublic $api = array('token' => 'UNIT-SECRET-6');
+}
+"""
+
+
+@pytest.mark.parametrize("text, kind, kept", [
+    (WP_SECRETS, "wordpress", ["define( 'DB_NAME', 'keep_db' );", "$table_prefix = 'wp_';", "define( 'AUTH_KEY',"]),
+    (JOOMLA_SECRETS, "joomla", ["public $smtpuser = 'mailer';", "public $sitename = 'Cliente Tres';"]),
+])
+def test_diff_masks_every_secret_of_the_config(text, kind, kept):
+    masked = config.mask(text, kind)
+    assert "UNIT-SECRET" not in masked, masked
+    assert masked.count(config.SECRET_MASK) >= 6
+    for piece in kept:
+        assert piece in masked
+
+
 def test_missing_setting_is_a_clear_error():
     with pytest.raises(config.ConfigError, match="wp-config.php has no DB_HOST setting"):
         config.rewrite("<?php define('DB_NAME', 'x'); define('DB_USER', 'x'); define('DB_PASSWORD', 'x');", "wordpress", DB)
 
 
 def test_rsync_command_pulls_with_the_migration_key():
-    command = rsync.rsync_command("root@legacy01.fracto.test", "/home/c1/public_html/", "/srv/www/c1/c1.test/public", "/root/.ssh/k",
-                                  "/root/.ssh/kh", "c1", "www-data", ["wp-config.php"], dry_run=True)
-    assert command[0] == "rsync" and "--delete" in command and "--chown=c1:www-data" in command and "--dry-run" in command
-    assert "--exclude=/wp-config.php" in command
-    assert command[-2:] == ["root@legacy01.fracto.test:/home/c1/public_html/", "/srv/www/c1/c1.test/public/"]
+    command = rsync.rsync_command("root@legacy01.fracto.test", "/srv/www/c1/c1.test/public", "/var/lib/fracto-migrate/c1.files",
+                                  "/var/lib/fracto-migrate/known_hosts", "c1", ["wp-config.php"], dry_run=True)
+    assert command[:5] == ["runuser", "-u", "c1", "--", "rsync"]  # received as the client, never as root
+    assert "--delete" in command and "--dry-run" in command and "--exclude=/wp-config.php" in command
+    assert command[-3:] == ["--", "root@legacy01.fracto.test:./", "/srv/www/c1/c1.test/public/"]  # rrsync -ro fixes the directory
     rsh = [c for c in command if c.startswith("--rsh=")][0]
-    assert "-i /root/.ssh/k" in rsh and "BatchMode=yes" in rsh and "UserKnownHostsFile=/root/.ssh/kh" in rsh
+    assert "-i /var/lib/fracto-migrate/c1.files" in rsh and "BatchMode=yes" in rsh
+    assert "UserKnownHostsFile=/var/lib/fracto-migrate/known_hosts" in rsh
+
+
+def test_rsync_takes_nothing_but_content_from_the_old_site():
+    command = rsync.rsync_command("root@legacy01", "/srv/www/c1/d/public", "/k", "/kh", "c1")
+    for option in ("--no-devices", "--no-specials", "--safe-links", "--no-owner", "--no-group", "--no-perms", "--no-hard-links"):
+        assert option in command
+    assert "--chmod=D750,F640" in command  # new files 0640, directories 0750 (setgid from the docroot): no setuid bit
+    assert not any(c in ("--archive", "-a", "--devices", "--specials", "--owner", "--group", "--perms", "-D", "--copy-links", "-L",
+                         "--copy-unsafe-links", "--keep-dirlinks", "-K") or c.startswith("--chown") for c in command)
+    assert command[-3] == "--" and command.count("--") == 2  # runuser -- rsync ... -- source dest
+
+
+def test_ssh_pins_host_keys_and_reads_no_user_config():
+    command = rsync.ssh_command("/k", "/var/lib/fracto-migrate/known_hosts")
+    joined = " ".join(command)
+    assert "StrictHostKeyChecking=yes" in command and "UserKnownHostsFile=/var/lib/fracto-migrate/known_hosts" in command
+    assert "accept-new" not in joined and "StrictHostKeyChecking=no" not in joined and "UserKnownHostsFile=/dev/null" not in joined
+    assert command[1:3] == ["-F", "/dev/null"] and "GlobalKnownHostsFile=/dev/null" in command
 
 
 def test_itemized_output():
@@ -158,6 +220,10 @@ def test_import_only_when_empty_or_source_changed():
     assert "--single-transaction" in dbcopy.dump_command("c1_db") and "--skip-dump-date" in dbcopy.dump_command("c1_db")
     assert dbcopy.strip_definer(b"/*!50013 DEFINER=`old`@`localhost` SQL SECURITY DEFINER */") == b"/*!50013 SQL SECURITY DEFINER */"
     assert dbcopy.defaults_file("c1_db", 'a"b') == '[client]\nuser="c1_db"\npassword="a\\"b"\n'
+    with pytest.raises(ValueError):  # a newline would add an option (plugin-dir, init-command...) to the file
+        dbcopy.defaults_file("c1_db", "x\nplugin-dir=/tmp")
+    with pytest.raises(ValueError):
+        dbcopy.defaults_file("c1_db\n", "x")
 
 
 def test_title_and_compare():

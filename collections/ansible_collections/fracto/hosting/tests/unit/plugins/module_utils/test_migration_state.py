@@ -59,7 +59,9 @@ def test_target_without_database_and_bad_names(state, inventory):
     with_site(state, database="bad name;", target_database="cliente1_wp")
     assert errors(state, inventory)[0].startswith(PREFIX + ".database: must be the name of the old database")
     with_site(state, path="/")
-    assert errors(state, inventory) == [PREFIX + ".path: must not contain '..' and must not be /"]
+    assert errors(state, inventory) == [PREFIX + ".path: must be /home/<account>[/...] or /var/www/<site>[/...] on the old host "
+                                        "(account, site: [a-z0-9][a-z0-9._-]{0,31}; components [A-Za-z0-9._~+@-]; "
+                                        "no '.', '..' or empty component)"]
 
 
 def test_resolved_migration_on_the_web_host_without_secret(state, inventory):
