@@ -16,7 +16,14 @@ description:
     Everything else in the file is kept as it was. Joomla's retired C(mysql) driver becomes C(mysqli).
   - The config is kept out of the file copy (M(fracto.hosting.site_sync)) and written only here, so a rerun with an
     unchanged source changes nothing, and a change of another file does not touch it.
-  - Passwords (old and new) never appear in the output, the diff or an error.
+  - The file is read and written by a child process running as the client's system user O(owner) (no
+    supplementary group), so a symlink or directory the client swapped into its docroot only leads where the client
+    itself could write. The file itself must not be a symlink. It gets mode 0640 and the group its directory gives
+    (the docroot is setgid www-data).
+  - Secrets never appear in the output, the diff or an error - the database password (old and new), WordPress's
+    keys and salts (C(AUTH_KEY) ... C(NONCE_SALT)), Joomla's C($secret), C($smtppass), C($password), and every
+    setting whose name looks like a secret (pass, secret, key, salt, token, auth...).
+  - Holds the host's writer lock while it writes.
 extends_documentation_fragment:
   - fracto.hosting.migrate.owner
   - fracto.hosting.migrate
@@ -32,7 +39,7 @@ options:
     choices: [wordpress, joomla]
     required: true
   content:
-    description: The old host's config file, as text; secret (it holds the old password).
+    description: The old host's config file, as text; secret (it holds the old password, keys and salts).
     type: str
     required: true
   database:
@@ -88,14 +95,75 @@ changes:
   elements: dict
 """
 
-import grp
 import os
-import pwd
+import posixpath
+import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
+from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
+from ansible_collections.fracto.hosting.plugins.module_utils.migrate.clientfs import ClientFsError, read_as, write_as
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.config import ConfigError, mask, public_settings, rewrite
-from ansible_collections.fracto.hosting.plugins.module_utils.migrate.step import migrate_argument_spec
+from ansible_collections.fracto.hosting.plugins.module_utils.migrate.step import (
+    DATABASE,
+    DATABASE_USER,
+    FILE_NAME,
+    HOST,
+    InvalidValue,
+    check_value,
+    client_account,
+    migrate_argument_spec,
+    validate_module,
+)
+
+MODE = 0o640
+DB_HOST = re.compile(r"(?:%s)(?::[0-9]{1,5})?" % HOST.pattern)
+CHECKED = ("client", "owner", "path")
+
+
+def configure(module):
+    p = module.params
+    kind, path = p["kind"], p["path"]
+    try:
+        check_value("path", path)
+        check_value("file", posixpath.basename(path), FILE_NAME, "a file name")
+        uid, gid, _home = client_account(p["owner"])
+        check_value("database.name", p["database"]["name"], DATABASE, "a database name: letters, digits and _")
+        check_value("database.user", p["database"]["user"], DATABASE_USER, "a database user: letters, digits and _")
+        check_value("database.host", p["database"]["host"], DB_HOST, "a host name or address, with an optional :port")
+    except InvalidValue as exc:
+        module.fail_json(msg=str(exc))
+    try:
+        wanted, notes = rewrite(p["content"], kind, p["database"])
+    except ConfigError as exc:
+        module.fail_json(msg="the config of the old site cannot be rewritten: %s" % exc)
+    try:
+        current = read_as(path, uid, gid)
+    except ClientFsError as exc:
+        module.fail_json(msg="cannot read %s as %s: %s" % (path, p["owner"], exc))
+    text = current["text"] if current else None
+    changes = []
+    if text != wanted:
+        before = public_settings(text, kind) if text else {}
+        after = public_settings(wanted, kind)
+        detail = ["%s: %s -> %s" % (k, before.get(k, "none"), after[k]) for k in sorted(after) if before.get(k) != after[k]]
+        detail.append("password set")
+        changes.append({"action": "create" if current is None else "change", "kind": "site_config", "id": path,
+                        "client": p["client"], "detail": detail + notes})
+    elif current["uid"] != uid or current["mode"] != MODE or current["nlink"] != 1:
+        changes.append({"action": "change", "kind": "site_config", "id": path, "client": p["client"],
+                        "detail": ["owner %s, mode %04o (rewritten as the client)" % (p["owner"], MODE)]})
+    result = dict(changed=bool(changes), changes=changes, notes=notes)
+    if module._diff and changes:
+        result["diff"] = dict(before_header=path, after_header=path, before=mask(text, kind) or "", after=mask(wanted, kind))
+    if changes and not module.check_mode:
+        try:
+            written = write_as(path, wanted, uid, gid, MODE)
+        except (ClientFsError, OSError) as exc:
+            module.fail_json(msg="cannot write %s as %s: %s" % (path, p["owner"], getattr(exc, "strerror", None) or exc))
+        if written["uid"] != uid:  # pragma: no cover - the child runs as uid
+            module.fail_json(msg="%s was not written as %s" % (path, p["owner"]))
+    result["summary"] = {"file": os.path.basename(path), "changed": result["changed"], "notes": notes}
+    return result
 
 
 def main():
@@ -113,44 +181,8 @@ def main():
         )),
         supports_check_mode=True,
     )
-    p = module.params
-    kind, path = p["kind"], p["path"]
-    try:
-        wanted, notes = rewrite(p["content"], kind, p["database"])
-    except ConfigError as exc:
-        module.fail_json(msg="the config of the old site cannot be rewritten: %s" % exc)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            current = handle.read()
-    except FileNotFoundError:
-        current = None
-    try:
-        uid, gid = pwd.getpwnam(p["owner"]).pw_uid, grp.getgrnam(p["group"]).gr_gid
-    except KeyError as exc:
-        module.fail_json(msg="unknown owner or group: %s" % exc)
-    changes = []
-    if current != wanted:
-        before = public_settings(current, kind) if current else {}
-        after = public_settings(wanted, kind)
-        detail = ["%s: %s -> %s" % (k, before.get(k, "none"), after[k]) for k in sorted(after) if before.get(k) != after[k]]
-        detail.append("password set")
-        changes.append({"action": "create" if current is None else "change", "kind": "site_config", "id": path,
-                        "client": p["client"], "detail": detail + notes})
-    result = dict(changed=bool(changes), changes=changes, notes=notes)
-    if module._diff and changes:
-        result["diff"] = dict(before_header=path, after_header=path, before=mask(current, kind) or "", after=mask(wanted, kind))
-    if changes and not module.check_mode:
-        write_atomic(path, wanted, mode=0o640, owner=uid, group=gid)
-    elif current is not None:
-        stat = os.stat(path)
-        if (stat.st_uid, stat.st_gid) != (uid, gid) or stat.st_mode & 0o7777 != 0o640:
-            result["changed"] = True
-            result["changes"] = [{"action": "change", "kind": "site_config", "id": path, "client": p["client"],
-                                  "detail": ["owner %s:%s, mode 0640" % (p["owner"], p["group"])]}]
-            if not module.check_mode:
-                os.chown(path, uid, gid)
-                os.chmod(path, 0o640)
-    result["summary"] = {"file": os.path.basename(path), "changed": result["changed"], "notes": notes}
+    validate_module(module, CHECKED)
+    result = run_locked(module, "site_config %s" % module.params["client"], lambda: configure(module))
     module.exit_json(**result)
 
 

@@ -8,18 +8,25 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: site_database
-short_description: Copy a site's database from the old host (consistent dump over SSH, import with the new credentials)
+short_description: Copy a site's database from the old host (consistent dump over SSH, import as the client's user)
 version_added: 1.0.0
 description:
-  - Runs on the host that receives the site. Dumps O(source_database) on the old host over SSH (as the user of
-    O(source), root over the unix socket) with C(mysqldump --single-transaction) (one consistent snapshot, the
-    source keeps serving and is only read), and imports it into O(target_database) as the client's new user
-    O(target_user) (the password is passed in an option file readable by root only, never on a command line, and
-    removed afterwards).
+  - Runs on the host that receives the site. Dumps O(source_database) on the old host over SSH with the migration key
+    O(key), restricted there to that one C(mysqldump --single-transaction) (one consistent snapshot, the source keeps
+    serving and is only read), into a staging area readable by root only.
+  - The dump is hostile content. It is imported into O(target_database) by the C(mysql) client running as the
+    client's system user O(run_as) and logged in as the client's database user O(target_user), never as the
+    database's root - C(USE) of another database, C(CREATE DATABASE), C(GRANT), accounts, files of the server are
+    refused by the server; C(--binary-mode) keeps the client from running commands found in the dump (C(\\!),
+    C(system), C(source), C(tee)) and C(--local-infile=0) from sending a local file. Statements of that kind are
+    reported in RV(findings); an import they break fails with them named.
+  - The password is passed in an option file readable by O(run_as) only, never on a command line, and removed
+    afterwards.
   - 'Idempotent: the SHA-256 of the dump (taken without dates or comments, so equal data gives an equal dump) is
     recorded under O(state_dir) after each import. A run imports only when the target database is empty, was never
     imported, or the source changed since the last import; otherwise nothing is written.'
   - C(DEFINER) clauses of the old host's users are dropped, so views, triggers and routines belong to the new user.
+  - Holds the host's writer lock while it runs.
 extends_documentation_fragment:
   - fracto.hosting.migrate.ssh
   - fracto.hosting.migrate
@@ -40,8 +47,12 @@ options:
     description: The password of O(target_user).
     type: str
     required: true
+  run_as:
+    description: The client's system user; the C(mysql) client that imports the dump runs as this user.
+    type: str
+    required: true
   state_dir:
-    description: Where the dump is staged (mode 0700) and the checksum of the last import recorded.
+    description: Where the dump is staged (mode 0700, root's) and the checksum of the last import recorded.
     type: path
     default: /var/lib/fracto/migrate
 attributes:
@@ -54,7 +65,7 @@ attributes:
   platform:
     support: full
     platforms: posix
-    description: Debian 12 hosts of the platform, with MariaDB's client and ssh.
+    description: Debian 12 hosts of the platform, with MariaDB's client, ssh and runuser.
 author:
   - fracto.hosting founding engineers (!UNKNOWN)
 """
@@ -63,12 +74,13 @@ EXAMPLES = r"""
 - name: Copy the site's database
   fracto.hosting.site_database:
     source: root@legacy01.fracto.test
-    key: /root/.ssh/fracto-migrate
-    known_hosts: /root/.ssh/fracto-migrate.known_hosts
+    key: /var/lib/fracto-migrate/cliente1.database
+    known_hosts: /var/lib/fracto-migrate/known_hosts
     source_database: cliente1_db
     target_database: cliente1_db
     target_user: cliente1_db
     target_password: "{{ vault_cliente1_db_password }}"
+    run_as: cliente1
     client: cliente1
 """
 
@@ -89,6 +101,11 @@ checksum:
   description: SHA-256 of the dump.
   returned: always
   type: str
+findings:
+  description: Statements of the dump that reach beyond the client's database (line and start, quoted values masked).
+  returned: always
+  type: list
+  elements: str
 changes:
   description: The ledger entry of the import (none when nothing was imported).
   returned: always
@@ -96,33 +113,120 @@ changes:
   elements: dict
 """
 
-import hashlib
 import os
-import shlex
+import shutil
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fracto.hosting.plugins.module_utils.migrate.dbcopy import defaults_file, dump_command, import_reason, strip_definer
-from ansible_collections.fracto.hosting.plugins.module_utils.migrate.step import migrate_argument_spec, remote_shell
+from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
+from ansible_collections.fracto.hosting.plugins.module_utils.migrate.dbcopy import (
+    clean_dump,
+    defaults_file,
+    dump_command,
+    import_argv,
+    import_reason,
+    run_import,
+    stream_dump,
+)
+from ansible_collections.fracto.hosting.plugins.module_utils.migrate.step import (
+    InvalidValue,
+    client_account,
+    migrate_argument_spec,
+    remote_argv,
+    validate_module,
+)
+
+CHECKED = ("client", "source", "key", "known_hosts", "source_database", "target_database", "target_user", "run_as", "state_dir")
+# The option file is made here: root's, traversable, not listable; the file in it is the client's, mode 0400.
+OPTIONS_ROOT = "/run"
 
 
 def target_tables(module, database):
+    """Tables of the target database (root reads the catalogue; the name is whitelisted and passed as data)."""
     rc, out, err = module.run_command(["mysql", "--batch", "--skip-column-names", "-e",
                                        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '%s'" % database])
     if rc != 0:
         if module.check_mode:
             return 0
-        module.fail_json(msg="cannot read the target database %s as root: %s" % (database, (err or out).strip()))
+        module.fail_json(msg="cannot read the target database %s: %s" % (database, (err or out).strip()))
     return int(out.split()[0])
 
 
-def file_digest(path):
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
+def options_file(user, password, uid, gid, root=OPTIONS_ROOT):
+    """(directory, path) of the mysql option file of the import: made by root in a new directory of its own (no
+    path the client controls), given to the client (0400) so that the mysql running as the client reads it."""
+    content = defaults_file(user, password).encode("utf-8")  # refuses a control character before anything is made
+    directory = tempfile.mkdtemp(prefix="fracto-migrate-", dir=root)
+    os.chmod(directory, 0o711)
+    path = os.path.join(directory, "my.cnf")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, content)
+        os.fchown(fd, uid, gid)
+        os.fchmod(fd, 0o400)
+    finally:
+        os.close(fd)
+    return directory, path
+
+
+def copy(module):
+    p = module.params
+    try:
+        uid, gid, _home = client_account(p["run_as"])
+    except InvalidValue as exc:
+        module.fail_json(msg=str(exc).replace("owner:", "run_as:"))
+    check = module.check_mode
+    remote = remote_argv(p, dump_command(p["source_database"]))
+    record = os.path.join(p["state_dir"], "%s.sha256" % p["target_database"])
+    staged = options_dir = None
+    try:
+        if check:
+            # Streamed into the hash: nothing is written on this host.
+            rc, err, checksum, size = stream_dump(remote, None)
+        else:
+            os.makedirs(p["state_dir"], mode=0o700, exist_ok=True)
+            os.chmod(p["state_dir"], 0o700)
+            fd, staged = tempfile.mkstemp(prefix=".dump-", suffix=".sql", dir=p["state_dir"])
+            with os.fdopen(fd, "wb") as sink:
+                rc, err, checksum, size = stream_dump(remote, sink)
+        if rc != 0:
+            module.fail_json(msg="the dump of %s on %s failed (rc %d): %s" % (p["source_database"], p["source"], rc, err.strip()[-2000:]))
+        try:
+            with open(record, encoding="utf-8") as stored:
+                recorded = stored.read().strip()
+        except OSError:
+            recorded = None
+        reason = import_reason(target_tables(module, p["target_database"]), recorded, checksum)
+        result = dict(changed=reason is not None, imported=reason is not None, source_bytes=size, checksum=checksum,
+                      reason=reason or "unchanged since the last import", changes=[], findings=[])
+        if reason:
+            detail = "import %s:%s as %s: %s" % (p["source"], p["source_database"], p["target_user"], reason)
+            result["changes"] = [{"action": "change", "kind": "site_database", "id": p["target_database"], "client": p["client"],
+                                  "detail": [detail]}]
+        if reason and not check:
+            cleaned = staged + ".import"
+            with open(staged, "rb") as raw, open(cleaned, "wb") as out_file:
+                result["findings"] = clean_dump(raw, out_file)
+            os.replace(cleaned, staged)
+            try:
+                options_dir, options = options_file(p["target_user"], p["target_password"], uid, gid)
+            except ValueError as exc:
+                module.fail_json(msg="target_password/target_user: %s" % exc)
+            rc, err = run_import(import_argv(p["run_as"], options, p["target_database"]), staged)
+            if rc != 0:
+                beyond = ("; the dump reaches beyond the client's database (refused, reported as findings): %s"
+                          % " | ".join(result["findings"])) if result["findings"] else ""
+                module.fail_json(msg="the import into %s as %s failed: %s%s" % (p["target_database"], p["target_user"], err.strip()[-2000:],
+                                                                                beyond), findings=result["findings"])
+            with open(record, "w", encoding="utf-8") as stored:
+                stored.write(checksum + "\n")
+        return result
+    finally:
+        for path in (staged, staged and staged + ".import"):
+            if path and os.path.exists(path):
+                os.unlink(path)
+        if options_dir:
+            shutil.rmtree(options_dir, ignore_errors=True)
 
 
 def main():
@@ -132,67 +236,14 @@ def main():
             target_database=dict(type="str", required=True),
             target_user=dict(type="str", required=True),
             target_password=dict(type="str", required=True, no_log=True),
+            run_as=dict(type="str", required=True),
             state_dir=dict(type="path", default="/var/lib/fracto/migrate"),
         )),
         supports_check_mode=True,
     )
-    p = module.params
-    for field in ("source_database", "target_database", "target_user"):
-        if not p[field].replace("_", "").replace("-", "").replace("$", "").isalnum():
-            module.fail_json(msg="%s: not a plain database name: %s" % (field, p[field]))
-    check = module.check_mode
-    remote = remote_shell(p, dump_command(p["source_database"]))
-    record = os.path.join(p["state_dir"], "%s.sha256" % p["target_database"])
-    staged = options = None
-    try:
-        if check:
-            # Streamed into the hash: nothing is written on this host.
-            rc, out, err = module.run_command("set -o pipefail; %s | sha256sum; exit ${PIPESTATUS[0]}" % remote, use_unsafe_shell=True,
-                                              executable="/bin/bash")
-            checksum, size = (out.split() or [""])[0], None
-        else:
-            os.makedirs(p["state_dir"], mode=0o700, exist_ok=True)
-            fd, staged = tempfile.mkstemp(prefix=".dump-", suffix=".sql", dir=p["state_dir"])
-            os.close(fd)
-            rc, out, err = module.run_command("%s > %s" % (remote, shlex.quote(staged)), use_unsafe_shell=True)
-        if rc != 0:
-            module.fail_json(msg="the dump of %s on %s failed (rc %d): %s"
-                             % (p["source_database"], p["source"], rc, (err or out).strip()[-2000:]))
-        if not check:
-            checksum, size = file_digest(staged)
-        try:
-            with open(record, encoding="utf-8") as stored:
-                recorded = stored.read().strip()
-        except OSError:
-            recorded = None
-        reason = import_reason(target_tables(module, p["target_database"]), recorded, checksum)
-        result = dict(changed=reason is not None, imported=reason is not None, source_bytes=size, checksum=checksum,
-                      reason=reason or "unchanged since the last import", changes=[])
-        if reason:
-            detail = "import %s:%s as %s: %s" % (p["source"], p["source_database"], p["target_user"], reason)
-            result["changes"] = [{"action": "change", "kind": "site_database", "id": p["target_database"], "client": p["client"],
-                                  "detail": [detail]}]
-        if reason and not check:
-            fd, options = tempfile.mkstemp(prefix=".my-", suffix=".cnf", dir=p["state_dir"])
-            with os.fdopen(fd, "w", encoding="utf-8") as opt:
-                opt.write(defaults_file(p["target_user"], p["target_password"]))
-            cleaned = staged + ".import"
-            with open(staged, "rb") as raw, open(cleaned, "wb") as out_file:
-                for line in raw:
-                    out_file.write(strip_definer(line))
-            os.replace(cleaned, staged)
-            rc, out, err = module.run_command("mysql --defaults-extra-file=%s -- %s < %s"
-                                              % (shlex.quote(options), shlex.quote(p["target_database"]), shlex.quote(staged)),
-                                              use_unsafe_shell=True)
-            if rc != 0:
-                module.fail_json(msg="the import into %s as %s failed: %s" % (p["target_database"], p["target_user"], (err or out).strip()[-2000:]))
-            with open(record, "w", encoding="utf-8") as stored:
-                stored.write(checksum + "\n")
-        module.exit_json(**result)
-    finally:
-        for path in (staged, options):
-            if path and os.path.exists(path):
-                os.unlink(path)
+    validate_module(module, CHECKED)
+    result = run_locked(module, "site_database %s" % module.params["client"], lambda: copy(module))
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,14 @@ description:
     compared with those the platform offers and the one its new vhost runs, and which config files
     (C(wp-config.php), Joomla's C(configuration.php)) carry its database settings.
   - With O(database), checks that the database exists on the source and measures it (root over the unix socket).
-  - Fails with a clear message when the path does not exist or is not a directory.
+  - Fails with a clear message when the path does not exist or is not a directory, when it goes through a symlink,
+    or when it belongs to root or a system account (uid below O(min_uid)); a site's directory belongs to its client.
+  - Files are read as the owner of the site's directory (a child process with that uid), never following a symlink
+    as root; a symlink the old site planted towards another tenant's files or the host's reads nothing.
+  - Returns the forced commands that restrict the migration keys on this host (RV(forced_commands)), built from
+    whitelisted values - a read-only C(rrsync) of the site's directory run as its owner, and one C(mysqldump).
+  - With O(read), reads only that file of the site's directory (as its owner) and returns it in RV(content). The
+    task that asks for it must be C(no_log) (a config holds passwords).
 extends_documentation_fragment:
   - fracto.hosting.read_only
 options:
@@ -36,6 +43,30 @@ options:
   database:
     description: The site's database on this host.
     type: str
+  read:
+    description: Only read this file of the site's top directory (for example C(wp-config.php)) and return it.
+    type: str
+  owner:
+    description:
+      - The account of the old platform that must own the site's directory (for example the client's old user);
+        a directory of another account is refused, so that a client cannot name another tenant's old site.
+    type: str
+  min_uid:
+    description: The lowest uid of a client's user on this host; a directory owned by a lower uid is refused.
+    type: int
+    default: 1000
+  rrsync:
+    description: Where C(rrsync) is on this host (Debian's rsync package ships it).
+    type: path
+    default: /usr/bin/rrsync
+  setpriv:
+    description: Where C(setpriv) is on this host (util-linux).
+    type: path
+    default: /usr/bin/setpriv
+  mysqldump:
+    description: Where C(mysqldump) is on this host.
+    type: path
+    default: /usr/bin/mysqldump
 attributes:
   platform:
     support: full
@@ -90,13 +121,36 @@ database:
   description: The source database, C({name, tables, size_bytes}), when O(database) is set.
   returned: when database is set
   type: dict
+owner:
+  description: The owner of the site's directory, C({uid, gid, name}).
+  returned: always
+  type: dict
+forced_commands:
+  description: The forced commands of the migration keys, C({files, database}) (C(database) null without O(database)).
+  returned: unless read is set
+  type: dict
+content:
+  description: The file asked for with O(read), base64; secret.
+  returned: when read is set
+  type: str
 """
 
+import base64
 import os
+import pwd
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fracto.hosting.plugins.module_utils.migrate.cms import CONFIG_FILES, assess, detect_cms, php_range
+from ansible_collections.fracto.hosting.plugins.module_utils.migrate.clientfs import ClientFsError, read_as, read_many_as
+from ansible_collections.fracto.hosting.plugins.module_utils.migrate.cms import CONFIG_FILES, SIGNATURES, assess, detect_cms, php_range
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.config import public_settings
+from ansible_collections.fracto.hosting.plugins.module_utils.migrate.dbcopy import DUMP_OPTIONS
+from ansible_collections.fracto.hosting.plugins.module_utils.migrate.step import (
+    FILE_NAME,
+    InvalidValue,
+    check_value,
+    dump_forced_command,
+    files_forced_command,
+)
 
 
 def measure(root):
@@ -113,6 +167,20 @@ def measure(root):
     return size, files, uses_php
 
 
+def site_owner(root, min_uid):
+    """{uid, gid, name} of the site's directory; refuses a path through a symlink and a system account's directory."""
+    if os.path.realpath(root) != root:
+        raise InvalidValue("the source path %s goes through a symlink (it resolves to %s): refused" % (root, os.path.realpath(root)))
+    info = os.lstat(root)
+    try:
+        name = pwd.getpwuid(info.st_uid).pw_name
+    except KeyError:
+        name = None
+    if info.st_uid < max(min_uid, 1) or info.st_uid == 65534 or info.st_gid == 0:
+        raise InvalidValue("the source path %s belongs to %s (uid %d), not to a client: refused" % (root, name or "?", info.st_uid))
+    return {"uid": info.st_uid, "gid": info.st_gid, "name": name}
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -120,41 +188,82 @@ def main():
             php_offered=dict(type="list", elements="str", default=[]),
             php_target=dict(type="str"),
             database=dict(type="str"),
+            read=dict(type="str"),
+            owner=dict(type="str"),
+            min_uid=dict(type="int", default=1000),
+            rrsync=dict(type="path", default="/usr/bin/rrsync"),
+            setpriv=dict(type="path", default="/usr/bin/setpriv"),
+            mysqldump=dict(type="path", default="/usr/bin/mysqldump"),
         ),
         supports_check_mode=True,
     )
-    root = module.params["path"]
+    p = module.params
+    root = p["path"]
+    try:
+        check_value("path", root)
+        if p["database"] is not None:
+            check_value("database", p["database"])
+        if p["read"] is not None:
+            check_value("read", p["read"], FILE_NAME, "a file name of the site's top directory")
+    except InvalidValue as exc:
+        module.fail_json(msg="refused before anything was read: %s" % exc)
     if not os.path.exists(root):
         module.fail_json(msg="the source path %s does not exist" % root)
     if not os.path.isdir(root):
         module.fail_json(msg="the source path %s is not a directory" % root)
+    try:
+        owner = site_owner(root, p["min_uid"])
+    except InvalidValue as exc:
+        module.fail_json(msg=str(exc))
+    if p["owner"] is not None and owner["name"] != p["owner"]:
+        module.fail_json(msg="the source path %s belongs to %s, not to the client's old account %s: refused"
+                         % (root, owner["name"] or "uid %d" % owner["uid"], p["owner"]))
+
+    if p["read"] is not None:
+        try:
+            found = read_as(os.path.join(root, p["read"]), owner["uid"], owner["gid"])
+        except ClientFsError as exc:
+            module.fail_json(msg="cannot read %s of %s as its owner: %s" % (p["read"], root, exc))
+        if found is None:
+            module.fail_json(msg="%s/%s does not exist" % (root, p["read"]))
+        module.exit_json(changed=False, owner=owner, content=base64.b64encode(found["text"].encode("utf-8")).decode("ascii"))
+
+    for tool in ("rrsync", "setpriv") + (("mysqldump",) if p["database"] else ()):
+        if not os.access(p[tool], os.X_OK):
+            module.fail_json(msg="%s is not installed on this host (%s): the migration key is restricted with it" % (tool, p[tool]))
+    wanted = sorted({path for _name, path, _fields in SIGNATURES} | {name for name, _kind in CONFIG_FILES})
+    try:
+        texts = read_many_as([os.path.join(root, name) for name in wanted], owner["uid"], owner["gid"], 512 * 1024)
+    except ClientFsError as exc:
+        module.fail_json(msg="cannot read the site as its owner: %s" % exc)
 
     def read(relative):
-        try:
-            with open(os.path.join(root, relative), encoding="utf-8", errors="replace") as handle:
-                return handle.read(512 * 1024)
-        except OSError:
-            return None
+        return texts.get(os.path.join(root, relative))
 
     size, files, uses_php = measure(root)
     cms = detect_cms(read)
-    findings, need = assess(cms, module.params["php_offered"], module.params["php_target"])
-    if cms is None and uses_php and not module.params["php_target"]:
+    findings, need = assess(cms, p["php_offered"], p["php_target"])
+    if cms is None and uses_php and not p["php_target"]:
         findings.append({"level": "warning", "text": "the site has PHP files but its vhost serves static files (php: false)"})
     configs = []
     for name, kind in CONFIG_FILES:
         text = read(name)
         if text is not None:
             configs.append({"file": name, "kind": kind, "settings": public_settings(text, kind)})
+    try:
+        forced = {"files": files_forced_command(root, owner["uid"], owner["gid"], p["rrsync"], p["setpriv"], p["min_uid"]),
+                  "database": dump_forced_command(p["database"], p["mysqldump"], DUMP_OPTIONS) if p["database"] else None}
+    except InvalidValue as exc:
+        module.fail_json(msg=str(exc))
     result = dict(changed=False, size_bytes=size, files=files, uses_php=uses_php, cms=cms, findings=findings, config_files=configs,
-                  php_range=php_range(need) if cms else None)
-    database = module.params["database"]
+                  php_range=php_range(need) if cms else None, owner=owner, forced_commands=forced)
+    database = p["database"]
     if database:
         query = ("SELECT COUNT(*), COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables "
-                 "WHERE table_schema = '%s'" % database.replace("\\", "\\\\").replace("'", "\\'"))
+                 "WHERE table_schema = '%s'" % database)
         rc, out, err = module.run_command(["mysql", "--batch", "--skip-column-names", "-e",
                                            "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = '%s'; %s"
-                                           % (database.replace("\\", "\\\\").replace("'", "\\'"), query)])
+                                           % (database, query)])
         if rc != 0:
             module.fail_json(msg="cannot read the databases of the source as root: %s" % (err or out).strip(), **result)
         rows = out.split()

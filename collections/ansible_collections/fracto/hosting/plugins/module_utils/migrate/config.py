@@ -77,9 +77,52 @@ def rewrite(text, kind, database):
     return text, notes
 
 
-def mask(text, kind):
-    """The text with every password value replaced by a mask, for diffs and errors."""
+# An identifier that names a secret: DB_PASSWORD, AUTH_KEY ... NONCE_SALT, Joomla's $secret, $smtppass, $password,
+# $ftp_pass, $proxy_pass, $session_redis_server_auth, any token, credential or hash.
+SECRET_NAME = re.compile(r"pass|pwd|secret|key|salt|token|auth|credential|hash|private|cookie", re.IGNORECASE)
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# PHP, as far as masking needs it: comments, strings (quoted, heredoc, nowdoc), statement ends, the rest.
+_TOKEN = re.compile(r"""
+    (?P<comment>//[^\n]*|\#[^\n]*|/\*.*?(?:\*/|\Z))
+  | (?P<heredoc><<<[ \t]*(?P<hq>['"]?)(?P<hid>[A-Za-z_][A-Za-z0-9_]*)(?P=hq)[^\n]*\n(?:.*?\n)??[ \t]*(?P=hid)\b|<<<.*\Z)
+  | (?P<string>'(?:\\.|[^'\\])*(?:'|\Z)|"(?:\\.|[^"\\])*(?:"|\Z))
+  | (?P<end>[;{}])
+  | (?P<code>[^'"/\#;{}<]+|.)
+""", re.DOTALL | re.VERBOSE)
+
+
+def mask(text, kind=None):
+    """The text with the value of every secret-looking setting replaced by a mask, for diffs and errors.
+
+    A string is masked when the statement it is in names a secret before it: define('AUTH_KEY', '...'),
+    public $secret = '...', $smtppass = "...", 'password' => '...'. Every string after that name in the same
+    statement is masked (concatenations, heredocs, a string left open to the end of the file); comments are
+    not read as names. kind is kept for callers; every kind is masked alike.
+    """
     if text is None:
         return text
-    pattern = _pattern(kind, FIELDS[kind]["password"])
-    return pattern.sub(lambda m: m.group("head") + "'%s'" % SECRET_MASK, text)
+    out = []
+    secret = False  # a secret name was seen in this statement
+    for token in _TOKEN.finditer(text):
+        group, value = token.lastgroup, token.group(0)
+        if group in ("end",):
+            secret = False
+            out.append(value)
+        elif group == "code":
+            if any(SECRET_NAME.search(word) for word in _IDENTIFIER.findall(value)):
+                secret = True
+            out.append(value)
+        elif group == "string":
+            if secret:
+                out.append("%s%s%s" % (value[0], SECRET_MASK, value[0]))
+            else:
+                inner = value[1:-1] if len(value) > 1 else ""
+                if _IDENTIFIER.fullmatch(inner) and SECRET_NAME.search(inner):
+                    secret = True
+                out.append(value)
+        elif group == "heredoc":
+            quote, name = token.group("hq") or "", token.group("hid") or "EOT"
+            out.append("<<<%s%s%s\n%s\n%s" % (quote, name, quote, SECRET_MASK, name) if secret else value)
+        else:
+            out.append(value)
+    return "".join(out)

@@ -55,6 +55,8 @@ def format_site(site):
     database = site.get("database")
     if database:
         lines.append("  database: %s:%s -> %s: %s" % (site.get("from"), database.get("source"), database.get("target"), database.get("reason")))
+        for text in database.get("findings") or []:
+            lines.append("  ! database: the dump reaches beyond the client's database (refused by the import as its user): %s" % text)
     for config in site.get("config") or []:
         state = ("would be rewritten" if check else "rewritten") if config.get("changed") else "already rewritten"
         notes = "; " + "; ".join(config["notes"]) if config.get("notes") else ""

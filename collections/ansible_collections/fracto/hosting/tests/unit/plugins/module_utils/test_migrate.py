@@ -289,3 +289,12 @@ def test_report_flags_outdated_and_failed_steps():
     failed = dict(site, status="failed", failed_step="Preflight: inspect the source site", error="the source path /x does not exist")
     assert "FAILED at step 'Preflight: inspect the source site': the source path /x does not exist" in report.format_site(failed)[0]
     assert report.human(10 * 1024 ** 3) == "10.0 GiB" and report.human(10) == "10 B"
+
+
+def test_report_names_what_a_hostile_dump_tried():
+    site = {"client": "c1", "domain": "c1.test", "from": "legacy01", "path": "/home/c1", "host": "cloud01", "docroot": "/srv/www/c1",
+            "status": "failed", "failed_step": "Database: dump the source and import it as the client's database user", "error": "denied",
+            "database": {"source": "c1", "target": "c1_db", "reason": "the target database is empty",
+                         "findings": ["line 5: USE `cliente2_db`;"]}}
+    text = "\n".join(report.format_site(site))
+    assert "! database: the dump reaches beyond the client's database (refused by the import as its user): line 5: USE `cliente2_db`;" in text

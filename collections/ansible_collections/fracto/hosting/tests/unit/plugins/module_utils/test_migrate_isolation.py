@@ -313,3 +313,82 @@ def test_secret_options_are_no_log():
             if option in source:
                 line = [line for line in source.splitlines() if option in line][0]
                 assert "no_log=True" in line, line
+
+
+def config_args(path):
+    return {"path": path, "kind": "wordpress", "owner": "cliente1", "client": "cliente1", "_ansible_diff": True,
+            "content": "<?php\ndefine('DB_NAME', 'old');\ndefine('DB_USER', 'old');\ndefine('DB_PASSWORD', 'UNIT-SECRET-OLD');\n"
+                       "define('DB_HOST', 'db.old');\ndefine('AUTH_KEY', 'UNIT-SECRET-KEY');\ndefine('NONCE_SALT', 'UNIT-SECRET-SALT');\n",
+            "database": {"name": "c1_db", "user": "c1_db", "password": "UNIT-SECRET-NEW"}}
+
+
+@needs_root
+def test_site_config_writes_as_the_client_and_never_through_a_swapped_docroot(hosting, monkeypatch, capsys):
+    monkeypatch.setattr(site_config, "client_account", lambda name: (TENANT_A, TENANT_A, "/srv/www/a"))
+    monkeypatch.setattr(site_config, "run_locked", lambda module, name, body, reseller=None: body())
+    path = os.path.join(hosting["a"], "wp-config.php")
+    result = run_module(site_config, config_args(path), monkeypatch, capsys)
+    assert result["changed"] is True and "UNIT-SECRET" not in json.dumps(result)  # diff included, masked
+    info = os.stat(path)
+    assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (TENANT_A, 0o640)
+    assert "define('DB_PASSWORD', 'UNIT-SECRET-NEW');" in open(path, encoding="utf-8").read()
+    assert run_module(site_config, config_args(path), monkeypatch, capsys)["changed"] is False
+    # The client swaps its docroot for a symlink to b's: the write, as the client, is refused; b's file is intact.
+    before = snapshot(hosting["other"])
+    os.rename(hosting["a"], hosting["a"] + ".old")
+    os.symlink(hosting["b"], hosting["a"])
+    result = run_module(site_config, config_args(path), monkeypatch, capsys)
+    assert result["failed"] is True and "Permission denied" in result["msg"] and SECRET not in json.dumps(result)
+    assert snapshot(hosting["other"]) == before and os.listdir(hosting["b"]) == ["wp-config.php"]
+
+
+@pytest.fixture
+def old_site():
+    """An old host's /home/c1/public_html owned by TENANT_A, with a config and a symlink to root's secret."""
+    base = tempfile.mkdtemp(prefix="fracto-test-old-")
+    os.chmod(base, 0o755)
+    site = os.path.join(base, "home", "c1", "public_html")
+    os.makedirs(site)
+    for path in (os.path.join(base, "home"), os.path.dirname(site)):
+        os.chmod(path, 0o755)
+    os.chown(site, TENANT_A, TENANT_A)
+    with open(os.path.join(site, "configuration.php"), "w", encoding="utf-8") as handle:
+        handle.write("<?php class JConfig { public $host = 'localhost'; public $user = 'j'; public $password = 'UNIT-SECRET'; "
+                     "public $db = 'j'; }")
+    os.chown(os.path.join(site, "configuration.php"), TENANT_A, TENANT_A)
+    secret = os.path.join(base, "root-secret")
+    with open(secret, "w", encoding="utf-8") as handle:
+        handle.write("<?php define('DB_NAME', 'x'); define('DB_USER', 'x'); define('DB_PASSWORD', '%s'); define('DB_HOST', 'x');" % SECRET)
+    os.chmod(secret, 0o600)
+    os.symlink(secret, os.path.join(site, "wp-config.php"))
+    yield {"base": base, "site": site}
+    shutil.rmtree(base)
+
+
+def inspect_args(site, **extra):
+    return dict({"path": site, "rrsync": "/bin/sh", "setpriv": "/bin/sh"}, **extra)
+
+
+@needs_root
+def test_inspect_reads_the_old_site_as_its_owner_and_builds_the_forced_command(old_site, monkeypatch, capsys):
+    result = run_module(site_inspect, inspect_args(old_site["site"]), monkeypatch, capsys)
+    assert result["owner"]["uid"] == TENANT_A
+    assert result["forced_commands"]["files"] == ("/bin/sh --reuid=%d --regid=%d --clear-groups --no-new-privs -- /bin/sh -ro %s"
+                                                  % (TENANT_A, TENANT_A, old_site["site"]))
+    assert [c["file"] for c in result["config_files"]] == ["configuration.php"]  # the symlink to root's file was not read
+    assert SECRET not in json.dumps(result)
+    result = run_module(site_inspect, inspect_args(old_site["site"], read="wp-config.php"), monkeypatch, capsys)
+    assert result["failed"] is True and "symlink" in result["msg"] and SECRET not in json.dumps(result)
+
+
+@needs_root
+def test_inspect_refuses_a_directory_of_root_another_account_or_through_a_symlink(old_site, monkeypatch, capsys):
+    result = run_module(site_inspect, inspect_args(old_site["site"], owner="cliente1"), monkeypatch, capsys)
+    assert result["failed"] is True and "not to the client's old account cliente1" in result["msg"]
+    os.chown(old_site["site"], 0, 0)
+    result = run_module(site_inspect, inspect_args(old_site["site"]), monkeypatch, capsys)
+    assert result["failed"] is True and "not to a client" in result["msg"]
+    link = os.path.join(old_site["base"], "home", "c2")
+    os.symlink("/etc", link)
+    result = run_module(site_inspect, inspect_args(link), monkeypatch, capsys)
+    assert result["failed"] is True and "goes through a symlink" in result["msg"]

@@ -63,7 +63,7 @@ def test_remote_argv_runs_the_command_on_the_source_over_the_migration_ssh_witho
     ("source", "root@legacy01 -oProxyCommand=x"),
     ("source", "root@legacy01\n"),
     ("source_database", "c1_db; DROP"),
-    ("source_database", "a$HOME"),
+    ("source_database", "-a"),
     ("target_database", "c1-db"),
     ("target_user", "root'@'%"),
 ])
@@ -97,8 +97,12 @@ def test_client_account_refuses_root_and_system_accounts():
             step.client_account("www-data", entry(uid))
     with pytest.raises(step.InvalidValue, match="system account"):
         step.client_account("cliente1", entry(2001, 0))  # the root group
+
+    def missing(name):
+        raise KeyError(name)
+
     with pytest.raises(step.InvalidValue, match="does not exist"):
-        step.client_account("nosuchuser", lambda name: (_ for _ in ()).throw(KeyError(name)))
+        step.client_account("nosuchuser", missing)
 
 
 def test_the_files_key_may_only_read_the_site_as_its_owner():
@@ -117,7 +121,8 @@ def test_the_files_key_may_only_read_the_site_as_its_owner():
 def test_the_database_key_may_only_dump_one_database():
     command = step.dump_forced_command("cliente1_db", options=("--single-transaction", "--quick"))
     assert command == "/usr/bin/mysqldump --single-transaction --quick -- cliente1_db"
-    for name in ("a$HOME", "x;id", "--all-databases", "a b", "db\n"):
+    assert step.dump_forced_command("old$db").endswith("-- 'old$db'")  # the shell of the forced command expands nothing
+    for name in ("x;id", "--all-databases", "a b", "db\n", "a'b", "a`id`"):
         with pytest.raises(step.InvalidValue):
             step.dump_forced_command(name)
     with pytest.raises(step.InvalidValue):
