@@ -28,7 +28,7 @@ options:
     type: path
     required: true
   known_hosts:
-    description: The known_hosts file of migration connections (a new host key is recorded on first use).
+    description: The known_hosts file of migration connections, written from the pinned platform keys (an unknown host key fails).
     type: path
     required: true
 """
