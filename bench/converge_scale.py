@@ -97,10 +97,10 @@ def scalar(value):
 
 
 def write_inventory(path, n_clients, n_names):
-    """path/platform (the bench host, platform settings) and path/reseller (the synthetic state), as every run reads them."""
+    """path/platform (the bench host, platform settings) and path/bench (the synthetic state of reseller bench: its directory names it), as every run reads them."""
     clients = synthetic_clients(n_clients, n_names)
     (path / "platform/group_vars/all").mkdir(parents=True)
-    (path / "reseller/group_vars/all/clients").mkdir(parents=True)
+    (path / "bench/group_vars/all/clients").mkdir(parents=True)
     (path / "platform/hosts.yml").write_text(
         "---\n# bench/converge_scale: the bench host only (no mail host: the package has no mail)\n"
         "all:\n  vars:\n    ansible_python_interpreter: /usr/bin/python3\n  children:\n    fracto_web:\n      hosts:\n"
@@ -115,7 +115,7 @@ def write_inventory(path, n_clients, n_names):
     for cid, client in clients.items():
         files["clients/%s.yml" % cid] = {"fracto_clients__%s" % cid: {cid: client}}
     for name, data in files.items():
-        (path / "reseller/group_vars/all" / name).write_text("---\n" + dump_yaml(data) + "\n")
+        (path / "bench/group_vars/all" / name).write_text("---\n" + dump_yaml(data) + "\n")
     names = sum(2 + len(d["subdomains"]) for c in clients.values() for d in c["domains"].values())
     vhosts = sum(1 + len(d["subdomains"]) for c in clients.values() for d in c["domains"].values())
     php = sum(1 for c in clients.values() if any(d["php"] for d in c["domains"].values()))
@@ -176,8 +176,8 @@ class Runner:
 
     def run(self, step, playbook, *extra, allow_fail=False):
         """Run one playbook; returns (seconds of wall-clock time, PLAY RECAP of the bench host)."""
-        # An inventory folder with platform/ and reseller/ is read as the two inventories of a run.
-        sources = [self.inventory / "platform", self.inventory / "reseller"] if (self.inventory / "reseller").is_dir() else [self.inventory]
+        # An inventory folder with platform/ and bench/ (the reseller's) is read as the two inventories of a run.
+        sources = [self.inventory / "platform", self.inventory / "bench"] if (self.inventory / "bench").is_dir() else [self.inventory]
         cmd = [str(ROOT / ".venv/bin/ansible-playbook"), *[a for s in sources for a in ("-i", str(s))], str(BENCH / playbook), *extra]
         logfile = self.logs / ("%s.log" % step)
         start = time.monotonic()

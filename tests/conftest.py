@@ -87,7 +87,7 @@ def make_bundle(names, valid_from_days=-1, valid_to_days=3650, label=None, ca=No
 def load_base_vars():
     """Every top-level variable of tests/base_inventory/{platform,reseller}/group_vars/all/*.yml, merged."""
     merged = {}
-    for part in ("platform", "reseller"):
+    for part in ("platform", "tester"):
         for path in sorted((BASE_INVENTORY / part / "group_vars" / "all").glob("*.yml")):
             merged.update(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
     return merged

@@ -9,7 +9,7 @@ How a case works (tests/bad_inventories/NN-short-name.yml, one defect per file):
 
 - The base inventory is two inventories, as every run reads them (docs/security.md#inventories):
   tests/base_inventory/platform (hosts.yml, fracto_platform, fracto_ip_pool) and
-  tests/base_inventory/reseller (the reseller's state). Both are copied into tmp_path, the
+  tests/base_inventory/tester (the reseller's state). Both are copied into tmp_path, the
   variables of every group_vars/all/*.yml merged into one mapping of top-level variables.
 - The patch is merged into that mapping: mappings merge key by key, recursively;
   the value "__delete__" removes the key (it must exist); anything else, lists
@@ -20,8 +20,8 @@ How a case works (tests/bad_inventories/NN-short-name.yml, one defect per file):
   other.key (a key of no certificate), expired.cert/.chain/.key (expired ten
   days ago), elsewhere.cert/.chain/.key (valid, for shop.elsewhere.test only).
 - The result is written back split by owner: fracto_platform and fracto_ip_pool to
-  <tmp>/platform/group_vars/all/state.yml, the rest to <tmp>/reseller/group_vars/all/state.yml,
-  then `ansible-playbook -i <tmp>/platform -i <tmp>/reseller playbooks/validate.yml` runs from the
+  <tmp>/platform/group_vars/all/state.yml (with fracto_legacy_accounts), the rest to <tmp>/tester/group_vars/all/state.yml,
+  then `ansible-playbook -i <tmp>/platform -i <tmp>/tester playbooks/validate.yml` runs from the
   repository root with ANSIBLE_CONFIG=<repo>/ansible.cfg.
 - It must fail (rc != 0), print every expected substring, never print a secret
   (each secret of the base inventory contains SENTINEL-SECRET; no PEM private
@@ -82,22 +82,22 @@ def fill_placeholders(value, pems):
     return value
 
 
-PLATFORM_KEYS = ("fracto_platform", "fracto_ip_pool")
+PLATFORM_KEYS = ("fracto_platform", "fracto_ip_pool", "fracto_legacy_accounts")
 
 
 def build_inventory(tmp_path, base_vars, patch, pems, files=None):
     """<tmp>/inventory/{platform,reseller}; files: extra raw files of the reseller inventory, by relative path."""
     inventory = tmp_path / "inventory"
-    for part in ("platform", "reseller"):
+    for part in ("platform", "tester"):
         (inventory / part / "group_vars" / "all").mkdir(parents=True)
     shutil.copy(BASE_INVENTORY / "platform" / "hosts.yml", inventory / "platform" / "hosts.yml")
     variables = deep_merge(base_vars(), fill_placeholders(patch or {}, pems))
-    for part, owned in (("platform", lambda k: k in PLATFORM_KEYS), ("reseller", lambda k: k not in PLATFORM_KEYS)):
+    for part, owned in (("platform", lambda k: k in PLATFORM_KEYS), ("tester", lambda k: k not in PLATFORM_KEYS)):
         text = yaml.safe_dump({k: v for k, v in variables.items() if owned(k)}, allow_unicode=True, sort_keys=False,
                               default_flow_style=False)
         (inventory / part / "group_vars" / "all" / "state.yml").write_text("---\n" + text, encoding="utf-8")
     for relative, text in (files or {}).items():
-        path = inventory / "reseller" / relative
+        path = inventory / "tester" / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         if text.startswith("#!"):
@@ -109,7 +109,7 @@ def run_validate(inventory, *extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env.update(ANSIBLE_CONFIG=str(ANSIBLE_CONFIG), ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="false",
                ANSIBLE_RETRY_FILES_ENABLED="false", PYTHONIOENCODING="utf-8")
-    sources = ["-i", str(inventory / "platform"), "-i", str(inventory / "reseller")]
+    sources = ["-i", str(inventory / "platform"), "-i", str(inventory / "tester")]
     return subprocess.run([str(ANSIBLE_PLAYBOOK), *sources, str(PLAYBOOK), *extra],
                           cwd=str(REPO), env=env, capture_output=True, text=True, encoding="utf-8", timeout=120)
 

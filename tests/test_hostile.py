@@ -84,7 +84,7 @@ def test_a_reseller_inventory_is_refused_when_the_guard_is_not_enabled(tmp_path,
     inventory = build_inventory(tmp_path, base_vars, {}, pems)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env.update(ANSIBLE_CONFIG=str(ANSIBLE_CONFIG), ANSIBLE_NOCOLOR="1", ANSIBLE_VARS_ENABLED="ansible.builtin.host_group_vars")
-    proc = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inventory / "platform"), "-i", str(inventory / "reseller"),
+    proc = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inventory / "platform"), "-i", str(inventory / "tester"),
                            str(PLAYBOOK)], cwd=str(REPO), env=env, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode != 0
     assert "was not checked while the inventory loaded: enable the vars plugin fracto.hosting.reseller_guard" in proc.stdout

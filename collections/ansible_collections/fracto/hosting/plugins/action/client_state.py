@@ -11,12 +11,12 @@ from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible_collections.fracto.hosting.plugins.module_utils.ledger import host_objects
 from ansible_collections.fracto.hosting.plugins.module_utils.state.issues import Problems
-from ansible_collections.fracto.hosting.plugins.module_utils.state.model import CLIENT_SOURCES, validate_state
-from ansible_collections.fracto.hosting.plugins.module_utils.state.origin import check_sources, is_reseller_source, read_source
+from ansible_collections.fracto.hosting.plugins.module_utils.state.model import validate_state
+from ansible_collections.fracto.hosting.plugins.module_utils.state.origin import check_sources, is_reseller_source, read_source, reseller_state
 from ansible_collections.fracto.hosting.plugins.module_utils.state.resolve import resolve_state
 from ansible_collections.fracto.hosting.plugins.vars import reseller_guard
 
-STATE_VARIABLES = ("fracto_platform", "fracto_ip_pool", "fracto_reseller", "fracto_packages")
+PLATFORM_VARIABLES = ("fracto_platform", "fracto_ip_pool", "fracto_legacy_accounts")
 
 
 def reseller_name(variables):
@@ -37,24 +37,14 @@ class ActionModule(ActionBase):
             problems.error(path, "cannot be templated: %s" % str(exc.message if hasattr(exc, "message") else exc).splitlines()[0])
             return None
 
-    def _variables(self, task_vars, problems):
+    def _variables(self, task_vars, problems, reseller):
+        """The platform's state variables templated (trusted), the reseller's as data: its secret references are
+        replaced in Python, nothing of it reaches a template engine."""
         variables = {}
-        for name in STATE_VARIABLES:
+        for name in PLATFORM_VARIABLES:
             if name in task_vars:
                 variables[name] = self._template(problems, name, task_vars[name])
-        for name in sorted(task_vars):
-            if CLIENT_SOURCES.match(name):
-                raw = self._template(problems, name, task_vars[name]) if not isinstance(task_vars[name], dict) else task_vars[name]
-                if isinstance(raw, dict):
-                    # Template client by client: one broken vault reference does not hide the others' errors.
-                    templated = {}
-                    for cid, client in raw.items():
-                        before = len(problems.errors)
-                        value = self._template(problems, "%s.%s" % (name, cid), client)
-                        if len(problems.errors) == before:  # a client that cannot be templated is reported once
-                            templated[cid] = value
-                    raw = templated
-                variables[name] = raw
+        variables.update(reseller_state(reseller))
         return variables
 
     def _check_origins(self, task_vars, problems):
@@ -64,20 +54,22 @@ class ActionModule(ActionBase):
             if os.path.exists(path):
                 sources.append(read_source(path, lambda name: self._loader.load_from_file(name, unsafe=True)))
         check_sources(sources, problems)
+        resellers = [source for source in sources if is_reseller_source(source)]
         for source in sources:
             if is_reseller_source(source) and os.path.realpath(source["path"]) not in reseller_guard.CHECKED:
                 problems.error(source["path"], "was not checked while the inventory loaded: enable the vars plugin "
                                                "fracto.hosting.reseller_guard (ansible.cfg: vars_plugins_enabled)")
+        return resellers[0] if len(resellers) == 1 else None
 
     def _validated_model(self, task_vars, result):
         """Template and validate the state; on errors, fill result as failed and return None."""
         problems = Problems()
-        self._check_origins(task_vars, problems)
+        reseller = self._check_origins(task_vars, problems)
         if problems.errors:  # the state of an inventory that breaks the rules is not even templated
             result.update(failed=True, errors=problems.errors,
                           msg="the inventories are refused (%d errors):\n  - %s" % (len(problems.errors), "\n  - ".join(problems.errors)))
             return None
-        variables = self._variables(task_vars, problems)
+        variables = self._variables(task_vars, problems, reseller)
         groups = task_vars.get("groups", {})
         inventory = {"hosts": list(groups.get("all", [])), "groups": {k: list(v) for k, v in groups.items()}}
         model, found = validate_state(variables, inventory)

@@ -88,6 +88,9 @@ INVENTORY = {
 def _state(bundle):
     return {
         "fracto_platform": {"domain": "fracto.test", "php_versions": ["8.2", "8.3"]},
+        # The old platform's accounts (platform inventory): c1 is cliente1's, with its databases.
+        "fracto_legacy_accounts": {"legacy01": {"c1": {"reseller": "demo", "client": "cliente1", "databases": ["cliente1_wp", "old_db"]},
+                                                "cliente1": {"reseller": "demo", "client": "cliente1", "databases": ["cliente1_db"]}}},
         "fracto_ip_pool": {
             "198.51.100.10": {"reseller": "demo", "host": "cloud01"},
             "198.51.100.11": {"reseller": "demo", "host": "mail01"},

@@ -701,6 +701,7 @@ class StateValidator:
                                                             "(the migrator logs in to the old server as this user)")
                 if address:
                     moved.append({"address": address, "user": spec.get("user", address), "password": spec.get("password")})
+                    self.own_old_login(mpath, client, source, spec.get("user", address))
         client["migration"]["mail"] = {
             "from": source, "port": port, "mailboxes": moved, "master_user": master_user,
             "master_password": master_password, "folder_map": folder_map if isinstance(folder_map, dict) else {},
@@ -742,9 +743,41 @@ class StateValidator:
         elif "target_database" in site:
             self.problems.error(path / "target_database", "needs database (the old database to migrate)")
             ok = False
+        if host and ok and not self.legacy_account_of(path, client["id"], host, src, database):
+            ok = False
         if host and ok and domain:
             client["migration"]["site"] = {"from": host, "path": src.rstrip("/"), "database": database,
                                            "domain": domain, "target_database": target}
+
+    def own_old_login(self, path, client, source, user):
+        """On the shared old platform a login opens one tenant's mailbox: it must be an address of this client's domains
+        (with the old server's master user, naming another tenant's login would copy its mail)."""
+        legacy = self.groups.get("fracto_legacy", set())
+        domain = self.model["platform"].get("domain")
+        if source not in legacy and not any(source == "%s.%s" % (h, domain) for h in legacy):
+            return
+        own = set(client_names(client, aliases=False))
+        if not isinstance(user, str) or user.count("@") != 1 or user.split("@")[1].lower() not in own:
+            self.problems.error(path / "user", "on the old platform (%s) the old login must be an address of this client's "
+                                               "domains" % source)
+
+    def legacy_account_of(self, path, cid, host, src, database):
+        """The old site's account must be this client's in the platform's map of the old platform (a reseller
+        cannot name another tenant's old home or database); True when it is."""
+        accounts = self.vars.get("fracto_legacy_accounts") or {}
+        account = src.strip("/").split("/")[1] if src.startswith("/home/") else src.strip("/").split("/")[2]
+        entry = accounts.get(host, {}).get(account) if isinstance(accounts.get(host), dict) else None
+        me = self.model["reseller"].get("name")
+        if not isinstance(entry, dict) or entry.get("reseller") != me or entry.get("client") != cid:
+            self.problems.error(path / "path", "%s on %s is not an account of client %s of the old platform: the platform "
+                                               "inventory's fracto_legacy_accounts maps each old account to its reseller "
+                                               "and client" % (account, host, cid))
+            return False
+        if database is not None and (database.lower() in rules.SYSTEM_SCHEMAS or database not in (entry.get("databases") or [])):
+            self.problems.error(path / "database", "%s is not a database of the old account %s (fracto_legacy_accounts: %s)"
+                                % (database, account, ", ".join(entry.get("databases") or []) or "none"))
+            return False
+        return True
 
     def mail_names(self, path, client):
         """Names under which the client reaches mail and webmail, by branding."""

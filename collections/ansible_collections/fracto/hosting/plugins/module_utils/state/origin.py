@@ -18,7 +18,8 @@ import re
 STATE_KEY = re.compile(r"fracto_reseller|fracto_packages|fracto_clients(__[a-z0-9_]+)?")
 SECRET_KEY = re.compile(r"vault_[a-z0-9_]+")
 SECRET_REFERENCE = re.compile(r"\{\{\s*(vault_[a-z0-9_]+)\s*\}\}")
-TEMPLATE_MARK = re.compile(r"\{\{|\{%|\{#")
+# Jinja's delimiters, and the header that redefines them (`#jinja2:variable_start_string:...`): any of them is a template.
+TEMPLATE_MARK = re.compile(r"\{\{|\{%|\{#|#jinja2:", re.IGNORECASE)
 # Files Ansible skips when it reads an inventory directory (INVENTORY_IGNORE_EXTS and INVENTORY_IGNORE_PATTERNS).
 IGNORED_SUFFIXES = (".md", ".txt", ".rst", ".orig", ".bak", ".retry", ".pyc", ".pyo", "~", ".cfg", ".ini.sample")
 ALLOWED_TOP = ("group_vars",)
@@ -48,9 +49,20 @@ def _strings(value, path):
         yield path, str(value)  # a vault-encrypted string decrypts to its text
 
 
+def source_name(source):
+    """The reseller an inventory belongs to: the name of its directory, which the platform operator chose."""
+    return os.path.basename(os.path.normpath(source["path"]))
+
+
 def check_reseller_source(source, platform_names, problems):
     """Every breach of the data-only rule in one reseller source, reported on problems as `file: variable: rule`."""
     where = source["path"]
+    for rel, data in sorted(source["vars"].items()):
+        reseller = data.get("fracto_reseller") if isinstance(data, dict) else None
+        if isinstance(reseller, dict) and "name" in reseller and reseller["name"] != source_name(source):
+            problems.error("%s/%s: fracto_reseller.name" % (where, rel),
+                           "must be %s, the name of the reseller inventory's directory (chosen by the platform operator): "
+                           "a reseller cannot act as another" % source_name(source))
     for rel in source["other_files"]:
         top = rel.split("/", 1)[0]
         if top not in ALLOWED_TOP:
@@ -135,3 +147,32 @@ def read_source(path, load):
         elif os.path.isdir(path) and not entry.startswith(".") and not entry.endswith(IGNORED_SUFFIXES):
             source["other_files"].append(entry)
     return source
+
+
+def _substitute(value, secrets):
+    if isinstance(value, dict):
+        return {k: _substitute(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, secrets) for v in value]
+    if isinstance(value, str):
+        ref = SECRET_REFERENCE.fullmatch(value.strip())
+        if ref and ref.group(1) in secrets:
+            secret = secrets[ref.group(1)]
+            return secret if isinstance(secret, (str, dict, list, int, bool)) or secret is None else str(secret)
+        return value
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return str(value)  # a vault-encrypted string decrypts to its text
+
+
+def reseller_state(source):
+    """The state variables of a checked reseller source, its secret references replaced in Python (never templated)."""
+    state, secrets = {}, {}
+    for data in source["vars"].values():
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if SECRET_KEY.fullmatch(str(key)):
+                    secrets[str(key)] = value if isinstance(value, (str, dict, list)) or value is None else str(value)
+                elif STATE_KEY.fullmatch(str(key)):
+                    state[str(key)] = value
+    return {key: _substitute(value, secrets) for key, value in state.items()}

@@ -36,16 +36,17 @@ def test_an_ansible_variable_is_named_with_its_file():
 
 
 def test_a_lookup_or_filter_in_a_state_value_is_code():
-    for text in ("{{ lookup('pipe', 'id') }}", "{{ vault_c1_pw | b64decode }}", "x{{ vault_c1_pw }}", "{% if 1 %}a{% endif %}"):
-        state = {"fracto_reseller": {"name": text}}
+    for text in ("{{ lookup('pipe', 'id') }}", "{{ vault_c1_pw | b64decode }}", "x{{ vault_c1_pw }}", "{% if 1 %}a{% endif %}",
+                 "#jinja2:variable_start_string:'[['\n[[ lookup('pipe', 'id') ]]"):
+        state = {"fracto_reseller": {"name": "r1", "contact_email": text}}
         found = errors(PLATFORM, source("r1", {"group_vars/all/s.yml": state, "group_vars/all/v.yml": {"vault_c1_pw": "s"}}))
         assert found and "lookups, filters and expressions are code" in found[0], text
 
 
 def test_a_reference_to_a_platform_variable_is_refused():
-    state = {"fracto_reseller": {"name": "{{ vault_platform_key }}"}}
+    state = {"fracto_reseller": {"name": "r1", "contact_email": "{{ vault_platform_key }}"}}
     found = errors(PLATFORM, source("r1", {"group_vars/all/s.yml": state}))
-    assert found == ["r1/group_vars/all/s.yml: fracto_reseller.name: refers to vault_platform_key, which the reseller "
+    assert found == ["r1/group_vars/all/s.yml: fracto_reseller.contact_email: refers to vault_platform_key, which the reseller "
                      "inventory does not define (its own vault_* variables only)"]
 
 
@@ -90,3 +91,21 @@ def test_read_source_walks_group_vars_and_lists_other_files(tmp_path):
     found = read_source(str(tmp_path), lambda path: {"loaded": path.rsplit("/", 1)[-1]})
     assert found["vars"] == {"group_vars/all/clients/c1.yml": {"loaded": "c1.yml"}}
     assert found["other_files"] == ["hosts.yml"]
+
+
+def test_the_reseller_is_named_by_its_directory():
+    state = {"fracto_reseller": {"name": "other"}}
+    found = errors(PLATFORM, source("inventories/r1", {"group_vars/all/s.yml": state}))
+    assert found == ["inventories/r1/group_vars/all/s.yml: fracto_reseller.name: must be r1, the name of the reseller "
+                     "inventory's directory (chosen by the platform operator): a reseller cannot act as another"]
+
+
+def test_reseller_state_replaces_secret_references_in_python_and_never_templates():
+    from ansible_collections.fracto.hosting.plugins.module_utils.state.origin import reseller_state
+
+    reseller = source("r1", {"group_vars/all/state.yml": STATE, "group_vars/all/vault.yml": {"vault_c1_pw": "{{ not templated }}"},
+                             "group_vars/all/other.yml": {"fracto_packages": {"p": {"note": " {{ vault_c1_pw }} "}}}})
+    state = reseller_state(reseller)
+    assert state["fracto_clients__c1"]["c1"]["x"] == "{{ not templated }}"
+    assert state["fracto_packages"]["p"]["note"] == "{{ not templated }}"
+    assert set(state) == {"fracto_reseller", "fracto_clients__c1", "fracto_packages"}
