@@ -224,13 +224,35 @@ def _no_delay(imap):
         pass  # not a TCP socket
 
 
+# The largest literal (a message, a header block) read from a server: an old server is content only, and imaplib would
+# otherwise allocate whatever size it announces (a hostile one could exhaust a shared mail host's memory).
+MAX_LITERAL = 256 * 1024 * 1024
+
+
+class _Bounded:
+    """imaplib reads a literal with read(size), size as the server announced it: refuse sizes past MAX_LITERAL."""
+
+    def read(self, size):
+        if size > MAX_LITERAL:
+            raise imaplib.IMAP4.abort("the server announced a literal of %d bytes (the limit is %d)" % (size, MAX_LITERAL))
+        return super().read(size)
+
+
+class _BoundedIMAP4(_Bounded, imaplib.IMAP4):
+    pass
+
+
+class _BoundedIMAP4SSL(_Bounded, imaplib.IMAP4_SSL):
+    pass
+
+
 class IMAP:
     """imaplib.IMAP4_SSL with the commands of the migration; every failure is an IMAPError."""
 
     def __init__(self, host, port=993, verify=True, ca_file=None, timeout=120, tls=True):
         if not tls:  # the loopback only (the module enforces it): Dovecot counts it as secured
             try:
-                self.imap = imaplib.IMAP4(host, port, timeout=timeout)
+                self.imap = _BoundedIMAP4(host, port, timeout=timeout)
             except (OSError, imaplib.IMAP4.error) as exc:
                 raise IMAPError("cannot connect to %s:%s: %s" % (host, port, exc)) from exc
             _no_delay(self.imap)
@@ -238,7 +260,7 @@ class IMAP:
             self.selected_status = None
             return
         try:
-            self.imap = imaplib.IMAP4_SSL(host, port, ssl_context=tls_context(verify, ca_file), timeout=timeout)
+            self.imap = _BoundedIMAP4SSL(host, port, ssl_context=tls_context(verify, ca_file), timeout=timeout)
         except (OSError, imaplib.IMAP4.error) as exc:
             raise IMAPError("cannot connect to %s:%s: %s" % (host, port, exc)) from exc
         _no_delay(self.imap)

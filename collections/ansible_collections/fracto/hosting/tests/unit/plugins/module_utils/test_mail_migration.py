@@ -300,3 +300,19 @@ def test_imap_connection_sends_without_nagle_delay():
         imap.imap.shutdown()
         thread.join(5)
         server.close()
+
+
+def test_a_literal_larger_than_the_limit_is_refused_before_it_is_read(monkeypatch):
+    """A hostile old server announcing a huge literal cannot make the migrator allocate it."""
+    import imaplib
+    import io
+
+    import pytest
+    from ansible_collections.fracto.hosting.plugins.module_utils.imap import client
+
+    monkeypatch.setattr(client, "MAX_LITERAL", 10)
+    server = client._BoundedIMAP4.__new__(client._BoundedIMAP4)  # pylint: disable=protected-access  # no connection needed
+    server.file = io.BytesIO(b"x" * 100)
+    assert server.read(10) == b"x" * 10
+    with pytest.raises(imaplib.IMAP4.abort, match="literal of 11 bytes"):
+        server.read(11)
