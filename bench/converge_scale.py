@@ -97,7 +97,8 @@ def scalar(value):
 
 
 def write_inventory(path, n_clients, n_names):
-    """path/platform (the bench host, platform settings) and path/bench (the synthetic state of reseller bench: its directory names it), as every run reads them."""
+    """path/platform (the bench host, platform settings) and path/bench (the state of reseller bench, named by its
+    directory), as every run reads them."""
     clients = synthetic_clients(n_clients, n_names)
     (path / "platform/group_vars/all").mkdir(parents=True)
     (path / "bench/group_vars/all/clients").mkdir(parents=True)

@@ -196,7 +196,8 @@ def user_ids(name, what):
 
 def run_as(argv, stdin=None, env=None):
     """Run argv (argv list, no shell); (rc, stderr)."""
-    proc = subprocess.run(argv, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False,
+    # stdin is a database dump file, streamed (run_command's data= would hold the whole dump in memory).
+    proc = subprocess.run(argv, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False,  # pylint: disable=ansible-bad-function
                           env=dict(env or {}, PATH=PATH_ENV, LC_ALL="C"))
     return proc.returncode, proc.stderr.decode("utf-8", "replace").strip()
 
@@ -207,7 +208,8 @@ def copy_as(source, arcname, uid, gid, directory, allow_symlinks):
     if rc != 0:
         raise RestoreError("cannot create %s as the client: %s" % (directory, err))
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe: tar's complaints never block the stream
-        proc = subprocess.Popen(extract_argv(uid, gid, directory), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        # The tree is streamed into tar's stdin as it is read (run_command would hold the whole archive in memory).
+        proc = subprocess.Popen(extract_argv(uid, gid, directory), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,  # pylint: disable=ansible-bad-function
                                 stderr=errors, env={"PATH": PATH_ENV, "LC_ALL": "C"})
         try:
             counts = stream_tree(source, arcname, proc.stdin, allow_symlinks=allow_symlinks)

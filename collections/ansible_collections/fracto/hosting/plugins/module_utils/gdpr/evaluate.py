@@ -323,7 +323,7 @@ def evaluate_backups(jobs, records, now, max_age_hours=BACKUP_MAX_AGE_HOURS, bac
         success = parse_time(record.get("last_success"))
         if record.get("last_status") != "ok":
             reasons.append("%s: last run %s failed: %s" % (label, record.get("last_attempt"),
-                                                         redact_url(record.get("last_error")) or "no error recorded"))
+                                                           redact_url(record.get("last_error")) or "no error recorded"))
         if success is None:
             reasons.append("%s: no successful backup recorded%s" % (
                 label, "" if record.get("last_success") is None else " (last_success %r unreadable)" % record.get("last_success")))

@@ -251,6 +251,7 @@ MASTER_PASSDB = (
     "  args = scheme=CRYPT username_format=%%{login_user}*%%{user} %s\n}\n" % MASTERS_FILE
 )
 
+
 def render_dovecot(hostname, mail_names, cert_paths, vmail_uid, vmail_gid):
     fullchain, key = default_certificate(hostname, cert_paths)
     out = [

@@ -623,8 +623,8 @@ class StateValidator:
         if rule is None and (kind, value) in self.db_owner:
             other, other_path = self.db_owner[(kind, value)]
             if other != cid or kind == "name":
-                rule = "database %s %s is already used by %s (%s)" % (kind, value, "this client" if other == cid
-                                                                       else "client %s" % other, other_path)
+                owner = "this client" if other == cid else "client %s" % other
+                rule = "database %s %s is already used by %s (%s)" % (kind, value, owner, other_path)
         if rule:
             self.problems.error(path, rule)
             return False

@@ -118,9 +118,9 @@ def local_part_ok(local):
     return 0 < len(local) <= MAX_LOCAL and _LOCAL_PART.fullmatch(local) is not None and ".." not in local
 
 
-def is_under(name, domain):
-    """True when name is domain itself or one of its subdomains."""
-    return name == domain or name.endswith("." + domain)
+def is_under(child, parent):
+    """True when child is the domain parent itself or one of its subdomains."""
+    return child == parent or child.endswith("." + parent)
 
 
 def covered_by(name, patterns):

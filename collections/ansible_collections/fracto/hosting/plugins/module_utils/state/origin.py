@@ -67,7 +67,7 @@ def check_reseller_source(source, platform_names, problems):
         top = rel.split("/", 1)[0]
         if top not in ALLOWED_TOP:
             problems.error("%s/%s" % (where, rel), "a reseller inventory defines no hosts, groups or inventory plugins; only "
-                                "group_vars/all/ files (and .md/.txt notes) belong in it")
+                                                   "group_vars/all/ files (and .md/.txt notes) belong in it")
     defined = {}
     for rel, data in sorted(source["vars"].items()):
         if not (rel.startswith("group_vars/all/") or rel.split(".")[0] == "group_vars/all"):
@@ -83,11 +83,11 @@ def check_reseller_source(source, platform_names, problems):
                 defined[str(key)] = rel
             else:
                 problems.error("%s/%s: %s" % (where, rel, key), "%s; %s is the platform's (its inventory sets Ansible, connection and "
-                                                      "role variables)" % (STATE_RULE, key))
+                                                                "role variables)" % (STATE_RULE, key))
     for name, rel in sorted(defined.items()):
         if name in platform_names:
             problems.error("%s/%s: %s" % (where, rel, name), "shadows a variable of the platform inventory: a reseller's secrets need "
-                                                   "names of their own")
+                                                             "names of their own")
     for rel, data in sorted(source["vars"].items()):
         if not isinstance(data, dict):
             continue
@@ -101,11 +101,11 @@ def check_reseller_source(source, platform_names, problems):
                 ref = SECRET_REFERENCE.fullmatch(text.strip())
                 if secret or ref is None:
                     problems.error("%s/%s: %s" % (where, rel, path), "only a plain reference to one of the reseller's own secrets "
-                                                           "may be templated ({{ vault_name }}); lookups, filters and "
-                                                           "expressions are code")
+                                                                     "may be templated ({{ vault_name }}); lookups, filters and "
+                                                                     "expressions are code")
                 elif ref.group(1) not in defined:
                     problems.error("%s/%s: %s" % (where, rel, path), "refers to %s, which the reseller inventory does not define "
-                                                           "(its own vault_* variables only)" % ref.group(1))
+                                                                     "(its own vault_* variables only)" % ref.group(1))
 
 
 def check_sources(sources, problems):

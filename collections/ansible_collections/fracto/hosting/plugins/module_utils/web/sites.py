@@ -317,7 +317,7 @@ def site_path(name):
 
 def pool_path(pool):
     return "/etc/php/%s/fpm/pool.d/fracto-%s.conf" % (g.want("php version", pool["version"], g.PHP_VERSION, "N.N"),
-                                                       g.client_id("pool client", pool["client"]))
+                                                      g.client_id("pool client", pool["client"]))
 
 
 def ip_default_sites(sites):

@@ -231,7 +231,7 @@ def test_first_run_creates_every_job_then_nothing_changes():
     files = wanted()
     changes, writes, removals = jobs.plan_files({}, files, "demo", SETTINGS, {"c1", "c2"}, False)
     assert [(c["action"], c["id"]) for c in changes] == [("create", "c1/web"), ("create", "c2/web"), ("create", "runner"), ("create", "ssh key"),
-                                                        ("create", "ssh known_hosts")]
+                                                         ("create", "ssh known_hosts")]
     assert set(writes) == set(files) and removals == []
     assert all(c["kind"] == "backup" for c in changes)
     assert jobs.plan_files(on_host(files), files, "demo", SETTINGS, {"c1", "c2"}, False) == ([], [], [])

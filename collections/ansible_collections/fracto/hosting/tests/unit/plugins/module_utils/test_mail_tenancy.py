@@ -103,7 +103,7 @@ class FakeHost:
         monkeypatch.setattr(mc, "MASTERS_FILE", str(tmp_path / "masters"), raising=False)
         (tmp_path / "masters").write_text("")
         monkeypatch.setattr(mail_server, "read_text", self.read)
-        monkeypatch.setattr(mail_server, "write_config", lambda path, content: self.files.__setitem__(path, content))
+        monkeypatch.setattr(mail_server, "write_config", self.files.__setitem__)
         monkeypatch.setattr(mail_server, "write_atomic", self.write_atomic)
         monkeypatch.setattr(mail_server, "compile_maps", lambda module, paths: None)
         monkeypatch.setattr(mail_server, "check_config", lambda module, paths: None)
@@ -299,11 +299,19 @@ def test_writes_run_under_the_host_lock_and_check_mode_neither_locks_nor_writes(
 
 
 def test_a_run_waits_for_the_lock_another_run_holds_and_writes_nothing(host, capsys, monkeypatch):
-    @contextlib.contextmanager
-    def busy(name, reseller=None, **_kw):
-        raise host_lock.HostLockTimeout("another run holds the host lock /run/fracto/host.lock: web_sites (reseller other)")
-        yield  # pragma: no cover
-    monkeypatch.setattr(host_lock, "host_lock", busy)
+    class Busy:
+        """A lock another run holds: entering it times out at once."""
+
+        def __init__(self, name, reseller=None, **_kw):
+            pass
+
+        def __enter__(self):
+            raise host_lock.HostLockTimeout("another run holds the host lock /run/fracto/host.lock: web_sites (reseller other)")
+
+        def __exit__(self, *exc_info):
+            return False
+
+    monkeypatch.setattr(host_lock, "host_lock", Busy)
     monkeypatch.setattr(mail_server, "run_locked", host_lock.run_locked)
     result = host.run(capsys, "resa", **reseller_state("a", "ca"))
     assert result["failed"] and "another run holds the host lock" in result["msg"]

@@ -20,7 +20,7 @@ def errors(*sources):
 
 
 PLATFORM = source("platform", {"group_vars/all/platform.yml": {"fracto_platform": {}, "ansible_user": "ops",
-                                                                "vault_platform_key": "x"}}, ["hosts.yml"])
+                                                               "vault_platform_key": "x"}}, ["hosts.yml"])
 
 
 def test_a_data_only_reseller_inventory_is_accepted():
@@ -52,7 +52,7 @@ def test_a_reference_to_a_platform_variable_is_refused():
 
 def test_a_secret_that_shadows_a_platform_variable_is_refused():
     found = errors(PLATFORM, source("r1", {"group_vars/all/s.yml": STATE, "group_vars/all/v.yml": {"vault_c1_pw": "s",
-                                                                                                     "vault_platform_key": "mine"}}))
+                                                                                                   "vault_platform_key": "mine"}}))
     assert found == ["r1/group_vars/all/v.yml: vault_platform_key: shadows a variable of the platform inventory: a reseller's "
                      "secrets need names of their own"]
 

@@ -7,7 +7,6 @@ root-only, restores through a root-only staging area and copied in as the tenant
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pwd
@@ -38,16 +37,29 @@ def held(monkeypatch):
     """Another run holds the host lock; a command or a write outside the lock fails the test."""
     asked = []
 
-    @contextlib.contextmanager
-    def busy(name, reseller=None, **_kw):
-        asked.append((name, reseller))
-        raise lock.HostLockTimeout("another run holds the host lock /run/fracto/host.lock: web_sites (reseller other)")
-        yield  # pragma: no cover
+    class Busy:
+        """A lock another run holds: entering it times out at once."""
 
-    monkeypatch.setattr(lock, "host_lock", busy)
-    monkeypatch.setattr(basic.AnsibleModule, "run_command",
-                        lambda self, *a, **k: (_ for _ in ()).throw(Writes("run_command outside the lock: %r" % (a,))))
-    monkeypatch.setattr(backup_jobs, "write_atomic", lambda *a, **k: (_ for _ in ()).throw(Writes("write outside the lock")))
+        def __init__(self, name, reseller=None, **_kw):
+            self.name, self.reseller = name, reseller
+
+        def __enter__(self):
+            asked.append((self.name, self.reseller))
+            raise lock.HostLockTimeout("another run holds the host lock /run/fracto/host.lock: web_sites (reseller other)")
+
+        def __exit__(self, *exc_info):
+            return False
+
+    monkeypatch.setattr(lock, "host_lock", Busy)
+
+    def no_command(self, *args, **kwargs):
+        raise Writes("run_command outside the lock: %r" % (args,))
+
+    def no_write(*args, **kwargs):
+        raise Writes("write outside the lock")
+
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", no_command)
+    monkeypatch.setattr(backup_jobs, "write_atomic", no_write)
     return asked
 
 

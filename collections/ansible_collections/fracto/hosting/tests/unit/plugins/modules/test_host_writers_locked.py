@@ -10,7 +10,6 @@ would write outside it reaches a patched writer (which fails the test) instead o
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 
@@ -31,13 +30,20 @@ def held(monkeypatch):
     """The host lock is held by another run: entering it times out at once. Returns the names that asked for it."""
     asked = []
 
-    @contextlib.contextmanager
-    def busy(name, reseller=None, **_kw):
-        asked.append((name, reseller))
-        raise lock.HostLockTimeout("another run holds the host lock /run/fracto/host.lock: web_sites (reseller other)")
-        yield  # pragma: no cover
+    class Busy:
+        """A lock another run holds: entering it times out at once."""
 
-    monkeypatch.setattr(lock, "host_lock", busy)
+        def __init__(self, name, reseller=None, **_kw):
+            self.name, self.reseller = name, reseller
+
+        def __enter__(self):
+            asked.append((self.name, self.reseller))
+            raise lock.HostLockTimeout("another run holds the host lock /run/fracto/host.lock: web_sites (reseller other)")
+
+        def __exit__(self, *exc_info):
+            return False
+
+    monkeypatch.setattr(lock, "host_lock", Busy)
 
     def no_command(self, *args, **kwargs):
         raise Writes("run_command outside the lock: %r" % (args,))
@@ -46,13 +52,17 @@ def held(monkeypatch):
     return asked
 
 
+def no_write_atomic(*args, **kwargs):
+    raise Writes("write_atomic outside the lock")
+
+
 def run(capsys, name, args, monkeypatch=None, patch=None):
     module = importlib.import_module(MODULES + name)
     for attr, value in (patch or {}).items():
         monkeypatch.setattr(module, attr, value)
     for attr in ("write_atomic",):
         if hasattr(module, attr) and monkeypatch is not None:
-            monkeypatch.setattr(module, attr, lambda *a, **k: (_ for _ in ()).throw(Writes("write_atomic outside the lock")))
+            monkeypatch.setattr(module, attr, no_write_atomic)
     with patch_module_args(args), pytest.raises(SystemExit):
         module.main()
     return json.loads(capsys.readouterr().out)
@@ -131,6 +141,6 @@ def test_an_existing_user_the_platform_did_not_create_never_gets_a_pool(held, ca
             "php_pools": [{"client": "c1", "user": "c1", "version": "8.2", "name": "c1-8.2"}], "clients": ["c1"], "reseller": "demo",
             "_ansible_check_mode": True}
     result = run(capsys, "web_sites", args, monkeypatch, {"account_of": lambda name: existing if name == "c1" else None,
-                                                         "gid_of": lambda name: uid if name == "c1" else 33})
+                                                          "gid_of": lambda name: uid if name == "c1" else 33})
     assert result.get("failed") and result["msg"].startswith("users[0].name c1 is refused"), result
     assert "php_pool" not in json.dumps(result)
