@@ -3,6 +3,7 @@
 import json
 import os
 import shlex
+import shutil
 import subprocess
 
 import testinfra
@@ -61,13 +62,15 @@ def test_check_diff_prints_the_plan_and_changes_nothing(project, tmp_path):
     del client["mailboxes"]["ana@cliente1.test"]
     del client["migration"]["mail"]["mailboxes"]["ana@cliente1.test"]  # a migration may only name mailboxes of the client
     client["mail_aliases"]["sales@cliente1.test"] = ["info@cliente1.test"]
-    extra = tmp_path / "changed.yml"
-    extra.write_text(yaml.safe_dump(changed))
+    # The state comes from the reseller's inventory only (extra vars do not override it): a changed copy of it,
+    # in a directory named like the reseller.
+    reseller = tmp_path / "demo"
+    shutil.copytree(project / "inventories" / "demo", reseller)
+    (reseller / "group_vars" / "all" / "clients" / "cliente1.yml").write_text(yaml.safe_dump(changed))
     before = CLOUD01.file(RECORD).content_string, MAIL01.file(RECORD).content_string
     env = dict(os.environ, FRACTO_REPORT_DIR=str(tmp_path))
     run = subprocess.run(
-        ["ansible-playbook", "-i", INVENTORY, "-i", str(project / "inventories" / "demo"), str(project / "playbooks" / "site.yml"),
-         "--check", "--diff", "-e", "@%s" % extra],
+        ["ansible-playbook", "-i", INVENTORY, "-i", str(reseller), str(project / "playbooks" / "site.yml"), "--check", "--diff"],
         capture_output=True, text=True, cwd=project, env=env, timeout=600, check=False)
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-3000:]

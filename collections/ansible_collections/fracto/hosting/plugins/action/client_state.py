@@ -9,10 +9,11 @@ import os
 
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
+from ansible.utils.vars import load_extra_vars
 from ansible_collections.fracto.hosting.plugins.module_utils.ledger import host_objects
 from ansible_collections.fracto.hosting.plugins.module_utils.state.issues import Problems
 from ansible_collections.fracto.hosting.plugins.module_utils.state.model import validate_state
-from ansible_collections.fracto.hosting.plugins.module_utils.state.origin import check_sources, is_reseller_source, read_source, reseller_state
+from ansible_collections.fracto.hosting.plugins.module_utils.state.origin import STATE_KEY, check_sources, is_reseller_source, read_source, reseller_state
 from ansible_collections.fracto.hosting.plugins.module_utils.state.resolve import resolve_state
 from ansible_collections.fracto.hosting.plugins.vars import reseller_guard
 
@@ -45,6 +46,11 @@ class ActionModule(ActionBase):
             if name in task_vars:
                 variables[name] = self._template(problems, name, task_vars[name])
         variables.update(reseller_state(reseller))
+        # The operator's extra vars (-e) are trusted and override a state variable for this run (a what-if plan).
+        extra = load_extra_vars(self._loader)
+        for name in sorted(extra):
+            if name in variables or STATE_KEY.fullmatch(name):
+                variables[name] = self._template(problems, name, extra[name])
         return variables
 
     def _check_origins(self, task_vars, problems):
