@@ -13,7 +13,15 @@ from ansible.utils.vars import load_extra_vars
 from ansible_collections.fracto.hosting.plugins.module_utils.ledger import host_objects
 from ansible_collections.fracto.hosting.plugins.module_utils.state.issues import Problems
 from ansible_collections.fracto.hosting.plugins.module_utils.state.model import validate_state
-from ansible_collections.fracto.hosting.plugins.module_utils.state.origin import STATE_KEY, check_sources, is_reseller_source, read_source, reseller_state
+from ansible_collections.fracto.hosting.plugins.module_utils.state.origin import (
+    STATE_KEY,
+    check_identity,
+    check_sources,
+    is_reseller_source,
+    read_source,
+    reseller_state,
+    source_name,
+)
 from ansible_collections.fracto.hosting.plugins.module_utils.state.resolve import resolve_state
 from ansible_collections.fracto.hosting.plugins.vars import reseller_guard
 
@@ -45,7 +53,10 @@ class ActionModule(ActionBase):
         for name in PLATFORM_VARIABLES:
             if name in task_vars:
                 variables[name] = self._template(problems, name, task_vars[name])
-        variables.update(reseller_state(reseller))
+        state = reseller_state(reseller)
+        # Checked again once secret references are replaced: the name binds the state to its inventory directory.
+        check_identity(reseller["path"], state.get("fracto_reseller"), source_name(reseller), problems)
+        variables.update(state)
         # The operator's extra vars (-e) are trusted and override a state variable for this run (a what-if plan).
         extra = load_extra_vars(self._loader)
         for name in sorted(extra):
@@ -58,7 +69,9 @@ class ActionModule(ActionBase):
         sources = []
         for path in task_vars.get("ansible_inventory_sources", []):
             if os.path.exists(path):
-                sources.append(read_source(path, lambda name: self._loader.load_from_file(name, unsafe=True)))
+                # Read afresh (cache none): the copy host_group_vars cached is trusted as a template, this one never is.
+                sources.append(read_source(path, lambda name: self._loader.load_from_file(name, cache="none", unsafe=True),
+                                           reseller_guard.ignored))
         check_sources(sources, problems)
         resellers = [source for source in sources if is_reseller_source(source)]
         for source in sources:

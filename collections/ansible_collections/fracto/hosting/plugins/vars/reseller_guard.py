@@ -32,6 +32,8 @@ extends_documentation_fragment:
 import os
 
 from ansible.errors import AnsibleError
+from ansible.inventory.manager import IGNORED
+from ansible.module_utils.common.text.converters import to_bytes
 from ansible.plugins.vars import BaseVarsPlugin
 from ansible_collections.fracto.hosting.plugins.module_utils.state.issues import Problems
 from ansible_collections.fracto.hosting.plugins.module_utils.state.origin import (
@@ -39,6 +41,12 @@ from ansible_collections.fracto.hosting.plugins.module_utils.state.origin import
     is_reseller_source,
     read_source,
 )
+
+
+def ignored(name):
+    """Ansible's own rule for the files an inventory directory skips (anything else it parses as an inventory)."""
+    return IGNORED.search(to_bytes(name)) is not None
+
 
 CHECKED = set()  # real paths of the reseller sources checked in this process (client_state asks)
 _SEEN = set()
@@ -51,7 +59,7 @@ class VarsModule(BaseVarsPlugin):
         if real in _SEEN or not os.path.isdir(real):
             return {}
         _SEEN.add(real)
-        source = read_source(path, lambda name: loader.load_from_file(name, unsafe=True))
+        source = read_source(path, lambda name: loader.load_from_file(name, cache="none", unsafe=True), ignored)
         if not is_reseller_source(source):
             return {}
         problems = Problems()

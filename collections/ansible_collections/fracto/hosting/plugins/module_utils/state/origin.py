@@ -14,19 +14,24 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 
 STATE_KEY = re.compile(r"fracto_reseller|fracto_packages|fracto_clients(__[a-z0-9_]+)?")
 SECRET_KEY = re.compile(r"vault_[a-z0-9_]+")
 SECRET_REFERENCE = re.compile(r"\{\{\s*(vault_[a-z0-9_]+)\s*\}\}")
 # Jinja's delimiters, and the header that redefines them (`#jinja2:variable_start_string:...`): any of them is a template.
 TEMPLATE_MARK = re.compile(r"\{\{|\{%|\{#|#jinja2:", re.IGNORECASE)
-# Files Ansible skips when it reads an inventory directory (INVENTORY_IGNORE_EXTS and INVENTORY_IGNORE_PATTERNS).
-IGNORED_SUFFIXES = (".md", ".txt", ".rst", ".orig", ".bak", ".retry", ".pyc", ".pyo", "~", ".cfg", ".ini.sample")
 ALLOWED_TOP = ("group_vars",)
 VARS_DIRS = ("group_vars", "host_vars")
 VARS_SUFFIXES = ("", ".yml", ".yaml", ".json")
+MAX_FILE = 8 * 1024 * 1024      # bytes of one reseller file: a state is text, not a disk filler
+MAX_STRINGS = 500000            # strings of a reseller inventory once YAML aliases are expanded
 STATE_RULE = ("a reseller inventory holds only its state (fracto_reseller, fracto_packages, fracto_clients, "
               "fracto_clients__<part>) and its secrets (vault_*)")
+
+
+class TooLarge(ValueError):
+    """A reseller inventory that expands past MAX_STRINGS (YAML aliases)."""
 
 
 def is_reseller_source(source):
@@ -34,15 +39,18 @@ def is_reseller_source(source):
     return any(STATE_KEY.fullmatch(str(key)) for data in source["vars"].values() if isinstance(data, dict) for key in data)
 
 
-def _strings(value, path):
-    """(path, string) for every string in value, keys included."""
+def _strings(value, path, budget):
+    """(path, string) for every string in value, keys included; budget is a one-item list counting down."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise TooLarge(path)
     if isinstance(value, dict):
         for key, item in value.items():
             yield "%s.%s" % (path, key), str(key)
-            yield from _strings(item, "%s.%s" % (path, key))
+            yield from _strings(item, "%s.%s" % (path, key), budget)
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            yield from _strings(item, "%s[%d]" % (path, i))
+            yield from _strings(item, "%s[%d]" % (path, i), budget)
     elif isinstance(value, str):
         yield path, value
     elif value is not None and not isinstance(value, (bool, int, float)):
@@ -54,15 +62,24 @@ def source_name(source):
     return os.path.basename(os.path.normpath(source["path"]))
 
 
+def check_identity(where, reseller, name, problems):
+    """fracto_reseller is a literal mapping whose name is the directory's: a reseller cannot act as another."""
+    if not isinstance(reseller, dict) or not isinstance(reseller.get("name"), str) or SECRET_REFERENCE.search(reseller["name"]):
+        problems.error("%s: fracto_reseller" % where, "must be a literal mapping with a literal name (not a secret reference)")
+    elif reseller["name"] != name:
+        problems.error("%s: fracto_reseller.name" % where,
+                       "must be %s, the name of the reseller inventory's directory (chosen by the platform operator): "
+                       "a reseller cannot act as another" % name)
+
+
 def check_reseller_source(source, platform_names, problems):
     """Every breach of the data-only rule in one reseller source, reported on problems as `file: variable: rule`."""
     where = source["path"]
-    for rel, data in sorted(source["vars"].items()):
-        reseller = data.get("fracto_reseller") if isinstance(data, dict) else None
-        if isinstance(reseller, dict) and "name" in reseller and reseller["name"] != source_name(source):
-            problems.error("%s/%s: fracto_reseller.name" % (where, rel),
-                           "must be %s, the name of the reseller inventory's directory (chosen by the platform operator): "
-                           "a reseller cannot act as another" % source_name(source))
+    for kind, rule in (("links", "is a symbolic link: a reseller inventory holds plain files only"),
+                       ("special", "is not a regular file"),
+                       ("large", "is larger than %d bytes" % MAX_FILE)):
+        for rel in source.get(kind, ()):
+            problems.error("%s/%s" % (where, rel), rule)
     for rel in source["other_files"]:
         top = rel.split("/", 1)[0]
         if top not in ALLOWED_TOP:
@@ -71,7 +88,8 @@ def check_reseller_source(source, platform_names, problems):
     defined = {}
     for rel, data in sorted(source["vars"].items()):
         if not (rel.startswith("group_vars/all/") or rel.split(".")[0] == "group_vars/all"):
-            problems.error("%s/%s" % (where, rel), "a reseller inventory sets variables in group_vars/all/ only: its state is not per host or group")
+            problems.error("%s/%s" % (where, rel), "a reseller inventory sets variables in group_vars/all/ only: its state is "
+                                                   "not per host or group")
             continue
         if data is None:
             continue
@@ -80,32 +98,41 @@ def check_reseller_source(source, platform_names, problems):
             continue
         for key in data:
             if STATE_KEY.fullmatch(str(key)) or SECRET_KEY.fullmatch(str(key)):
-                defined[str(key)] = rel
+                if str(key) in defined:  # Ansible and this check could then read different files: one definition only
+                    problems.error("%s/%s: %s" % (where, rel, key), "is also defined in %s/%s: define each variable once"
+                                   % (where, defined[str(key)]))
+                defined.setdefault(str(key), rel)
             else:
-                problems.error("%s/%s: %s" % (where, rel, key), "%s; %s is the platform's (its inventory sets Ansible, connection and "
-                                                                "role variables)" % (STATE_RULE, key))
+                problems.error("%s/%s: %s" % (where, rel, key), "%s; %s is the platform's (its inventory sets Ansible, "
+                                                                "connection and role variables)" % (STATE_RULE, key))
+        if "fracto_reseller" in data:
+            check_identity("%s/%s" % (where, rel), data["fracto_reseller"], source_name(source), problems)
     for name, rel in sorted(defined.items()):
         if name in platform_names:
-            problems.error("%s/%s: %s" % (where, rel, name), "shadows a variable of the platform inventory: a reseller's secrets need "
-                                                             "names of their own")
-    for rel, data in sorted(source["vars"].items()):
-        if not isinstance(data, dict):
-            continue
-        for key, value in data.items():
-            if str(key) not in defined or defined[str(key)] != rel:
-                continue
-            secret = SECRET_KEY.fullmatch(str(key)) is not None
-            for path, text in _strings(value, str(key)):
-                if not TEMPLATE_MARK.search(text):
-                    continue
-                ref = SECRET_REFERENCE.fullmatch(text.strip())
-                if secret or ref is None:
-                    problems.error("%s/%s: %s" % (where, rel, path), "only a plain reference to one of the reseller's own secrets "
-                                                                     "may be templated ({{ vault_name }}); lookups, filters and "
-                                                                     "expressions are code")
-                elif ref.group(1) not in defined:
-                    problems.error("%s/%s: %s" % (where, rel, path), "refers to %s, which the reseller inventory does not define "
-                                                                     "(its own vault_* variables only)" % ref.group(1))
+            problems.error("%s/%s: %s" % (where, rel, name), "shadows a variable of the platform inventory: a reseller's "
+                                                             "secrets need names of their own")
+    budget = [MAX_STRINGS]
+    try:
+        for rel, data in sorted(source["vars"].items()):
+            if isinstance(data, dict):
+                for key, value in data.items():  # every value of every file, whatever the key: nothing goes unchecked
+                    secret = SECRET_KEY.fullmatch(str(key)) is not None
+                    for path, text in _strings(value, str(key), budget):
+                        _check_template(problems, "%s/%s: %s" % (where, rel, path), text, secret, defined)
+    except TooLarge:
+        problems.error(where, "expands to more than %d values (YAML aliases): a reseller state is not that large" % MAX_STRINGS)
+
+
+def _check_template(problems, where, text, secret, defined):
+    if not TEMPLATE_MARK.search(text):
+        return
+    ref = SECRET_REFERENCE.fullmatch(text.strip())
+    if secret or ref is None:
+        problems.error(where, "only a plain reference to one of the reseller's own secrets may be templated "
+                              "({{ vault_name }}); lookups, filters and expressions are code")
+    elif ref.group(1) not in defined:
+        problems.error(where, "refers to %s, which the reseller inventory does not define (its own vault_* variables "
+                              "only)" % ref.group(1))
 
 
 def check_sources(sources, problems):
@@ -125,44 +152,61 @@ def check_sources(sources, problems):
     check_reseller_source(resellers[0], platform_names, problems)
 
 
-def read_source(path, load):
+def read_source(path, load, ignored):
     """The variable files and the other files of one inventory source (a directory, or a file and its directory).
 
-    load(path) returns a file's data (vault decrypted); paths are relative to the source, shown from the cwd.
+    load(path) returns a file's data (vault decrypted, never trusted as a template); ignored(name) is Ansible's own
+    rule for the files an inventory directory skips. Symbolic links, special and oversized files are listed, not read.
+    Paths are relative to the source, shown from the cwd.
     """
     base = path if os.path.isdir(path) else os.path.dirname(path)
     shown = os.path.relpath(base) if not os.path.relpath(base).startswith("..") else base
-    source = {"path": shown, "vars": {}, "other_files": []}
+    source = {"path": shown, "vars": {}, "other_files": [], "links": [], "special": [], "large": []}
     if not os.path.isdir(path):
         source["other_files"].append(os.path.basename(path))
     for entry in sorted(os.listdir(base)):
         full = os.path.join(base, entry)
         if entry in VARS_DIRS:
-            for root, dirs, files in os.walk(full, followlinks=True):
-                dirs.sort()
+            if os.path.islink(full):
+                source["links"].append(entry)
+            for root, dirs, files in os.walk(full, followlinks=True):  # group_vars itself may be a link (molecule's)
+                links = sorted(n for n in dirs + files if os.path.islink(os.path.join(root, n)))
+                source["links"].extend(os.path.relpath(os.path.join(root, n), base) for n in links)
+                dirs[:] = sorted(d for d in dirs if d not in links)
                 for name in sorted(files):
-                    if name.startswith(".") or os.path.splitext(name)[1] not in VARS_SUFFIXES:
+                    if name in links or name.startswith(".") or os.path.splitext(name)[1] not in VARS_SUFFIXES:
                         continue
-                    source["vars"][os.path.relpath(os.path.join(root, name), base)] = load(os.path.join(root, name))
-        elif os.path.isdir(path) and not entry.startswith(".") and not entry.endswith(IGNORED_SUFFIXES):
+                    _read_vars(source, base, os.path.join(root, name), load)
+        elif os.path.isdir(path) and not ignored(entry):
             source["other_files"].append(entry)
     return source
 
 
-def _substitute(value, secrets):
+def _read_vars(source, base, full, load):
+    rel = os.path.relpath(full, base)
+    info = os.stat(full)
+    if not stat.S_ISREG(info.st_mode):
+        source["special"].append(rel)
+    elif info.st_size > MAX_FILE:
+        source["large"].append(rel)
+    else:
+        source["vars"][rel] = load(full)
+
+
+def _plain(value, secrets):
+    """A copy of value with plain Python strings (no template trust carried over) and secret references replaced."""
     if isinstance(value, dict):
-        return {k: _substitute(v, secrets) for k, v in value.items()}
+        return {_plain(k, {}): _plain(v, secrets) for k, v in value.items()}
     if isinstance(value, list):
-        return [_substitute(v, secrets) for v in value]
+        return [_plain(v, secrets) for v in value]
     if isinstance(value, str):
         ref = SECRET_REFERENCE.fullmatch(value.strip())
         if ref and ref.group(1) in secrets:
-            secret = secrets[ref.group(1)]
-            return secret if isinstance(secret, (str, dict, list, int, bool)) or secret is None else str(secret)
-        return value
+            return _plain(secrets[ref.group(1)], {})
+        return str.__str__(value)
     if value is None or isinstance(value, (bool, int, float)):
         return value
-    return str(value)  # a vault-encrypted string decrypts to its text
+    return str.__str__(str(value))  # a vault-encrypted string decrypts to its text
 
 
 def reseller_state(source):
@@ -172,7 +216,7 @@ def reseller_state(source):
         if isinstance(data, dict):
             for key, value in data.items():
                 if SECRET_KEY.fullmatch(str(key)):
-                    secrets[str(key)] = value if isinstance(value, (str, dict, list)) or value is None else str(value)
+                    secrets[str(key)] = value
                 elif STATE_KEY.fullmatch(str(key)):
                     state[str(key)] = value
-    return {key: _substitute(value, secrets) for key, value in state.items()}
+    return {key: _plain(value, secrets) for key, value in state.items()}

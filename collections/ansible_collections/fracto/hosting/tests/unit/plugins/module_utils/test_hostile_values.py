@@ -524,7 +524,8 @@ def test_the_case_files_cover_every_class_of_values():
 @pytest.mark.parametrize("case_path", PATCH_CASES, ids=[p.stem for p in PATCH_CASES])
 def test_hostile_case_is_refused_by_the_validator(case_path):
     case = yaml.safe_load(case_path.read_text(encoding="utf-8"))
-    if any("reseller inventory" in e for e in case["expect"]):
+    if case.get("files") or case["class"] in ("reseller-identity", "template-code", "inventory-origin") \
+            or any("reseller inventory" in e for e in case["expect"]):
         pytest.skip("refused while the inventory loads (origin.py), before the validator: tests/test_hostile.py runs it")
     variables, inventory = load_base()
     before = set(validate_state(copy.deepcopy(variables), inventory)[1].errors)

@@ -88,9 +88,51 @@ def test_read_source_walks_group_vars_and_lists_other_files(tmp_path):
     (tmp_path / "hosts.yml").write_text("x")
     (tmp_path / "README.md").write_text("x")
     (tmp_path / "vault-password.txt").write_text("x")
-    found = read_source(str(tmp_path), lambda path: {"loaded": path.rsplit("/", 1)[-1]})
+    (tmp_path / "hosts.ini.sample").write_text("x")
+    found = read_source(str(tmp_path), lambda path: {"loaded": path.rsplit("/", 1)[-1]}, lambda name: name.endswith((".md", ".txt")))
     assert found["vars"] == {"group_vars/all/clients/c1.yml": {"loaded": "c1.yml"}}
-    assert found["other_files"] == ["hosts.yml"]
+    assert found["other_files"] == ["hosts.ini.sample", "hosts.yml"]  # what Ansible's own rule does not skip
+
+
+def test_links_special_and_large_files_are_listed_not_read(tmp_path):
+    import os
+
+    (tmp_path / "group_vars" / "all").mkdir(parents=True)
+    os.symlink("/dev/zero", str(tmp_path / "group_vars" / "all" / "zero.yml"))
+    os.symlink("/etc", str(tmp_path / "group_vars" / "all" / "etc"))
+    (tmp_path / "group_vars" / "all" / "big.yml").write_text("x" * (9 * 1024 * 1024))
+    read = []
+    found = read_source(str(tmp_path), read.append, lambda name: False)
+    assert read == []
+    assert found["links"] == ["group_vars/all/etc", "group_vars/all/zero.yml"]  # listed, never followed nor read
+    assert found["special"] == [] and found["large"] == ["group_vars/all/big.yml"]
+    problems = Problems()
+    found["vars"]["group_vars/all/s.yml"] = {"fracto_reseller": {"name": os.path.basename(str(tmp_path))}}
+    check_sources([found], problems)
+    assert any("zero.yml: is a symbolic link" in e for e in problems.errors)
+    assert any("big.yml: is larger than" in e for e in problems.errors)
+
+
+def test_a_variable_defined_twice_and_every_file_is_checked():
+    reseller = source("r1", {"group_vars/all/a/x.yml": {"fracto_reseller": {"name": "r1"}},
+                             "group_vars/all/b.yml": {"fracto_reseller": "{{ lookup('pipe', 'id') }}"}})
+    found = errors(PLATFORM, reseller)
+    assert any("b.yml: fracto_reseller: is also defined in r1/group_vars/all/a/x.yml" in e for e in found)
+    assert any("b.yml: fracto_reseller: only a plain reference" in e for e in found)
+
+
+def test_an_alias_bomb_is_refused_without_expanding_it():
+    level = ["x"] * 10
+    for _ in range(7):
+        level = [level] * 10
+    found = errors(PLATFORM, source("r1", {"group_vars/all/s.yml": {"fracto_reseller": {"name": "r1"}, "fracto_packages": level}}))
+    assert any("expands to more than" in e for e in found)
+
+
+def test_the_identity_cannot_come_through_a_secret():
+    reseller = source("r1", {"group_vars/all/s.yml": {"fracto_reseller": "{{ vault_r }}"},
+                             "group_vars/all/v.yml": {"vault_r": {"name": "other"}}})
+    assert "must be a literal mapping with a literal name" in errors(PLATFORM, reseller)[0]
 
 
 def test_the_reseller_is_named_by_its_directory():
