@@ -184,8 +184,8 @@ def test_postfix_sends_per_sender():
 
 # --------------------------------------------------------------------------- the pool view
 
-def pool_view(inventory, tmp_path, *extra):
-    run = subprocess.run(["ansible-playbook", "-i", str(inventory), "playbooks/ip_pool.yml", "-e", "fracto_ip_pool_rdns=true",
+def pool_view(inventory, tmp_path, *extra, platform=PROJECT / "inventories" / "platform"):
+    run = subprocess.run(["ansible-playbook", "-i", str(platform), "-i", str(inventory), "playbooks/ip_pool.yml", "-e", "fracto_ip_pool_rdns=true",
                           "-e", "fracto_report_dir=%s" % tmp_path,
                           "-e", json.dumps({"fracto_ip_pool_nameservers": [LAB_DNS]})] + list(extra),
                          capture_output=True, text=True, cwd=PROJECT, timeout=120, check=False,
@@ -207,9 +207,10 @@ def test_pool_view_of_the_demo_platform(tmp_path):
 
 def test_pool_view_reports_a_reverse_dns_that_does_not_match_the_helo_name(tmp_path):
     # Another platform domain gives other HELO names: the lab's PTR records no longer match them.
-    moved = temp_inventory(tmp_path, lambda group_vars: edit(group_vars / "00-platform.yml",
-                                                             lambda d: d["fracto_platform"].update(domain="elsewhere.test")))
-    out, view = pool_view(moved, tmp_path)
+    platform = tmp_path / "platform"  # the platform's domain is the platform inventory's
+    shutil.copytree(PROJECT / "inventories" / "platform", platform)
+    edit(platform / "group_vars" / "all" / "platform.yml", lambda d: d["fracto_platform"].update(domain="elsewhere.test"))
+    out, view = pool_view(PROJECT / "inventories" / "demo", tmp_path, platform=platform)
     by = {a["address"]: a for a in view["addresses"]}
     assert by[MAIL_IP]["rdns"] == "PTR of %s is %s, HELO name is smtp-198-51-100-102.elsewhere.test" % (MAIL_IP, HELO)
     assert "! PTR of %s" % MAIL_IP in out
@@ -218,8 +219,8 @@ def test_pool_view_reports_a_reverse_dns_that_does_not_match_the_helo_name(tmp_p
 # --------------------------------------------------------------------------- rebinding and unbinding
 
 def temp_inventory(tmp_path, change):
-    """A copy of the demo inventory (links followed) with a changed state."""
-    copy = tmp_path / "inventory"
+    """A copy of the demo reseller's inventory with a changed state (named demo: the directory names the reseller)."""
+    copy = tmp_path / "demo"
     shutil.copytree(PROJECT / "inventories" / "demo", copy, symlinks=False)
     change(copy / "group_vars" / "all")
     return copy
