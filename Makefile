@@ -8,8 +8,9 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_VAULT_IDENTITY_LIST := platform@$(CURDIR)/inventories/platform/vault-password.txt,demo@$(CURDIR)/inventories/demo/vault-password.txt
 export PYTHONPATH := $(CURDIR)/collections
 COLLECTION := collections/ansible_collections/fracto/hosting
-# The platform inventory (hosts, connection and role settings, IP pool, platform secrets) and one reseller's state.
-DEMO := -i inventories/platform -i inventories/demo
+# The platform inventory (hosts, connection and role settings, IP pool, platform secrets) and one reseller's state
+# directory, data read by client_state, never an inventory (docs/security.md#inventories).
+DEMO := -i inventories/platform -e fracto_reseller_dir=inventories/demo
 
 .PHONY: setup demo plan validate gdpr lab-down lab-reset test lint sanity unit molecule
 

@@ -178,8 +178,11 @@ class Runner:
     def run(self, step, playbook, *extra, allow_fail=False):
         """Run one playbook; returns (seconds of wall-clock time, PLAY RECAP of the bench host)."""
         # An inventory folder with platform/ and bench/ (the reseller's) is read as the two inventories of a run.
-        sources = [self.inventory / "platform", self.inventory / "bench"] if (self.inventory / "bench").is_dir() else [self.inventory]
-        cmd = [str(ROOT / ".venv/bin/ansible-playbook"), *[a for s in sources for a in ("-i", str(s))], str(BENCH / playbook), *extra]
+        if (self.inventory / "bench").is_dir():
+            sources = ["-i", str(self.inventory / "platform"), "-e", "fracto_reseller_dir=%s" % (self.inventory / "bench")]
+        else:
+            sources = ["-i", str(self.inventory)]
+        cmd = [str(ROOT / ".venv/bin/ansible-playbook"), *sources, str(BENCH / playbook), *extra]
         logfile = self.logs / ("%s.log" % step)
         start = time.monotonic()
         with open(logfile, "w") as out:

@@ -64,7 +64,8 @@ def run_playbook(project, *args, env=None, timeout=900):
     import subprocess
 
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
-    command = ["ansible-playbook"] + (["-i", inventory] if inventory else []) + ["-i", str(project / "inventories" / "demo")]
+    command = ["ansible-playbook"] + (["-i", inventory] if inventory else []) + \
+        ["-e", "fracto_reseller_dir=%s" % (project / "inventories" / "demo")]
     # Molecule forces colour for its children; the tests read plain text.
     plain = {"ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", "PY_COLORS": "0"}
     run = subprocess.run(command + list(args), capture_output=True, text=True, cwd=project,

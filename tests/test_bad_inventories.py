@@ -109,7 +109,7 @@ def run_validate(inventory, *extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env.update(ANSIBLE_CONFIG=str(ANSIBLE_CONFIG), ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="false",
                ANSIBLE_RETRY_FILES_ENABLED="false", PYTHONIOENCODING="utf-8")
-    sources = ["-i", str(inventory / "platform"), "-i", str(inventory / "tester")]
+    sources = ["-i", str(inventory / "platform"), "-e", "fracto_reseller_dir=%s" % (inventory / "tester")]
     return subprocess.run([str(ANSIBLE_PLAYBOOK), *sources, str(PLAYBOOK), *extra],
                           cwd=str(REPO), env=env, capture_output=True, text=True, encoding="utf-8", timeout=120)
 

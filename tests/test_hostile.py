@@ -74,17 +74,21 @@ def test_hostile_value_is_refused(case_path, tmp_path, base_vars, pems):
     assert not missing, "missing %r in:\n%s" % (missing, output)
 
 
-def test_a_reseller_inventory_is_refused_when_the_guard_is_not_enabled(tmp_path, base_vars, pems):
-    """client_state does not validate a reseller inventory that the vars plugin did not check as it loaded."""
+def test_a_reseller_state_given_as_an_inventory_stops_the_run_as_it_loads(tmp_path, base_vars, pems):
+    """The reseller's directory is data read by client_state; given with -i, Ansible would parse and template it:
+    the vars plugin fracto.hosting.reseller_guard stops the run before any play, and nothing of it runs."""
     import os
     import subprocess
 
     from test_bad_inventories import ANSIBLE_CONFIG, ANSIBLE_PLAYBOOK, PLAYBOOK, REPO
 
-    inventory = build_inventory(tmp_path, base_vars, {}, pems)
+    marker = tmp_path / "pwned"
+    inventory = build_inventory(tmp_path, base_vars, {}, pems, files={
+        "group_vars/all/notes.yml": "fracto_packages_note: \"{{ lookup('ansible.builtin.pipe', 'touch %s') }}\"\n" % marker})
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(ANSIBLE_CONFIG=str(ANSIBLE_CONFIG), ANSIBLE_NOCOLOR="1", ANSIBLE_VARS_ENABLED="ansible.builtin.host_group_vars")
+    env.update(ANSIBLE_CONFIG=str(ANSIBLE_CONFIG), ANSIBLE_NOCOLOR="1")
     proc = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inventory / "platform"), "-i", str(inventory / "tester"),
                            str(PLAYBOOK)], cwd=str(REPO), env=env, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode != 0
-    assert "was not checked while the inventory loaded: enable the vars plugin fracto.hosting.reseller_guard" in proc.stdout
+    assert "defines a reseller's state: a reseller's state is data, not an inventory" in proc.stdout + proc.stderr
+    assert "PLAY [" not in proc.stdout and not marker.exists()

@@ -14,7 +14,7 @@ def test_pool_view_of_the_demo_platform(tmp_path):
                ANSIBLE_VAULT_IDENTITY_LIST="platform@%s,demo@%s" % (ROOT / "inventories" / "platform" / "vault-password.txt",
                                                                       ROOT / "inventories" / "demo" / "vault-password.txt"))
     run = subprocess.run([str(pathlib.Path(sys.executable).parent / "ansible-playbook"), "-i", str(ROOT / "inventories" / "platform"),
-                          "-i", str(ROOT / "inventories" / "demo"),
+                          "-e", "fracto_reseller_dir=%s" % (ROOT / "inventories" / "demo"),
                           str(ROOT / "playbooks" / "ip_pool.yml")], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120,
                          check=False)
     assert run.returncode == 0, run.stdout + run.stderr

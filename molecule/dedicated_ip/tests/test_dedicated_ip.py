@@ -185,7 +185,8 @@ def test_postfix_sends_per_sender():
 # --------------------------------------------------------------------------- the pool view
 
 def pool_view(inventory, tmp_path, *extra, platform=PROJECT / "inventories" / "platform"):
-    run = subprocess.run(["ansible-playbook", "-i", str(platform), "-i", str(inventory), "playbooks/ip_pool.yml", "-e", "fracto_ip_pool_rdns=true",
+    run = subprocess.run(["ansible-playbook", "-i", str(platform), "-e", "fracto_reseller_dir=%s" % inventory, "playbooks/ip_pool.yml",
+                          "-e", "fracto_ip_pool_rdns=true",
                           "-e", "fracto_report_dir=%s" % tmp_path,
                           "-e", json.dumps({"fracto_ip_pool_nameservers": [LAB_DNS]})] + list(extra),
                          capture_output=True, text=True, cwd=PROJECT, timeout=120, check=False,
@@ -245,7 +246,7 @@ def unbind(group_vars):
 
 def site(inventory, tmp_path, *extra):
     # The plan and report of the copy go to tmp_path (FRACTO_REPORT_DIR also holds the lab's key: kept).
-    command = ["ansible-playbook", "-i", INVENTORY, "-i", str(inventory), "playbooks/site.yml",
+    command = ["ansible-playbook", "-i", INVENTORY, "-e", "fracto_reseller_dir=%s" % inventory, "playbooks/site.yml",
                "-e", "fracto_report_dir=%s" % tmp_path] + list(extra)
     run = subprocess.run(command, capture_output=True, text=True, cwd=PROJECT, timeout=900, check=False,
                          env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PY_COLORS="0"))

@@ -70,7 +70,8 @@ def test_check_diff_prints_the_plan_and_changes_nothing(project, tmp_path):
     before = CLOUD01.file(RECORD).content_string, MAIL01.file(RECORD).content_string
     env = dict(os.environ, FRACTO_REPORT_DIR=str(tmp_path))
     run = subprocess.run(
-        ["ansible-playbook", "-i", INVENTORY, "-i", str(reseller), str(project / "playbooks" / "site.yml"), "--check", "--diff"],
+        ["ansible-playbook", "-i", INVENTORY, "-e", "fracto_reseller_dir=%s" % reseller, str(project / "playbooks" / "site.yml"),
+         "--check", "--diff"],
         capture_output=True, text=True, cwd=project, env=env, timeout=600, check=False)
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-3000:]

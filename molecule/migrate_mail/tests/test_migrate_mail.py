@@ -195,7 +195,7 @@ def test_killed_in_the_middle_of_a_mailbox_then_rerun_gives_exact_counts_and_no_
     assert inbox["copied"] == total and inbox["bytes"] > 10 * 1024 * 1024 and ana["copied"] > total
     assert dst.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"] == 0
     # One message per batch and one mailbox at a time: killed (the module's process on mail01) mid-INBOX.
-    command = ["ansible-playbook", "-i", INVENTORY, "-i", str(PROJECT / "inventories" / "demo"), MIGRATE, "-e", "client=cliente1",
+    command = ["ansible-playbook", "-i", INVENTORY, "-e", "fracto_reseller_dir=%s" % (PROJECT / "inventories" / "demo"), MIGRATE, "-e", "client=cliente1",
                "-e", "migrate_mail__batch_messages=1", "-e", "migrate_mail__parallel=1"]
     # Inside mail01: as soon as the first message of ana's INBOX is on disk, kill the module's processes (by their ids).
     # (The ids are read again at the kill: the module's Python starts after its shell wrapper.)

@@ -16,7 +16,7 @@ from ansible_collections.fracto.hosting.plugins.module_utils.state.model import 
 from ansible_collections.fracto.hosting.plugins.module_utils.state.origin import (
     STATE_KEY,
     check_identity,
-    check_sources,
+    check_reseller_source,
     is_reseller_source,
     read_source,
     reseller_state,
@@ -64,29 +64,30 @@ class ActionModule(ActionBase):
                 variables[name] = self._template(problems, name, extra[name])
         return variables
 
-    def _check_origins(self, task_vars, problems):
-        """The reseller inventory is data only (module_utils/state/origin.py); the vars plugin checked it at load time."""
-        sources = []
-        for path in task_vars.get("ansible_inventory_sources", []):
-            if os.path.exists(path):
-                # Read afresh (cache none): the copy host_group_vars cached is trusted as a template, this one never is.
-                sources.append(read_source(path, lambda name: self._loader.load_from_file(name, cache="none", unsafe=True),
-                                           reseller_guard.ignored))
-        check_sources(sources, problems)
-        resellers = [source for source in sources if is_reseller_source(source)]
-        for source in sources:
-            if is_reseller_source(source) and os.path.realpath(source["path"]) not in reseller_guard.CHECKED:
-                problems.error(source["path"], "was not checked while the inventory loaded: enable the vars plugin "
-                                               "fracto.hosting.reseller_guard (ansible.cfg: vars_plugins_enabled)")
-        return resellers[0] if len(resellers) == 1 else None
+    def _reseller_source(self, task_vars, problems):
+        """The reseller's state directory (-e fracto_reseller_dir=<dir>), read and checked as data (origin.py)."""
+        directory = task_vars.get("fracto_reseller_dir")
+        if not isinstance(directory, str) or not directory or not os.path.isdir(directory):
+            problems.error("fracto_reseller_dir", "must be the reseller's state directory, given by the operator: "
+                                                  "-e fracto_reseller_dir=inventories/<reseller> (got %s)"
+                           % ("nothing" if not directory else "a path that is not a directory"))
+            return None
+        directory = os.path.abspath(directory)  # the loader would read a relative path from the playbook's directory
+        # Read afresh (cache none) and never trusted as a template; links, special and large files are not read.
+        source = read_source(directory, lambda name: self._loader.load_from_file(name, cache="none", unsafe=True),
+                             reseller_guard.ignored)
+        check_reseller_source(source, set(task_vars), problems)
+        if not is_reseller_source(source):
+            problems.error(source["path"], "defines no reseller state (fracto_reseller, fracto_packages, fracto_clients)")
+        return source
 
     def _validated_model(self, task_vars, result):
         """Template and validate the state; on errors, fill result as failed and return None."""
         problems = Problems()
-        reseller = self._check_origins(task_vars, problems)
-        if problems.errors:  # the state of an inventory that breaks the rules is not even templated
+        reseller = self._reseller_source(task_vars, problems)
+        if problems.errors:  # a state directory that breaks the rules is not even read into the state
             result.update(failed=True, errors=problems.errors,
-                          msg="the inventories are refused (%d errors):\n  - %s" % (len(problems.errors), "\n  - ".join(problems.errors)))
+                          msg="the reseller's state directory is refused (%d errors):\n  - %s" % (len(problems.errors), "\n  - ".join(problems.errors)))
             return None
         variables = self._variables(task_vars, problems, reseller)
         groups = task_vars.get("groups", {})

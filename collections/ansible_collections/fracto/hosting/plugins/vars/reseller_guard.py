@@ -1,22 +1,21 @@
 # -*- coding: utf-8 -*-
 # Copyright: fracto.hosting contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Refuse a reseller inventory that is not data only, while the inventory loads (before anything is templated)."""
+"""Refuse a reseller's state given as an inventory (-i), while the inventory loads (before anything is templated)."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: reseller_guard
-short_description: Refuse a reseller inventory that sets anything but its state and secrets
+short_description: Refuse a reseller's state given as an inventory
 version_added: 1.0.0
 description:
-  - A reseller's inventory is data written by the reseller (docs/security.md#inventories). This plugin reads each
-    inventory source as it loads; a source that defines the reseller state (C(fracto_reseller), C(fracto_clients), ...)
-    may only hold C(group_vars/all/) files with those keys and its own C(vault_*) secrets, templated at most as a plain
-    C({{ vault_name }}) reference. Anything else (an Ansible or connection variable, a role variable, a host, a
-    lookup) stops the run with every breach named, before any variable is templated or any host contacted.
-  - Enable it in C(ansible.cfg) with C(vars_plugins_enabled = ansible.builtin.host_group_vars, fracto.hosting.reseller_guard);
-    M(fracto.hosting.client_state) refuses to validate a reseller inventory this plugin did not check.
+  - A reseller's state is data written by the reseller (docs/security.md#inventories). It is read by
+    M(fracto.hosting.client_state) from the directory given with C(-e fracto_reseller_dir=<dir>), never loaded as an
+    Ansible inventory, whose variables Ansible would template and whose files it would parse (hosts, scripts).
+  - This plugin stops a run, as the inventory loads, when an inventory source defines reseller state
+    (C(fracto_reseller), C(fracto_packages), C(fracto_clients)), the sign that a reseller's directory was given with C(-i).
+  - Enable it in C(ansible.cfg) with C(vars_plugins_enabled = ansible.builtin.host_group_vars, fracto.hosting.reseller_guard).
   - It adds no variable.
 options:
   stage:
@@ -35,12 +34,7 @@ from ansible.errors import AnsibleError
 from ansible.inventory.manager import IGNORED
 from ansible.module_utils.common.text.converters import to_bytes
 from ansible.plugins.vars import BaseVarsPlugin
-from ansible_collections.fracto.hosting.plugins.module_utils.state.issues import Problems
-from ansible_collections.fracto.hosting.plugins.module_utils.state.origin import (
-    check_reseller_source,
-    is_reseller_source,
-    read_source,
-)
+from ansible_collections.fracto.hosting.plugins.module_utils.state.origin import is_reseller_source, read_source
 
 
 def ignored(name):
@@ -48,7 +42,6 @@ def ignored(name):
     return IGNORED.search(to_bytes(name)) is not None
 
 
-CHECKED = set()  # real paths of the reseller sources checked in this process (client_state asks)
 _SEEN = set()
 
 
@@ -60,12 +53,7 @@ class VarsModule(BaseVarsPlugin):
             return {}
         _SEEN.add(real)
         source = read_source(path, lambda name: loader.load_from_file(name, cache="none", unsafe=True), ignored)
-        if not is_reseller_source(source):
-            return {}
-        problems = Problems()
-        check_reseller_source(source, set(), problems)
-        if problems.errors:
-            raise AnsibleError("the reseller inventory %s is refused (%d errors):\n  - %s"
-                               % (source["path"], len(problems.errors), "\n  - ".join(problems.errors)))
-        CHECKED.add(real)
+        if is_reseller_source(source):
+            raise AnsibleError("%s defines a reseller's state: a reseller's state is data, not an inventory; give its "
+                               "directory with -e fracto_reseller_dir=%s, never with -i" % (source["path"], source["path"]))
         return {}

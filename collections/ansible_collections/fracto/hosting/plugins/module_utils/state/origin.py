@@ -1,13 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: fracto.hosting contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Where each variable comes from: the platform inventory or a reseller's state (docs/security.md#inventories).
+"""The reseller's state directory: data read by client_state, never an Ansible inventory (docs/security.md#inventories).
 
-A run reads two kinds of inventory: the platform's (hosts, groups, connection and role settings, the IP pool,
-platform secrets) and one reseller's, which is data only. A reseller inventory holds group_vars/all/ files that
-define its state keys and its own vault_* secrets, nothing else: no hosts, no groups, no Ansible or role variable,
-no template but a plain reference to one of its own secrets ({{ vault_name }}); a lookup, filter or expression
-would be code run on the controller. check_sources() names every breach; it never prints a value.
+A run reads the platform's inventory (hosts, groups, connection and role settings, the IP pool, platform secrets)
+and one reseller's state directory, given by the operator (-e fracto_reseller_dir=<dir>). Ansible never loads that
+directory (no inventory parsing, no host_group_vars, nothing templated): client_state reads its group_vars/all/
+files itself, and they may define the state keys and the reseller's own vault_* secrets, nothing else, with no
+template but a plain reference to one of those secrets ({{ vault_name }}), replaced in Python.
+check_reseller_source() names every breach; it never prints a value.
 """
 
 from __future__ import annotations
@@ -133,23 +134,6 @@ def _check_template(problems, where, text, secret, defined):
     elif ref.group(1) not in defined:
         problems.error(where, "refers to %s, which the reseller inventory does not define (its own vault_* variables "
                               "only)" % ref.group(1))
-
-
-def check_sources(sources, problems):
-    """sources: [{"path", "vars": {relative file: data}, "other_files": [relative paths]}]; exactly one reseller's."""
-    resellers = [s for s in sources if is_reseller_source(s)]
-    if len(resellers) != 1:
-        problems.error("inventory", "a run reads the platform inventory and exactly one reseller inventory (one that "
-                                    "defines fracto_reseller/fracto_clients); found %d: %s"
-                       % (len(resellers), ", ".join(s["path"] for s in resellers) or "none"))
-        return
-    platform_names = set()
-    for source in sources:
-        if source is not resellers[0]:
-            for data in source["vars"].values():
-                if isinstance(data, dict):
-                    platform_names.update(str(k) for k in data)
-    check_reseller_source(resellers[0], platform_names, problems)
 
 
 def read_source(path, load, ignored):

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ansible_collections.fracto.hosting.plugins.module_utils.state.issues import Problems
-from ansible_collections.fracto.hosting.plugins.module_utils.state.origin import check_sources, read_source
+from ansible_collections.fracto.hosting.plugins.module_utils.state.origin import check_reseller_source, read_source
 
 STATE = {"fracto_reseller": {"name": "r1"}, "fracto_clients__c1": {"c1": {"package": "p", "x": "{{ vault_c1_pw }}"}}}
 
@@ -13,9 +13,10 @@ def source(path, files, other=()):
     return {"path": path, "vars": files, "other_files": list(other)}
 
 
-def errors(*sources):
+def errors(platform, reseller):
+    """The breaches of the reseller's directory; platform: the names of the platform's variables (task_vars)."""
     problems = Problems()
-    check_sources(list(sources), problems)
+    check_reseller_source(reseller, {k for data in platform["vars"].values() for k in data}, problems)
     return problems.errors
 
 
@@ -74,13 +75,6 @@ def test_hosts_host_vars_and_group_files_are_refused():
     assert any(e.startswith("r1/group_vars/fracto_web.yml: ") for e in found)
 
 
-def test_exactly_one_reseller_inventory():
-    assert "found 0" in errors(PLATFORM)[0]
-    one = source("r1", {"group_vars/all/s.yml": {"fracto_reseller": {}}})
-    two = source("r2", {"group_vars/all/s.yml": {"fracto_clients": {}}})
-    assert "found 2: r1, r2" in errors(PLATFORM, one, two)[0]
-
-
 def test_read_source_walks_group_vars_and_lists_other_files(tmp_path):
     (tmp_path / "group_vars" / "all" / "clients").mkdir(parents=True)
     (tmp_path / "group_vars" / "all" / "clients" / "c1.yml").write_text("x")
@@ -108,7 +102,7 @@ def test_links_special_and_large_files_are_listed_not_read(tmp_path):
     assert found["special"] == [] and found["large"] == ["group_vars/all/big.yml"]
     problems = Problems()
     found["vars"]["group_vars/all/s.yml"] = {"fracto_reseller": {"name": os.path.basename(str(tmp_path))}}
-    check_sources([found], problems)
+    check_reseller_source(found, set(), problems)
     assert any("zero.yml: is a symbolic link" in e for e in problems.errors)
     assert any("big.yml: is larger than" in e for e in problems.errors)
 
