@@ -117,7 +117,7 @@ def test_a_variable_defined_twice_and_every_file_is_checked():
 
 def test_an_alias_bomb_is_refused_without_expanding_it():
     level = ["x"] * 10
-    for _ in range(7):
+    for _level in range(7):
         level = [level] * 10
     found = errors(PLATFORM, source("r1", {"group_vars/all/s.yml": {"fracto_reseller": {"name": "r1"}, "fracto_packages": level}}))
     assert any("expands to more than" in e for e in found)
