@@ -285,6 +285,36 @@ def main():
         run_locked(module, "fracto.hosting.web_sites", lambda: converge(module, p, check), p["reseller"])
 
 
+def protect_logs(clients, check, log_dir="/var/log/nginx"):
+    """A client's nginx logs name its visitors and URLs: group adm, 0640 (as Debian's logrotate makes them), never
+    readable by the other tenants. Returns the paths made or fixed (opened without following a link)."""
+    if not os.path.isdir(log_dir):
+        return []
+    try:
+        adm = grp.getgrnam("adm").gr_gid
+    except KeyError:
+        adm = 0
+    fixed = []
+    for client in clients:
+        for kind in ("access", "error"):
+            path = os.path.join(log_dir, "fracto-%s.%s.log" % (client, kind))
+            try:
+                info = os.lstat(path)
+            except FileNotFoundError:
+                info = None
+            if info is not None and not (info.st_mode & 0o007) and info.st_gid == adm:
+                continue
+            fixed.append(path)
+            if not check:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640)
+                try:
+                    os.fchmod(fd, 0o640)
+                    os.fchown(fd, -1, adm)
+                finally:
+                    os.close(fd)
+    return fixed
+
+
 def converge(module, p, check):
     """Plan and (unless check) apply; exits the module. Runs under the host lock when it writes."""
     verdicts = verify_users(module, p["users"], p["reseller"])
@@ -311,6 +341,9 @@ def converge(module, p, check):
     if conflicts:
         module.fail_json(msg="these files belong to another reseller on this host; nothing was changed: %s" % ", ".join(conflicts))
     changes = ensure_users(module, p["users"], p["sites"], check, verdicts, p["reseller"])
+    for path in protect_logs(sorted({site["client"] for site in p["sites"]}), check):
+        changes.append({"action": "change", "kind": "log", "id": path, "client": os.path.basename(path).split(".")[0][7:],
+                        "detail": ["mode 0640, group adm"]})
     changes += [describe(path, current.get(path), content) for path, content in sorted(writes.items())]
     changes += [describe(path, current[path], None) for path in removes]
     touched = list(writes) + removes

@@ -65,6 +65,9 @@ DEFAULTS = {
 ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+=?^_`{|}~-]+)*")
 SIDES = {"web": ("files", "databases"), "mail": ("mailboxes",)}
+# Values written into the units: a systemd calendar spec and time spans, never more than one line of them.
+TIME_SPAN = re.compile(r"(?:[0-9]+ ?(?:us|ms|s|sec|m|min|h|hr|d|w|M|y)? ?){1,6}")
+UNIT_SETTINGS = {"on_calendar": re.compile(r"[A-Za-z0-9*:,./~ -]{1,64}"), "randomized_delay": TIME_SPAN, "timeout": TIME_SPAN}
 MANAGERS = ("client", "reseller")
 # One known_hosts line: optional marker, host patterns, key type, base64 key, optional comment; printable ASCII only.
 KNOWN_HOSTS_LINE = re.compile(r"(?:@(?:cert-authority|revoked) )?(?P<hosts>[\x21-\x7e]+) (?P<type>(?:ssh|ecdsa|sk)-[a-z0-9@.-]+) "
@@ -407,6 +410,9 @@ def validate_inputs(jobs, passwords, ssh_key, known_hosts, reseller, settings, d
     if not isinstance(reseller, str) or not ID.fullmatch(reseller):
         problems.append("reseller: refused (%s)" % ID.pattern)
     problems.extend(validate_jobs(jobs, passwords, ssh_key, known_hosts))
+    for key, pattern in UNIT_SETTINGS.items():  # written into root's systemd units: one line each, a systemd value
+        if not isinstance(settings.get(key), str) or not pattern.fullmatch(settings[key]):
+            problems.append("%s: refused (a systemd %s: %s)" % (key, "calendar" if key == "on_calendar" else "time span", pattern.pattern))
     for job in jobs:
         try:
             client_home(settings["web_root"], job.get("client"))

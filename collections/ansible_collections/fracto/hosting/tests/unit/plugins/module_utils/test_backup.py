@@ -641,3 +641,12 @@ def test_restore_paths_and_folders_with_control_characters_are_refused():
         restore.restore_plan(JOB, "mailbox", name="info@c1.test", folder="Archive\n")
     with pytest.raises(restore.RestoreError):
         restore.restore_plan(JOB, "mailbox", name="info@c1.test", folder="a/../../x")
+
+
+@pytest.mark.parametrize("key, value", [("timeout", "1h\nExecStartPre=/bin/sh -c id"), ("on_calendar", "daily\nOnBootSec=1"),
+                                        ("randomized_delay", "1h; rm"), ("timeout", "")])
+def test_unit_settings_that_would_add_a_line_to_a_unit_are_refused(key, value):
+    """on_calendar, randomized_delay and timeout are written into root's units: one systemd value each (found by molecule/tenancy)."""
+    problems = jobs.validate_inputs(JOBS[:1], PASSWORDS, KEY, KNOWN_HOSTS, "demo", dict(SETTINGS, **{key: value}), [], [])
+    assert any(p.startswith("%s: refused" % key) for p in problems), problems
+    assert not jobs.validate_inputs(JOBS[:1], PASSWORDS, KEY, KNOWN_HOSTS, "demo", SETTINGS, [], [])

@@ -288,3 +288,22 @@ def test_ensure_home_makes_the_home_setgid_www_data(tmp_path):
     _web_sites_module().ensure_home(FakeModule(), str(tmp_path / "c1"), "www-data")
     info = (tmp_path / "c1").stat()
     assert info.st_mode & 0o7777 == 0o2750 and info.st_gid == 33
+
+
+def test_client_logs_are_never_readable_by_other_tenants(tmp_path):
+    """nginx makes a new log 0644: the platform makes each client's logs 0640, group adm (found by molecule/tenancy)."""
+    import os
+    import stat
+
+    from ansible_collections.fracto.hosting.plugins.modules.web_sites import protect_logs
+
+    (tmp_path / "fracto-a.access.log").write_text("visitor 1\n")
+    os.chmod(tmp_path / "fracto-a.access.log", 0o644)
+    assert protect_logs(["a"], True, str(tmp_path)) == [str(tmp_path / "fracto-a.access.log"), str(tmp_path / "fracto-a.error.log")]
+    assert not (tmp_path / "fracto-a.error.log").exists()  # check mode writes nothing
+    protect_logs(["a"], False, str(tmp_path))
+    for kind in ("access", "error"):
+        assert stat.S_IMODE(os.stat(tmp_path / ("fracto-a.%s.log" % kind)).st_mode) == 0o640
+    assert (tmp_path / "fracto-a.access.log").read_text() == "visitor 1\n"
+    if os.geteuid() == 0:
+        assert protect_logs(["a"], False, str(tmp_path)) == []  # a second run changes nothing
