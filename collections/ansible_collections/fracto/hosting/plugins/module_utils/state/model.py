@@ -701,7 +701,7 @@ class StateValidator:
                                                             "(the migrator logs in to the old server as this user)")
                 if address:
                     moved.append({"address": address, "user": spec.get("user", address), "password": spec.get("password")})
-                    self.own_old_login(mpath, client, source, spec.get("user", address))
+                    self.own_old_login(mpath, client, source, spec.get("user", address), master_user is not None)
         client["migration"]["mail"] = {
             "from": source, "port": port, "mailboxes": moved, "master_user": master_user,
             "master_password": master_password, "folder_map": folder_map if isinstance(folder_map, dict) else {},
@@ -749,17 +749,17 @@ class StateValidator:
             client["migration"]["site"] = {"from": host, "path": src.rstrip("/"), "database": database,
                                            "domain": domain, "target_database": target}
 
-    def own_old_login(self, path, client, source, user):
-        """On the shared old platform a login opens one tenant's mailbox: it must be an address of this client's domains
-        (with the old server's master user, naming another tenant's login would copy its mail)."""
+    def own_old_login(self, path, client, source, user, master):
+        """On the shared old platform, or through an old server's master user (any name or address may reach a shared
+        server), a login opens one tenant's mailbox: it must be an address of this client's domains."""
         legacy = self.groups.get("fracto_legacy", set())
         domain = self.model["platform"].get("domain")
-        if source not in legacy and not any(source == "%s.%s" % (h, domain) for h in legacy):
+        if not master and source not in legacy and not any(source == "%s.%s" % (h, domain) for h in legacy):
             return
         own = set(client_names(client, aliases=False))
         if not isinstance(user, str) or user.count("@") != 1 or user.split("@")[1].lower() not in own:
-            self.problems.error(path / "user", "on the old platform (%s) the old login must be an address of this client's "
-                                               "domains" % source)
+            self.problems.error(path / "user", "on the old platform or through its master user (%s) the old login must be an "
+                                               "address of this client's domains" % source)
 
     def legacy_account_of(self, path, cid, host, src, database):
         """The old site's account must be this client's in the platform's map of the old platform (a reseller
