@@ -21,6 +21,7 @@ from ansible_collections.fracto.hosting.plugins.module_utils.state.origin import
     read_source,
     reseller_state,
     source_name,
+    with_secrets,
 )
 from ansible_collections.fracto.hosting.plugins.module_utils.state.resolve import resolve_state
 from ansible_collections.fracto.hosting.plugins.vars import reseller_guard
@@ -57,11 +58,12 @@ class ActionModule(ActionBase):
         # Checked again once secret references are replaced: the name binds the state to its inventory directory.
         check_identity(reseller["path"], state.get("fracto_reseller"), source_name(reseller), problems)
         variables.update(state)
-        # The operator's extra vars (-e) are trusted and override a state variable for this run (a what-if plan).
+        # The operator's extra vars (-e) override a state variable for this run (a what-if plan); as data, with the
+        # reseller's secret references replaced like in its files.
         extra = load_extra_vars(self._loader)
         for name in sorted(extra):
-            if name in variables or STATE_KEY.fullmatch(name):
-                variables[name] = self._template(problems, name, extra[name])
+            if STATE_KEY.fullmatch(name):
+                variables[name] = with_secrets(extra[name], reseller)
         return variables
 
     def _reseller_source(self, task_vars, problems):

@@ -109,7 +109,7 @@ def check_reseller_source(source, platform_names, problems):
         if "fracto_reseller" in data:
             check_identity("%s/%s" % (where, rel), data["fracto_reseller"], source_name(source), problems)
     for name, rel in sorted(defined.items()):
-        if name in platform_names:
+        if SECRET_KEY.fullmatch(name) and name in platform_names:  # a state key may be given by the operator's -e
             problems.error("%s/%s: %s" % (where, rel, name), "shadows a variable of the platform inventory: a reseller's "
                                                              "secrets need names of their own")
     budget = [MAX_STRINGS]
@@ -191,6 +191,15 @@ def _plain(value, secrets):
     if value is None or isinstance(value, (bool, int, float)):
         return value
     return str.__str__(str(value))  # a vault-encrypted string decrypts to its text
+
+
+def with_secrets(value, source):
+    """value (the operator's override of a state variable) with the reseller's secret references replaced."""
+    secrets = {}
+    for data in source["vars"].values():
+        if isinstance(data, dict):
+            secrets.update({str(k): v for k, v in data.items() if SECRET_KEY.fullmatch(str(k))})
+    return _plain(value, secrets)
 
 
 def reseller_state(source):
