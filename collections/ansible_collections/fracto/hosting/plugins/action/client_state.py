@@ -54,16 +54,16 @@ class ActionModule(ActionBase):
         for name in PLATFORM_VARIABLES:
             if name in task_vars:
                 variables[name] = self._template(problems, name, task_vars[name])
-        state = reseller_state(reseller)
+        extra = load_extra_vars(self._loader)
+        state = reseller_state(reseller, extra)
         # Checked again once secret references are replaced: the name binds the state to its inventory directory.
         check_identity(reseller["path"], state.get("fracto_reseller"), source_name(reseller), problems)
         variables.update(state)
         # The operator's extra vars (-e) override a state variable for this run (a what-if plan); as data, with the
         # reseller's secret references replaced like in its files.
-        extra = load_extra_vars(self._loader)
         for name in sorted(extra):
             if STATE_KEY.fullmatch(name):
-                variables[name] = with_secrets(extra[name], reseller)
+                variables[name] = with_secrets(extra[name], reseller, extra)
         return variables
 
     def _reseller_source(self, task_vars, problems):
@@ -78,7 +78,8 @@ class ActionModule(ActionBase):
         # Read afresh (cache none) and never trusted as a template; links, special and large files are not read.
         source = read_source(directory, lambda name: self._loader.load_from_file(name, cache="none", unsafe=True),
                              reseller_guard.ignored)
-        check_reseller_source(source, set(task_vars), problems)
+        # The platform's names: the inventory's and the play's, not the operator's -e (it may override a secret).
+        check_reseller_source(source, set(task_vars) - set(load_extra_vars(self._loader)), problems)
         if not is_reseller_source(source):
             problems.error(source["path"], "defines no reseller state (fracto_reseller, fracto_packages, fracto_clients)")
         return source

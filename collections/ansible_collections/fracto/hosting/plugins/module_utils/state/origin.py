@@ -193,17 +193,19 @@ def _plain(value, secrets):
     return str.__str__(str(value))  # a vault-encrypted string decrypts to its text
 
 
-def with_secrets(value, source):
+def with_secrets(value, source, overrides=None):
     """value (the operator's override of a state variable) with the reseller's secret references replaced."""
     secrets = {}
     for data in source["vars"].values():
         if isinstance(data, dict):
             secrets.update({str(k): v for k, v in data.items() if SECRET_KEY.fullmatch(str(k))})
+    secrets.update({k: v for k, v in (overrides or {}).items() if SECRET_KEY.fullmatch(str(k))})
     return _plain(value, secrets)
 
 
-def reseller_state(source):
-    """The state variables of a checked reseller source, its secret references replaced in Python (never templated)."""
+def reseller_state(source, overrides=None):
+    """The state variables of a checked reseller source, its secret references replaced in Python (never templated);
+    overrides: the operator's -e values of secrets (a what-if run), as data."""
     state, secrets = {}, {}
     for data in source["vars"].values():
         if isinstance(data, dict):
@@ -212,4 +214,5 @@ def reseller_state(source):
                     secrets[str(key)] = value
                 elif STATE_KEY.fullmatch(str(key)):
                     state[str(key)] = value
+    secrets.update({k: v for k, v in (overrides or {}).items() if SECRET_KEY.fullmatch(str(k))})
     return {key: _plain(value, secrets) for key, value in state.items()}
