@@ -92,3 +92,59 @@ def test_a_reseller_state_given_as_an_inventory_stops_the_run_as_it_loads(tmp_pa
     assert proc.returncode != 0
     assert "defines a reseller's state: a reseller's state is data, not an inventory" in proc.stdout + proc.stderr
     assert "PLAY [" not in proc.stdout and not marker.exists()
+
+
+def _sealed(vault_id, password, text):
+    """text vault-encrypted with password, its envelope naming vault_id (as ansible-vault --vault-id id@file)."""
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    secret = VaultSecret(password.encode())
+    return VaultLib([(vault_id, secret)]).encrypt(text, secret, vault_id=vault_id).decode()
+
+
+def _with_vault_ids(tmp_path, inventory):
+    ids = []
+    for name, password in (("platform", "platform-pass"), ("tester", "tester-pass")):
+        path = tmp_path / ("%s.pass" % name)
+        path.write_text(password + "\n", encoding="utf-8")
+        ids += ["--vault-id", "%s@%s" % (name, path)]
+    return run_validate(inventory, *ids)
+
+
+@pytest.mark.parametrize("label, password", [("platform", "platform-pass"), ("tester", "platform-pass"),
+                                             ("", "platform-pass")],
+                         ids=["platform-id", "own-id-platform-password", "no-id"])
+def test_a_reseller_vault_file_opens_with_the_reseller_secret_only(tmp_path, base_vars, pems, label, password):
+    """A reseller's vault file sealed with the platform's id (or password) is never decrypted into its state:
+    a secret of the platform would reach the reseller through a mailbox or database password."""
+    sealed = _sealed(label or "default", password, "vault_stolen: SENTINEL-SECRET\n")
+    if not label:  # a 1.1 envelope names no id: any secret would be tried
+        sealed = "$ANSIBLE_VAULT;1.1;AES256\n" + sealed.split("\n", 1)[1]
+    inventory = build_inventory(tmp_path, base_vars, {}, pems, files={"group_vars/all/vault.yml": sealed})
+    proc = _with_vault_ids(tmp_path, inventory)
+    assert_clean(proc)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "SENTINEL-SECRET" not in output
+    if label == "tester":  # its own id, the platform's password: vault_id_match tries the tester secret only
+        assert "Decryption failed" in output or "no vault secrets" in output, output[-2000:]
+    else:
+        assert "group_vars/all/vault.yml" in output and "without the reseller's own vault id" in output, output[-2000:]
+
+
+def test_a_reseller_vault_string_opens_with_the_reseller_secret_only(tmp_path, base_vars, pems):
+    sealed = _sealed("platform", "platform-pass", "SENTINEL-SECRET")
+    inline = "vault_stolen: !vault |\n" + "".join("  %s\n" % line for line in sealed.splitlines())
+    inventory = build_inventory(tmp_path, base_vars, {}, pems, files={"group_vars/all/vault.yml": inline})
+    proc = _with_vault_ids(tmp_path, inventory)
+    assert_clean(proc)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "SENTINEL-SECRET" not in output
+    assert "group_vars/all/vault.yml: vault_stolen" in output and "without the reseller's own vault id" in output, \
+        output[-2000:]
+
+
+def test_a_reseller_vault_sealed_with_its_own_id_is_read(tmp_path, base_vars, pems):
+    sealed = _sealed("tester", "tester-pass", "vault_own: a-secret-of-its-own\n")
+    inventory = build_inventory(tmp_path, base_vars, {}, pems, files={"group_vars/all/vault.yml": sealed})
+    proc = _with_vault_ids(tmp_path, inventory)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]

@@ -27,6 +27,7 @@ VARS_DIRS = ("group_vars", "host_vars")
 VARS_SUFFIXES = ("", ".yml", ".yaml", ".json")
 MAX_FILE = 8 * 1024 * 1024      # bytes of one reseller file: a state is text, not a disk filler
 MAX_STRINGS = 500000            # strings of a reseller inventory once YAML aliases are expanded
+VAULT_HEADER = "$ANSIBLE_VAULT;"
 STATE_RULE = ("a reseller inventory holds only its state (fracto_reseller, fracto_packages, fracto_clients, "
               "fracto_clients__<part>) and its secrets (vault_*)")
 
@@ -58,6 +59,34 @@ def _strings(value, path, budget):
         yield path, str(value)  # a vault-encrypted string decrypts to its text
 
 
+def vault_label(ciphertext):
+    """The vault id a vault envelope names ($ANSIBLE_VAULT;1.2;AES256;<id>), "" when it names none."""
+    fields = ciphertext.split("\n", 1)[0].strip().split(";")
+    return fields[3] if len(fields) > 3 else ""
+
+
+def _foreign_vaults(value, path, label):
+    """Paths of the vault-encrypted strings in value that are not sealed with the vault id label; they are
+    replaced by None so that nothing decrypts them with another secret (the platform's)."""
+    found = []
+    if isinstance(value, dict):
+        for key in list(value):
+            sub, value[key] = _foreign_vaults_item(value[key], "%s.%s" % (path, key) if path else str(key), label)
+            found += sub
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            sub, value[i] = _foreign_vaults_item(item, "%s[%d]" % (path, i), label)
+            found += sub
+    return found
+
+
+def _foreign_vaults_item(item, path, label):
+    ciphertext = getattr(item, "_ciphertext", None)  # Ansible's EncryptedString, still sealed
+    if isinstance(ciphertext, str):
+        return ([path], None) if vault_label(ciphertext) != label else ([], item)
+    return _foreign_vaults(item, path, label), item
+
+
 def source_name(source):
     """The reseller an inventory belongs to: the name of its directory, which the platform operator chose."""
     return os.path.basename(os.path.normpath(source["path"]))
@@ -78,7 +107,10 @@ def check_reseller_source(source, platform_names, problems):
     where = source["path"]
     for kind, rule in (("links", "is a symbolic link: a reseller inventory holds plain files only"),
                        ("special", "is not a regular file"),
-                       ("large", "is larger than %d bytes" % MAX_FILE)):
+                       ("large", "is larger than %d bytes" % MAX_FILE),
+                       ("foreign_vault", "is vault-encrypted without the reseller's own vault id: a reseller's secrets "
+                                         "are sealed with --vault-id %s@<its password> (the id is the name of its "
+                                         "directory) and decrypted with that secret only" % source_name(source))):
         for rel in source.get(kind, ()):
             problems.error("%s/%s" % (where, rel), rule)
     for rel in source["other_files"]:
@@ -174,7 +206,16 @@ def _read_vars(source, base, full, load):
     elif info.st_size > MAX_FILE:
         source["large"].append(rel)
     else:
-        source["vars"][rel] = load(full)
+        with open(full, "rb") as handle:
+            head = handle.read(256).decode("utf-8", "replace")
+        label = os.path.basename(os.path.normpath(base))
+        if head.startswith(VAULT_HEADER) and vault_label(head) != label:  # never decrypted with another id's secret
+            source.setdefault("foreign_vault", []).append(rel)
+            return
+        data = load(full)
+        if isinstance(data, dict):
+            source.setdefault("foreign_vault", []).extend("%s: %s" % (rel, p) for p in _foreign_vaults(data, "", label))
+        source["vars"][rel] = data
 
 
 def _plain(value, secrets):
