@@ -19,6 +19,7 @@ import uuid
 import pytest
 import testinfra
 import yaml
+from attacks import ATTACKS
 from conftest import PROJECT
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
@@ -298,140 +299,6 @@ def test_a_logged_in_alpha_user_cannot_select_or_list_betas_mail(mail01_address,
 
 # --------------------------------------------------------------------------- d. converge-time attacks
 
-# A valid SHA512-CRYPT hash (the demo's contacto@cliente3.test), to make a mailbox otherwise acceptable.
-HASH = "$6$rounds=656000$fractodemo$0yEHqgA800Zikuz997l5A3w09.w9e34jG9lQuwRvhnzzEmM9sjLZ1soR8k2Yrcms1L2Oe5j0n.WUl6B47XGJm/"
-
-
-def _keys():
-    """A throwaway ed25519 key pair: the private key in OpenSSH format, the public key as a known_hosts key."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
-    return private, public
-
-
-def _host_ssh():
-    """The backup SSH key and known_hosts the web host has (the platform's): an attack that got through would write
-    them unchanged, so what changes is the attack's own doing. A throwaway pair on a host without them."""
-    key, known = "/etc/fracto/backup/ssh/id_ed25519", "/etc/fracto/backup/ssh/known_hosts"
-    if CLOUD01.file(key).exists and CLOUD01.file(known).exists:
-        return CLOUD01.file(key).content_string, CLOUD01.file(known).content_string
-    private, public = _keys()
-    return private, "backup01.fracto.test %s\n" % public
-
-
-PRIVATE_KEY, KNOWN_HOSTS = _host_ssh()
-
-
-def web(client="alpha1", name="probe.alpha1.test", docroot=None, home=None, user=None, aliases=(), php="8.2", tls="none",
-        certificate=None, reseller="alpha"):
-    home = home if home is not None else "/srv/www/%s" % client
-    return {
-        "sites": [{"client": client, "name": name, "aliases": list(aliases), "user": user or client,
-                   "docroot": docroot if docroot is not None else "%s/%s/public" % (home, name), "php": php, "tls": tls,
-                   "certificate": certificate, "ipv4": None, "https_redirect": False, "hsts": False}],
-        "users": [{"name": client, "client": client, "home": home}],
-        "php_pools": [{"client": client, "user": user or client, "version": php, "name": "%s-%s" % (client, php)}],
-        "clients": [client], "reseller": reseller,
-    }
-
-
-def mail(address="probe@alpha1.test", password_hash=HASH, domain="alpha1.test", aliases=None, postfix_settings=None,
-         reseller="alpha"):
-    return {"hostname": "mail01.fracto.test", "reseller": reseller, "domains": [{"domain": domain, "client": "alpha1"}],
-            "mailboxes": [{"address": address, "client": "alpha1", "quota": 104857600, "password_hash": password_hash}],
-            "aliases": aliases or [], "postfix_settings": postfix_settings or {}, "clients": ["alpha1"]}
-
-
-# A REST target (nothing answers there: a run that got through fails to reach it and changes no shared SSH file).
-REST = "rest:https://backup01.fracto.test:8000/alpha1"
-
-
-def backup(repository="sftp:restic@backup01.fracto.test:/srv/restic/alpha/alpha1", client="alpha1", side="web",
-           password="alpha1-backup-lab-password", mailboxes=(), on_calendar="daily", host="cloud01", randomized_delay="1h",
-           timeout="6h"):
-    return {"jobs": [{"client": client, "side": side, "what": ["files"] if side == "web" else ["mailboxes"],
-                      "repository": repository, "keep": {"daily": 7}, "managed_by": "reseller"}],
-            "passwords": {"%s/%s" % (client, side): password}, "ssh_key": PRIVATE_KEY, "known_hosts": KNOWN_HOSTS,
-            "mailboxes": list(mailboxes), "reseller": "alpha", "clients": [client], "host": host, "on_calendar": on_calendar,
-            "randomized_delay": randomized_delay, "timeout": timeout}
-
-
-def database(name="alpha1_probe", user="alpha1_probe", client="alpha1"):
-    return {"databases": [{"name": name, "user": user, "client": client}], "passwords": {name: "alpha1-probe-lab-password"},
-            "reseller": "alpha"}
-
-
-def binding(address="198.51.100.104", interface="eth0", helo=None, reseller="alpha"):
-    entry = {"address": address, "sides": ["web", "mail"] if helo else ["web"], "clients": ["alpha1"]}
-    if helo:
-        entry["helo"] = helo
-    return {"bindings": [entry], "reseller": reseller, "interface": interface, "check_rdns": False}
-
-
-INJECT = "\n  up touch /tmp/pwned-ifupdown"
-# (id, host, module, the same call with harmless values (must pass, in check mode), the hostile call (must fail)).
-ATTACKS = [
-    ("web-client-root", "cloud01", "web_sites", web(), web(client="root")),
-    ("web-client-www-data", "cloud01", "web_sites", web(), web(client="www-data")),
-    ("web-client-trailing-newline", "cloud01", "web_sites", web(), web(client="alpha1\n")),
-    ("web-client-of-beta", "cloud01", "web_sites", web(), web(client="beta1")),
-    ("web-server-name-newline-brace", "cloud01", "web_sites", web(),
-     web(name="probe.alpha1.test;\n}\nserver { listen 8099; root /etc; autoindex on; location / { }", docroot="/srv/www/alpha1/x/public")),
-    ("web-alias-newline-brace", "cloud01", "web_sites", web(), web(aliases=["www.probe.alpha1.test;\n}\nserver { root /;"])),
-    ("web-docroot-dotdot-etc", "cloud01", "web_sites", web(), web(docroot="/srv/www/alpha1/../../etc")),
-    ("web-docroot-betas-tree", "cloud01", "web_sites", web(), web(docroot="/srv/www/beta1/beta1.test/public")),
-    ("web-home-dotdot-etc", "cloud01", "web_sites", web(), web(home="/srv/www/alpha1/../../etc")),
-    ("web-pool-as-root", "cloud01", "web_sites", web(), web(user="root")),
-    ("web-php-version-injection", "cloud01", "web_sites", web(), web(php="8.2\nphp_admin_value[open_basedir] = /")),
-    ("web-certificate-path", "cloud01", "web_sites", web(), web(tls="custom", certificate="../../../etc/ssl/private")),
-    ("web-reseller-path", "cloud01", "web_sites", web(), web(reseller="alpha client=beta1")),
-    ("mail-local-part-slash", "mail01", "mail_server", mail(), mail(address="info/../../beta1.test/info@alpha1.test")),
-    ("mail-local-part-dotdot", "mail01", "mail_server", mail(), mail(address="../../../etc@alpha1.test")),
-    ("mail-local-part-colon", "mail01", "mail_server", mail(), mail(address="x:y@alpha1.test")),
-    ("mail-hash-newline", "mail01", "mail_server", mail(),
-     mail(password_hash=HASH + "\ninfo@beta1.test:{PLAIN}pwned:::client=alpha1:/var/vmail/beta1.test/info::")),
-    ("mail-hash-colon-home", "mail01", "mail_server", mail(), mail(password_hash=HASH + ":::client=alpha1:/var/vmail/beta1.test/info")),
-    ("mail-hash-plain-scheme", "mail01", "mail_server", mail(), mail(password_hash="{PLAIN}pwned")),
-    ("mail-domain-newline", "mail01", "mail_server", mail(), mail(domain="alpha1.test\nbeta1.test")),
-    ("mail-domain-of-beta", "mail01", "mail_server", mail(), mail(address="info@beta1.test", domain="beta1.test")),
-    ("mail-alias-target-injection", "mail01", "mail_server", mail(),
-     mail(aliases=[{"address": "x@alpha1.test", "targets": ["info@alpha1.test\n@beta1.test info@alpha1.test"], "client": "alpha1"}])),
-    ("mail-postfix-setting-newline", "mail01", "mail_server", mail(),
-     mail(postfix_settings={"smtpd_banner": "hello\nmynetworks = 0.0.0.0/0"})),
-    ("backup-sftp-proxycommand-user", "cloud01", "backup_jobs", backup(),
-     backup(repository="sftp:-oProxyCommand=touch /tmp/pwned@backup01.fracto.test:/r")),
-    ("backup-sftp-proxycommand-host", "cloud01", "backup_jobs", backup(),
-     backup(repository="sftp:restic@-oProxyCommand=touch${IFS}/tmp/pwned-host:/r")),
-    ("backup-local-repository", "cloud01", "backup_jobs", backup(), backup(repository="/tmp/pwned-local")),
-    ("backup-client-dotdot", "cloud01", "backup_jobs", backup(), backup(client="../../etc")),
-    ("backup-mailbox-dotdot", "mail01", "backup_jobs", backup(side="mail", host="mail01"),
-     backup(side="mail", host="mail01", mailboxes=[{"address": "../../../../etc@alpha1.test", "client": "alpha1"}])),
-    ("backup-password-newline", "cloud01", "backup_jobs", backup(), backup(password="x\nExecStartPre=/bin/touch /tmp/pwned-unit")),
-    ("backup-calendar-newline", "cloud01", "backup_jobs", backup(repository=REST),
-     backup(repository=REST, on_calendar="daily\n[Service]\nExecStartPre=/bin/touch /tmp/pwned-unit")),
-    ("backup-timeout-newline", "cloud01", "backup_jobs", backup(repository=REST),
-     backup(repository=REST, timeout="6h\nExecStartPre=/bin/touch /tmp/pwned-unit")),
-    ("backup-delay-newline", "cloud01", "backup_jobs", backup(repository=REST),
-     backup(repository=REST, on_calendar="daily", randomized_delay="1h\nOnBootSec=1")),
-    ("db-user-root", "cloud01", "mariadb_databases", database(), database(name="alpha1_x", user="root")),
-    ("db-name-mysql", "cloud01", "mariadb_databases", database(), database(name="mysql", user="alpha1_x")),
-    ("db-name-of-beta", "cloud01", "mariadb_databases", database(), database(name="beta1_db", user="alpha1_x")),
-    ("db-user-of-beta", "cloud01", "mariadb_databases", database(), database(name="alpha1_x", user="beta1_db")),
-    ("db-name-sql-injection", "cloud01", "mariadb_databases", database(),
-     database(name="alpha1_x`; DROP DATABASE beta1_db; -- ", user="alpha1_x")),
-    ("db-user-host-injection", "cloud01", "mariadb_databases", database(), database(name="alpha1_x", user="alpha1_x'@'%")),
-    ("ip-interface-newline", "cloud01", "ip_bindings", binding(), binding(interface="eth0" + INJECT)),
-    ("ip-address-newline", "cloud01", "ip_bindings", binding(), binding(address="198.51.100.104" + INJECT)),
-    ("ip-helo-newline", "mail01", "ip_bindings", binding(helo="smtp.alpha1.test"), binding(helo="smtp.alpha1.test" + INJECT)),
-    ("ip-reseller-path", "cloud01", "ip_bindings", binding(), binding(reseller="../../cron.d/pwned")),
-]
-
-
 def call(host, module, args, check=False):
     """fracto.hosting.<module> on the host, ad hoc, with JSON arguments; returns (rc, plain output)."""
     command = ["ansible", host, "-i", INVENTORY, "-m", "fracto.hosting.%s" % module, "-a", json.dumps(args)]
@@ -467,27 +334,94 @@ def fingerprint(name):
     return {k: v for k, v in (line.split("=", 1) for line in out.splitlines() if "=" in line) if k not in OWN_TREES}
 
 
-@pytest.fixture(scope="module")
-def no_markers_before():
-    for host in HOSTS.values():
-        host.run("rm -rf /tmp/pwned* /var/tmp/pwned*")
+def _sources(role, **paths):
+    """{key: a lookup of the role's template file}, as the role passes its templates (read on the controller)."""
+    return {key: "{{ lookup('ansible.builtin.file', '%s', rstrip=false) }}" % (PROJECT / "roles" / role / "templates" / path)
+            for key, path in paths.items()}
 
 
-@pytest.mark.parametrize("ident, host, module, benign, hostile", ATTACKS, ids=[a[0] for a in ATTACKS])
-def test_a_hostile_value_given_to_a_module_is_refused_and_nothing_escapes(no_markers_before, ident, host, module, benign, hostile):
-    # The same call with harmless values is accepted (check mode: nothing is written), so the refusal below is the
-    # hostile value's and not a badly shaped call.
-    rc, out = call(host, module, benign, check=True)
-    assert rc == 0, "%s: the harmless twin of the call fails, fix the test: %s" % (ident, out[-2000:])
-    before = {name: fingerprint(name) for name in HOSTS}
-    rc, out = call(host, module, hostile)
-    after = {name: fingerprint(name) for name in HOSTS}
+# The writer modules render the roles' templates: every call gets them, as the roles pass them (module_defaults); they
+# are the only templated values of the attacks' playbook, never an attack's own.
+ROLE_TEMPLATES = {
+    "fracto.hosting.web_sites": {"templates": _sources(
+        "fracto_web", nginx_site="etc/nginx/fracto/sites/site.conf.j2", php_pool="etc/php/fpm/pool.d/pool.conf.j2")},
+    "fracto.hosting.mail_server": {"templates": _sources(
+        "fracto_mail", dovecot="etc/dovecot/dovecot.conf.j2", postfix_main="etc/postfix/main.cf.j2",
+        postfix_master="etc/postfix/master.cf.j2", webmail_vhost="etc/nginx/fracto/sites/webmail.conf.j2",
+        roundcube="etc/roundcube/config.inc.php.j2", roundcube_host="etc/roundcube/host.inc.php.j2")},
+}
+
+
+def run_attacks(calls, check):
+    """Every (ident, host, module, args) of calls in ONE ansible-playbook run (one play per host, each call a task
+    that may fail); returns {ident: (failed, plain output of the task)}. One run instead of one per call: the
+    module's refusal is the same, the suite takes minutes less."""
+    plays = []
+    for host in HOSTS:
+        tasks = [{"name": ident, "fracto.hosting.%s" % module: args, "ignore_errors": True}
+                 for ident, on, module, args in calls if on == host]
+        if tasks:
+            plays.append({"name": "attacks on %s" % host, "hosts": host, "gather_facts": False,
+                          "check_mode": check, "module_defaults": ROLE_TEMPLATES, "tasks": tasks})
+    text = yaml.safe_dump([args for _ident, _on, _module, args in calls], sort_keys=False)
+    assert "{{" not in text and "{%" not in text, "an attack value would be templated by the playbook, not given as is"
+    text = yaml.safe_dump(plays, sort_keys=False)
+    playbook = PROJECT / ".fracto" / ("tenancy-attacks-%s.yml" % ("check" if check else "run"))
+    playbook.parent.mkdir(exist_ok=True)
+    playbook.write_text(text)
+    run = subprocess.run(["ansible-playbook", "-i", INVENTORY, str(playbook)], capture_output=True, text=True,
+                         cwd=PROJECT, timeout=1200, check=False,
+                         env=dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", **PLAIN))
+    assert run.returncode in (0, 2) and run.stdout.lstrip().startswith("{"), run.stdout[-3000:] + run.stderr[-3000:]
+    results = {}
+    for play in json.loads(run.stdout)["plays"]:
+        for task in play["tasks"]:
+            for result in task["hosts"].values():
+                results[task["task"]["name"]] = (bool(result.get("failed")) or bool(result.get("unreachable")),
+                                                 json.dumps(result, sort_keys=True))
+    return results
+
+
+def escapes(before, after):
+    """The host:part digests that differ, and the marker files that appeared, between two fingerprints."""
     escaped = {"%s:%s" % (name, part) for name in HOSTS for part in set(before[name]) | set(after[name])
                if before[name].get(part) != after[name].get(part) and part != "markers"}
     markers = {name: after[name]["markers"] for name in HOSTS if after[name]["markers"] != before[name]["markers"]}
-    assert not markers, "%s: a command ran, its marker is there: %s" % (ident, markers)
-    assert not escaped, "%s: the call changed %s (rc=%d): %s" % (ident, ", ".join(sorted(escaped)), rc, out[-1500:])
-    assert rc != 0 and "FAILED" in out and "UNREACHABLE" not in out, "%s: the hostile call was accepted: %s" % (ident, out[-1500:])
+    return escaped, markers
+
+
+@pytest.fixture(scope="module")
+def attacks():
+    """The harmless twins (check mode: they must pass, so a refusal is the hostile value's and not a badly shaped
+    call), then every hostile call, the hosts fingerprinted before and after the whole batch."""
+    for host in HOSTS.values():
+        host.run("rm -rf /tmp/pwned* /var/tmp/pwned*")
+    benign = run_attacks([(a[0], a[1], a[2], a[3]) for a in ATTACKS], check=True)
+    before = {name: fingerprint(name) for name in HOSTS}
+    hostile = run_attacks([(a[0], a[1], a[2], a[4]) for a in ATTACKS], check=False)
+    after = {name: fingerprint(name) for name in HOSTS}
+    return benign, hostile, escapes(before, after)
+
+
+def attack_alone(host, module, args):
+    """One hostile call between two fingerprints: which attack escaped, once the batch saw an escape."""
+    before = {name: fingerprint(name) for name in HOSTS}
+    rc, out = call(host, module, args)
+    return escapes(before, {name: fingerprint(name) for name in HOSTS}), rc, out
+
+
+@pytest.mark.parametrize("ident, host, module, benign, hostile", ATTACKS, ids=[a[0] for a in ATTACKS])
+def test_a_hostile_value_given_to_a_module_is_refused_and_nothing_escapes(attacks, ident, host, module, benign, hostile):
+    twins, results, (escaped, markers) = attacks
+    failed, out = twins[ident]
+    assert not failed, "%s: the harmless twin of the call fails, fix the test: %s" % (ident, out[-2000:])
+    if escaped or markers:  # the batch changed a host: this attack alone, to name the one that did
+        (escaped, markers), rc, alone = attack_alone(host, module, hostile)
+        assert not markers, "%s: a command ran, its marker is there: %s" % (ident, markers)
+        assert not escaped, "%s: the call changed %s (rc=%d): %s" % (ident, ", ".join(sorted(escaped)), rc, alone[-1500:])
+    failed, out = results[ident]
+    assert failed and '"unreachable": true' not in out, "%s: the hostile call was accepted: %s" % (ident, out[-1500:])
+    assert '"msg"' in out, "%s: the refusal names no rule: %s" % (ident, out[-1500:])
 
 
 # --------------------------------------------------------------------------- b. alpha's prune leaves beta (and the demo) intact
