@@ -22,7 +22,7 @@ setup:  ## venv (Python >= 3.12), Docker engine, lab base image, the webmail tes
 
 demo: setup  ## bring the lab up and apply inventories/demo with playbooks/site.yml
 	bash scripts/lab-up.sh
-	ansible-playbook $(DEMO) playbooks/lab.yml
+	ansible-playbook $(DEMO) molecule/lab/lab.yml
 	ansible-playbook $(DEMO) playbooks/site.yml
 
 plan: setup  ## the dry run: what site.yml would change, per client (nothing is changed)
@@ -40,9 +40,10 @@ lab-down:  ## remove the lab's containers
 
 test: setup lint sanity unit molecule  ## every check
 
-lint:
+lint:  ## ruff, ansible-lint (profile production) and the collection's changelog fragments
 	ruff check .
 	ansible-lint
+	cd $(COLLECTION) && antsibull-changelog lint
 
 sanity:
 	bash scripts/sanity.sh

@@ -6,7 +6,7 @@
 ansible-test bootstraps pip into every venv it makes by running
 https://ci-files.testing.ansible.com/ansible-test/get-pip-<version>.py, a host
 this lab cannot reach. It first looks in ~/.ansible/test/cache/get_pip_<v>.py;
-scripts/sanity.sh copies this file there.
+scripts/sanity.sh puts this file at the path ansible-test names when that download fails.
 
 ansible-test runs it (through its quiet_pip.py wrapper, with runpy) as:
     <venv python> quiet_pip.py [--disable-pip-version-check] pip==<v> [--no-setuptools] [--no-wheel]

@@ -1,6 +1,6 @@
 <?php
 // Cliente Uno's site on the old platform: a small PHP page that reads its title and text from MariaDB.
-// Fixture of the fracto.hosting lab (roles/lab_legacy), written for the migration scenario.
+// Fixture of the fracto.hosting lab (molecule/lab/roles/lab_legacy), written for the migration scenario.
 require __DIR__ . '/wp-config.php';
 mysqli_report(MYSQLI_REPORT_OFF);
 $db = @new mysqli(DB_HOST, DB_USER, DB_PASSWORD, DB_NAME);
