@@ -188,6 +188,7 @@ from ansible_collections.fracto.hosting.plugins.module_utils.backup.jobs import 
     job_of_path,
     job_paths,
     plan_files,
+    private_directories,
     runner_script,
     ssh_paths,
     validate_inputs,
@@ -357,7 +358,7 @@ def converge(module, p, jobs, settings, reseller, directories, writes, removals,
     return initialised, warnings
 
 
-def main():
+def argument_spec():
     spec = dict(
         # no_log: a repository URL may carry a password; narrow_no_log below keeps the result able to name the jobs.
         jobs=dict(type="list", elements="dict", required=True, no_log=True),
@@ -374,7 +375,11 @@ def main():
     )
     for name in SETTINGS:
         spec[name] = dict(type="str" if name in ("on_calendar", "randomized_delay", "timeout") else "path", default=DEFAULTS[name])
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
     settings = {name: p[name] for name in SETTINGS}
     jobs = p["jobs"]
@@ -392,11 +397,7 @@ def main():
     units_changed = any(path.endswith((".service", ".timer")) for path in writes + removals)
 
     # Directories: root only (job records too: 0700 directories, 0600 files); a wider mode found is narrowed.
-    directories = [(settings["config_dir"], 0o700), (os.path.join(settings["config_dir"], reseller), 0o700),
-                   (os.path.dirname(ssh_paths(settings)[0]), 0o700), (settings["status_dir"], 0o700),
-                   (os.path.join(settings["status_dir"], reseller), 0o700), (settings["spool_dir"], 0o700),
-                   (os.path.join(settings["spool_dir"], reseller), 0o700), (settings["cache_dir"], 0o700),
-                   (os.path.dirname(settings["runner"]), 0o755)]
+    directories = private_directories(settings, reseller)
     narrowed = private_records(settings, reseller, directories)
     if narrowed:
         changes.append({"action": "change", "kind": "backup", "id": "job records", "client": RESELLER,

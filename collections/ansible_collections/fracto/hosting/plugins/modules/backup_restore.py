@@ -153,18 +153,14 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fracto.hosting.plugins.module_utils.backup.restore import (
     SIDES,
     RestoreError,
-    check_params,
-    choose_snapshot,
-    entries_under,
     extract_argv,
     import_argv,
+    locate,
     mkdir_argv,
-    parse_snapshots,
-    restic_ls_args,
     restic_restore_args,
     restore_plan,
+    restore_problems,
     sanitize_staging,
-    staging_problem,
     stream_tree,
     under,
 )
@@ -276,56 +272,57 @@ def restore(module, p, job, side, plan, snapshot, restic):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            reseller=dict(type="str", required=True),
-            client=dict(type="str", required=True),
-            what=dict(type="str", required=True, choices=["files", "database", "mailbox"]),
-            name=dict(type="str"),
-            path=dict(type="str"),
-            folder=dict(type="str"),
-            snapshot=dict(type="str", default="latest"),
-            dest=dict(type="path"),
-            config_dir=dict(type="path", default="/etc/fracto/backup"),
-            owner=dict(type="str"),
-            mail_owner=dict(type="str", default="vmail"),
-            db_user=dict(type="str"),
-            db_password=dict(type="str", no_log=True),
-            staging_dir=dict(type="path", default="/var/lib/fracto/backup/restore"),
-            web_root=dict(type="path", default="/srv/www"),
-            vmail_home=dict(type="path", default="/var/vmail"),
-        ),
-        supports_check_mode=True,
+def argument_spec():
+    return dict(
+        reseller=dict(type="str", required=True),
+        client=dict(type="str", required=True),
+        what=dict(type="str", required=True, choices=["files", "database", "mailbox"]),
+        name=dict(type="str"),
+        path=dict(type="str"),
+        folder=dict(type="str"),
+        snapshot=dict(type="str", default="latest"),
+        dest=dict(type="path"),
+        config_dir=dict(type="path", default="/etc/fracto/backup"),
+        owner=dict(type="str"),
+        mail_owner=dict(type="str", default="vmail"),
+        db_user=dict(type="str"),
+        db_password=dict(type="str", no_log=True),
+        staging_dir=dict(type="path", default="/var/lib/fracto/backup/restore"),
+        web_root=dict(type="path", default="/srv/www"),
+        vmail_home=dict(type="path", default="/var/vmail"),
     )
-    p = module.params
-    problems = check_params(p["reseller"], p["client"], p["snapshot"])
-    tenant_roots = [p["web_root"], p["vmail_home"]]
-    problem = staging_problem(p["staging_dir"], tenant_roots)
-    if problem:
-        problems.append(problem)
-    if p["dest"] and (not os.path.isabs(p["dest"]) or any(under(root, p["dest"]) or under(p["dest"], root)
-                                                          for root in tenant_roots + [p["staging_dir"]])):
-        problems.append("dest: a side path outside the tenants' trees and the staging area")
-    if problems:
-        module.fail_json(msg="; ".join(problems) + "; nothing was changed")
-    side = SIDES[p["what"]]
+
+
+def load_job(module, p, side):
+    """The job backup_jobs wrote for the client's side on this host; fails the module when there is none."""
     config = os.path.join(p["config_dir"], p["reseller"], "%s.%s.json" % (p["client"], side))
     if not os.path.exists(config):
         module.fail_json(msg="client %s has no %s backup job on this host (no %s): unknown client, or its package has no backup"
                          % (p["client"], side, config))
     with open(config) as handle:
-        job = json.load(handle)
+        return json.load(handle)
+
+
+def resync_mailbox(module, address):
+    """Let Dovecot see restored folders and messages at once."""
+    doveadm = module.get_bin_path("doveadm")
+    if doveadm:
+        module.run_command([doveadm, "force-resync", "-u", address, "--", "*"])
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    p = module.params
+    problems = restore_problems(p)
+    if problems:
+        module.fail_json(msg="; ".join(problems) + "; nothing was changed")
+    side = SIDES[p["what"]]
+    job = load_job(module, p, side)
     restic_bin = module.get_bin_path("restic", required=True)
     restic = Restic(job, module_run(module), binary=restic_bin)
     try:
         plan = restore_plan(job, p["what"], name=p["name"], path=p["path"], folder=p["folder"])
-        tags = "client=%s,side=%s" % (job["client"], side)
-        listing = restic("snapshots", "--json", "--tag=%s" % tags)
-        snapshot = choose_snapshot(parse_snapshots(listing.stdout), p["snapshot"], "client %s (%s side)" % (job["client"], side))
-        found = entries_under(restic(*restic_ls_args(snapshot["id"])).stdout, plan["include"])
-        if not found:
-            raise RestoreError("%s is not in snapshot %s (%s)" % (plan["include"], snapshot.get("short_id"), snapshot.get("time", "")[:19]))
+        snapshot, found = locate(restic, job, side, plan, p["snapshot"])
     except (RestoreError, JobError, ValueError) as exc:
         module.fail_json(msg=redact_url(str(exc)))
     result = dict(changed=True, snapshot=snapshot["id"], restored=plan["label"], entries=len(found),
@@ -341,9 +338,7 @@ def main():
 
     result.update(run_locked(module, "fracto.hosting.backup_restore", body, reseller=p["reseller"]) or {})
     if "mailbox" in plan and not p["dest"]:
-        doveadm = module.get_bin_path("doveadm")
-        if doveadm:  # let Dovecot see restored folders and messages at once
-            module.run_command([doveadm, "force-resync", "-u", plan["mailbox"], "--", "*"])
+        resync_mailbox(module, plan["mailbox"])
     module.exit_json(**result)
 
 

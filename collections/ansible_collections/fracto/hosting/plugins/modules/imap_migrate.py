@@ -283,48 +283,61 @@ def clear_master(params):
     return True
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            mailboxes=dict(type="list", elements="dict", required=True),
-            reseller=dict(type="str", required=True),
-            passwords=dict(type="dict", default={}, no_log=True),
-            destination=dict(type="dict", default={}),
-            source_domain=dict(type="str"),
-            source_addresses=dict(type="dict", default={}),
-            destination_master_user=dict(type="str"),
-            destination_master_password=dict(type="str", no_log=True),
-            master_allow_nets=dict(type="list", elements="str", default=list(masters.LOOPBACK_NETS)),
-            records_dir=dict(type="path", default=owners.RECORDS_DIR),
-            source_ca_file=dict(type="path"),
-            parallel=dict(type="int", default=4),
-            batch_messages=dict(type="int", default=200),
-            batch_bytes=dict(type="int", default=16 << 20),
-            progress_file=dict(type="path", default="/var/log/fracto/imap-migrate.log"),
-            state_dir=dict(type="path", default="/var/lib/fracto/imap-migrate"),
-        ),
-        supports_check_mode=True,
+def argument_spec():
+    return dict(
+        mailboxes=dict(type="list", elements="dict", required=True),
+        reseller=dict(type="str", required=True),
+        passwords=dict(type="dict", default={}, no_log=True),
+        destination=dict(type="dict", default={}),
+        source_domain=dict(type="str"),
+        source_addresses=dict(type="dict", default={}),
+        destination_master_user=dict(type="str"),
+        destination_master_password=dict(type="str", no_log=True),
+        master_allow_nets=dict(type="list", elements="str", default=list(masters.LOOPBACK_NETS)),
+        records_dir=dict(type="path", default=owners.RECORDS_DIR),
+        source_ca_file=dict(type="path"),
+        parallel=dict(type="int", default=4),
+        batch_messages=dict(type="int", default=200),
+        batch_bytes=dict(type="int", default=16 << 20),
+        progress_file=dict(type="path", default="/var/log/fracto/imap-migrate.log"),
+        state_dir=dict(type="path", default="/var/lib/fracto/imap-migrate"),
     )
-    p = module.params
+
+
+def refuse_unsafe(module, params):
+    """Fail the module, before anything is read or written, on a value that is not safe to use (check_mailboxes)."""
     try:
-        check_mailboxes(p)
-        masters.nets_field(p["master_allow_nets"])
+        check_mailboxes(params)
+        masters.nets_field(params["master_allow_nets"])
     except safe.UnsafeValue as exc:
         module.fail_json(msg="refused, nothing was changed: %s" % exc, field=exc.field)
+
+
+def temporary_master(module, params, addresses):
+    """Without a master user of the destination given, on the loopback: this run's own master user (a random
+    password), for the reseller's own mailboxes on this host only; it goes into params. True when it is used."""
+    if not uses_temporary_master(params):
+        return False
+    try:
+        owned = owned_mailboxes(params)
+    except (OSError, ValueError) as exc:
+        module.fail_json(msg="cannot read the mail records in %s: %s" % (params["records_dir"], exc))
+    foreign = [a for a in addresses if a not in owned]
+    if foreign:
+        module.fail_json(msg="reseller %s has no mailbox %s on this host (its mail record, written by site.yml); nothing"
+                             " was migrated" % (params["reseller"], ", ".join(foreign)))
+    password = secrets.token_urlsafe(32)
+    module.no_log_values.add(password)
+    params["destination_master_user"], params["destination_master_password"] = masters.master_name(params["reseller"]), password
+    return True
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    p = module.params
+    refuse_unsafe(module, p)
     addresses = sorted({b["address"] for b in p["mailboxes"]})
-    temporary = uses_temporary_master(p)
-    if temporary:
-        try:
-            owned = owned_mailboxes(p)
-        except (OSError, ValueError) as exc:
-            module.fail_json(msg="cannot read the mail records in %s: %s" % (p["records_dir"], exc))
-        foreign = [a for a in addresses if a not in owned]
-        if foreign:
-            module.fail_json(msg="reseller %s has no mailbox %s on this host (its mail record, written by site.yml); nothing"
-                                 " was migrated" % (p["reseller"], ", ".join(foreign)))
-        password = secrets.token_urlsafe(32)
-        module.no_log_values.add(password)
-        p["destination_master_user"], p["destination_master_password"] = masters.master_name(p["reseller"]), password
+    temporary = temporary_master(module, p, addresses)
     jobs, problems = jobs_of(p)
     if problems:
         module.fail_json(msg="; ".join(sorted(set(problems))))
@@ -341,22 +354,7 @@ def main():
     finally:
         if temporary and jobs:
             cleared = clear_master(p)
-    changes = []
-    for rep in reports:
-        detail = []
-        if rep["created_folders"]:
-            detail.append("+ folders %s" % ", ".join(rep["created_folders"]))
-        if rep["copied"]:
-            detail.append("%d messages copied (%s)" % (rep["copied"], sync.human_bytes(rep["bytes"])))
-        if rep["flags_updated"]:
-            detail.append("flags of %d messages updated" % rep["flags_updated"])
-        if rep["deleted"]:
-            detail.append("- %d messages not on the source" % rep["deleted"])
-        if rep["subscribed"]:
-            detail.append("subscribed %s" % ", ".join(rep["subscribed"]))
-        if detail:
-            changes.append({"action": "migrate", "kind": "mailbox_content", "id": rep["address"],
-                            "client": rep.get("client") or "", "detail": detail})
+    changes = sync.report_changes(reports)
     failed = [r["address"] for r in reports if r["status"] == "failed"]
     warnings = [] if cleared else ["the master user lines of this run could not be removed from %s (lock timeout);"
                                    " the next migration run drops them" % mc.MASTERS_FILE]

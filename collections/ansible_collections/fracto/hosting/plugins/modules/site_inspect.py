@@ -137,12 +137,9 @@ content:
 
 import base64
 import os
-import pwd
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.clientfs import ClientFsError, read_as, read_many_as
-from ansible_collections.fracto.hosting.plugins.module_utils.migrate.cms import CONFIG_FILES, SIGNATURES, assess, detect_cms, php_range
-from ansible_collections.fracto.hosting.plugins.module_utils.migrate.config import public_settings
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.dbcopy import DUMP_OPTIONS
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.step import (
     FILE_NAME,
@@ -151,53 +148,34 @@ from ansible_collections.fracto.hosting.plugins.module_utils.migrate.step import
     dump_forced_command,
     files_forced_command,
 )
+from ansible_collections.fracto.hosting.plugins.module_utils.migrate.survey import (
+    READ_LIMIT,
+    assess_site,
+    database_facts,
+    database_query,
+    files_to_read,
+    measure,
+    site_owner,
+)
 
 
-def measure(root):
-    size = files = 0
-    uses_php = False
-    for directory, _dirs, names in os.walk(root):
-        for name in names:
-            try:
-                size += os.lstat(os.path.join(directory, name)).st_size
-            except OSError:
-                continue
-            files += 1
-            uses_php = uses_php or name.endswith(".php")
-    return size, files, uses_php
-
-
-def site_owner(root, min_uid):
-    """{uid, gid, name} of the site's directory; refuses a path through a symlink and a system account's directory."""
-    if os.path.realpath(root) != root:
-        raise InvalidValue("the source path %s goes through a symlink (it resolves to %s): refused" % (root, os.path.realpath(root)))
-    info = os.lstat(root)
-    try:
-        name = pwd.getpwuid(info.st_uid).pw_name
-    except KeyError:
-        name = None
-    if info.st_uid < max(min_uid, 1) or info.st_uid == 65534 or info.st_gid == 0:
-        raise InvalidValue("the source path %s belongs to %s (uid %d), not to a client: refused" % (root, name or "?", info.st_uid))
-    return {"uid": info.st_uid, "gid": info.st_gid, "name": name}
-
-
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path", required=True),
-            php_offered=dict(type="list", elements="str", default=[]),
-            php_target=dict(type="str"),
-            database=dict(type="str"),
-            read=dict(type="str"),
-            owner=dict(type="str"),
-            min_uid=dict(type="int", default=1000),
-            rrsync=dict(type="path", default="/usr/bin/rrsync"),
-            setpriv=dict(type="path", default="/usr/bin/setpriv"),
-            mysqldump=dict(type="path", default="/usr/bin/mysqldump"),
-        ),
-        supports_check_mode=True,
+def argument_spec():
+    return dict(
+        path=dict(type="path", required=True),
+        php_offered=dict(type="list", elements="str", default=[]),
+        php_target=dict(type="str"),
+        database=dict(type="str"),
+        read=dict(type="str"),
+        owner=dict(type="str"),
+        min_uid=dict(type="int", default=1000),
+        rrsync=dict(type="path", default="/usr/bin/rrsync"),
+        setpriv=dict(type="path", default="/usr/bin/setpriv"),
+        mysqldump=dict(type="path", default="/usr/bin/mysqldump"),
     )
-    p = module.params
+
+
+def checked_owner(module, p):
+    """The owner of the site's directory ({uid, gid, name}) once every value is checked; fails the module otherwise."""
     root = p["path"]
     try:
         check_value("path", root)
@@ -218,58 +196,66 @@ def main():
     if p["owner"] is not None and owner["name"] != p["owner"]:
         module.fail_json(msg="the source path %s belongs to %s, not to the client's old account %s: refused"
                          % (root, owner["name"] or "uid %d" % owner["uid"], p["owner"]))
+    return owner
 
-    if p["read"] is not None:
-        try:
-            found = read_as(os.path.join(root, p["read"]), owner["uid"], owner["gid"])
-        except ClientFsError as exc:
-            module.fail_json(msg="cannot read %s of %s as its owner: %s" % (p["read"], root, exc))
-        if found is None:
-            module.fail_json(msg="%s/%s does not exist" % (root, p["read"]))
-        module.exit_json(changed=False, owner=owner, content=base64.b64encode(found["text"].encode("utf-8")).decode("ascii"))
 
+def exit_with_file(module, root, name, owner):
+    """read=: one file of the site's top directory, read as its owner, returned base64-encoded."""
+    try:
+        found = read_as(os.path.join(root, name), owner["uid"], owner["gid"])
+    except ClientFsError as exc:
+        module.fail_json(msg="cannot read %s of %s as its owner: %s" % (name, root, exc))
+    if found is None:
+        module.fail_json(msg="%s/%s does not exist" % (root, name))
+    module.exit_json(changed=False, owner=owner, content=base64.b64encode(found["text"].encode("utf-8")).decode("ascii"))
+
+
+def require_tools(module, p):
+    """The tools the migration key is restricted with must be on this host."""
     for tool in ("rrsync", "setpriv") + (("mysqldump",) if p["database"] else ()):
         if not os.access(p[tool], os.X_OK):
             module.fail_json(msg="%s is not installed on this host (%s): the migration key is restricted with it" % (tool, p[tool]))
-    wanted = sorted({path for _name, path, _fields in SIGNATURES} | {name for name, _kind in CONFIG_FILES})
-    try:
-        texts = read_many_as([os.path.join(root, name) for name in wanted], owner["uid"], owner["gid"], 512 * 1024)
-    except ClientFsError as exc:
-        module.fail_json(msg="cannot read the site as its owner: %s" % exc)
 
-    def read(relative):
-        return texts.get(os.path.join(root, relative))
 
-    size, files, uses_php = measure(root)
-    cms = detect_cms(read)
-    findings, need = assess(cms, p["php_offered"], p["php_target"])
-    if cms is None and uses_php and not p["php_target"]:
-        findings.append({"level": "warning", "text": "the site has PHP files but its vhost serves static files (php: false)"})
-    configs = []
-    for name, kind in CONFIG_FILES:
-        text = read(name)
-        if text is not None:
-            configs.append({"file": name, "kind": kind, "settings": public_settings(text, kind)})
+def forced_commands(module, p, owner):
+    """The commands the migration key is restricted to (files, and the database dump when there is one)."""
     try:
-        forced = {"files": files_forced_command(root, owner["uid"], owner["gid"], p["rrsync"], p["setpriv"], p["min_uid"]),
-                  "database": dump_forced_command(p["database"], p["mysqldump"], DUMP_OPTIONS) if p["database"] else None}
+        return {"files": files_forced_command(p["path"], owner["uid"], owner["gid"], p["rrsync"], p["setpriv"], p["min_uid"]),
+                "database": dump_forced_command(p["database"], p["mysqldump"], DUMP_OPTIONS) if p["database"] else None}
     except InvalidValue as exc:
         module.fail_json(msg=str(exc))
-    result = dict(changed=False, size_bytes=size, files=files, uses_php=uses_php, cms=cms, findings=findings, config_files=configs,
-                  php_range=php_range(need) if cms else None, owner=owner, forced_commands=forced)
-    database = p["database"]
-    if database:
-        query = ("SELECT COUNT(*), COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables "
-                 "WHERE table_schema = '%s'" % database)
-        rc, out, err = module.run_command(["mysql", "--batch", "--skip-column-names", "-e",
-                                           "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = '%s'; %s"
-                                           % (database, query)])
-        if rc != 0:
-            module.fail_json(msg="cannot read the databases of the source as root: %s" % (err or out).strip(), **result)
-        rows = out.split()
-        if not rows or rows[0] != "1":
-            module.fail_json(msg="the source database %s does not exist" % database, **result)
-        result["database"] = {"name": database, "tables": int(rows[1]), "size_bytes": int(rows[2])}
+
+
+def database_size(module, database, result):
+    """{name, tables, size_bytes} of the source database, read as root; fails the module (with result) otherwise."""
+    rc, out, err = module.run_command(["mysql", "--batch", "--skip-column-names", "-e", database_query(database)])
+    if rc != 0:
+        module.fail_json(msg="cannot read the databases of the source as root: %s" % (err or out).strip(), **result)
+    facts = database_facts(database, out)
+    if facts is None:
+        module.fail_json(msg="the source database %s does not exist" % database, **result)
+    return facts
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    p = module.params
+    root = p["path"]
+    owner = checked_owner(module, p)
+    if p["read"] is not None:
+        exit_with_file(module, root, p["read"], owner)
+
+    require_tools(module, p)
+    try:
+        texts = read_many_as([os.path.join(root, name) for name in files_to_read()], owner["uid"], owner["gid"], READ_LIMIT)
+    except ClientFsError as exc:
+        module.fail_json(msg="cannot read the site as its owner: %s" % exc)
+    size, files, uses_php = measure(root)
+    site = assess_site(lambda relative: texts.get(os.path.join(root, relative)), uses_php, p["php_offered"], p["php_target"])
+    forced = forced_commands(module, p, owner)
+    result = dict(changed=False, size_bytes=size, files=files, uses_php=uses_php, owner=owner, forced_commands=forced, **site)
+    if p["database"]:
+        result["database"] = database_size(module, p["database"], result)
     module.exit_json(**result)
 
 

@@ -257,18 +257,9 @@ failed_orders:
   sample: {cliente2.test: "validation failed: www.cliente2.test: ..."}
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fracto.hosting.plugins.module_utils import argguard as g
-from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
-from ansible_collections.fracto.hosting.plugins.module_utils.web.tls import (
-    ACME_IMPORT_ERROR,
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    HAS_ACME,
-    HAS_CRYPTOGRAPHY,
-    CertificateRun,
-    ParameterError,
-    unreadable_ancestor,
-)
+from ansible_collections.fracto.hosting.plugins.module_utils.tls.run import run_module
 
 CERTIFICATE_OPTIONS = dict(
     id=dict(type="str", required=True),
@@ -280,6 +271,24 @@ CERTIFICATE_OPTIONS = dict(
     key=dict(type="str", no_log=True),
     fingerprint=dict(type="str"),
     not_after=dict(type="str"),
+)
+
+ARGUMENT_SPEC = dict(
+    certificates=dict(type="list", elements="dict", required=True, options=CERTIFICATE_OPTIONS, no_log=True),
+    clients=dict(type="list", elements="str", required=True),
+    prune=dict(type="bool", default=False),
+    reseller=dict(type="str"),
+    store=dict(type="path", default="/etc/fracto/tls"),
+    webroot=dict(type="path", default="/var/lib/fracto/acme"),
+    acme_directory=dict(type="str"),
+    contact_email=dict(type="str"),
+    account_dir=dict(type="path", default="/etc/fracto/acme"),
+    renew_fraction=dict(type="float", default=0.3333),
+    concurrency=dict(type="int", default=4),
+    precheck=dict(type="bool", default=True),
+    precheck_timeout=dict(type="float", default=5.0),
+    order_timeout=dict(type="int", default=120),
+    validity_warning_days=dict(type="int", default=30),
 )
 
 
@@ -300,26 +309,7 @@ def check_args(params):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            certificates=dict(type="list", elements="dict", required=True, options=CERTIFICATE_OPTIONS, no_log=True),
-            clients=dict(type="list", elements="str", required=True),
-            prune=dict(type="bool", default=False),
-            reseller=dict(type="str"),
-            store=dict(type="path", default="/etc/fracto/tls"),
-            webroot=dict(type="path", default="/var/lib/fracto/acme"),
-            acme_directory=dict(type="str"),
-            contact_email=dict(type="str"),
-            account_dir=dict(type="path", default="/etc/fracto/acme"),
-            renew_fraction=dict(type="float", default=0.3333),
-            concurrency=dict(type="int", default=4),
-            precheck=dict(type="bool", default=True),
-            precheck_timeout=dict(type="float", default=5.0),
-            order_timeout=dict(type="int", default=120),
-            validity_warning_days=dict(type="int", default=30),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     # certificates is no_log as a whole so that the invocation line in the host's journal leaves it out:
     # AnsibleModule logs a list of dicts as its repr(), where the newlines of a PEM key are escaped, and the
     # no_log value of certificates[].key alone would not be masked there. Every string of certificates is then
@@ -329,37 +319,7 @@ def main():
         check_args(module.params)
     except g.Refused as exc:
         module.fail_json(msg="%s; nothing was changed" % exc)
-    if not HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib("cryptography (python3-cryptography)"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
-    params = module.params
-    with_acme = any(c["source"] == "acme" for c in params["certificates"])
-    if with_acme and not HAS_ACME and not module.check_mode:
-        module.fail_json(msg=missing_required_lib("acme (python3-acme)"), exception=ACME_IMPORT_ERROR)
-    if with_acme:
-        blocked = unreadable_ancestor(params["webroot"])
-        if blocked:
-            module.warn("nginx's workers cannot read the ACME webroot %s: %s has mode %04o (others need x); "
-                        "prechecks and HTTP-01 validations will fail" % (params["webroot"], blocked[0], blocked[1]))
-
-    run = CertificateRun(params, check_mode=module.check_mode)
-    try:
-        if module.check_mode:
-            result = run.run()
-        else:  # the store, the accounts and the challenge root are written under the host-wide lock
-            result = run_locked(module, "fracto.hosting.tls_certificates", run.run, params["reseller"])
-    except ParameterError as exc:
-        module.fail_json(msg=str(exc))
-    except OSError as exc:
-        module.fail_json(msg="certificate store: %s" % exc, **run.r)
-    diff = result.pop("diff")
-    for warning in result.pop("warnings"):
-        module.warn(warning)
-    if module._diff:
-        result["diff"] = dict(before=diff["before"], after=diff["after"], before_header=params["store"], after_header=params["store"])
-    failure = run.failure_message(result)
-    if failure:
-        module.fail_json(msg=failure, **result)
-    module.exit_json(**result)
+    run_module(module)  # the libraries, the run under the host-wide lock, the result (module_utils/tls/run.py)
 
 
 if __name__ == "__main__":

@@ -111,6 +111,15 @@ def ssh_paths(settings):
     return posixpath.join(base, "id_ed25519"), posixpath.join(base, "known_hosts")
 
 
+def private_directories(settings, reseller):
+    """(directory, mode) of every directory the jobs use: root only (0700), the runner's directory 0755.
+    Job records in them are 0600: tenants never read them."""
+    config, status, spool = settings["config_dir"], settings["status_dir"], settings["spool_dir"]
+    return [(config, 0o700), (posixpath.join(config, reseller), 0o700), (posixpath.dirname(ssh_paths(settings)[0]), 0o700),
+            (status, 0o700), (posixpath.join(status, reseller), 0o700), (spool, 0o700), (posixpath.join(spool, reseller), 0o700),
+            (settings["cache_dir"], 0o700), (posixpath.dirname(settings["runner"]), 0o755)]
+
+
 def job_paths(settings, reseller, job):
     base = posixpath.join(settings["config_dir"], reseller, job_key(job))
     unit = posixpath.join(settings["units_dir"], unit_name(reseller, job))

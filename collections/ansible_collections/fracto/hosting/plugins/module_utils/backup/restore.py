@@ -126,6 +126,18 @@ def entries_under(ls_stdout, include):
     return found
 
 
+def locate(restic, job, side, plan, wanted):
+    """(snapshot, entries): the snapshot of the job's client and side named by wanted, and what it holds at the
+    plan's path. restic is the job's Restic (runner.py). Raises RestoreError when the path is not in it."""
+    tags = "client=%s,side=%s" % (job["client"], side)
+    listing = restic("snapshots", "--json", "--tag=%s" % tags)
+    snapshot = choose_snapshot(parse_snapshots(listing.stdout), wanted, "client %s (%s side)" % (job["client"], side))
+    found = entries_under(restic(*restic_ls_args(snapshot["id"])).stdout, plan["include"])
+    if not found:
+        raise RestoreError("%s is not in snapshot %s (%s)" % (plan["include"], snapshot.get("short_id"), snapshot.get("time", "")[:19]))
+    return snapshot, found
+
+
 # --- parameters --------------------------------------------------------------------------------------------------
 
 def check_params(reseller, client, snapshot):
@@ -153,6 +165,23 @@ def staging_problem(staging_root, tenant_roots):
         if under(root, staging_root) or under(staging_root, root):
             return "staging_dir %s must be outside the tenants' tree %s" % (staging_root, root)
     return None
+
+
+def dest_problem(dest, tenant_roots, staging_root):
+    """A side path to restore into must be absolute, outside (and not above) every tenant tree and the staging area."""
+    if dest and (not posixpath.isabs(dest) or any(under(root, dest) or under(dest, root) for root in list(tenant_roots) + [staging_root])):
+        return "dest: a side path outside the tenants' trees and the staging area"
+    return None
+
+
+def restore_problems(params):
+    """Every problem of backup_restore's parameters (ids, snapshot, staging area, side path), found before anything is read."""
+    problems = check_params(params["reseller"], params["client"], params["snapshot"])
+    tenant_roots = [params["web_root"], params["vmail_home"]]
+    for problem in (staging_problem(params["staging_dir"], tenant_roots), dest_problem(params["dest"], tenant_roots, params["staging_dir"])):
+        if problem:
+            problems.append(problem)
+    return problems
 
 
 def restic_restore_args(snapshot_id, target, include):

@@ -449,3 +449,25 @@ def report_lines(reports):
         for miss in rep["missing"]:
             lines.append("  missing: %s uid %s (%s)" % (miss["folder"], miss["uid"], human_bytes(miss["size"])))
     return lines
+
+
+def report_changes(reports):
+    """One change (kind mailbox_content) per mailbox where something was, or would be, copied, flagged, created or
+    deleted, for the plan and the report."""
+    changes = []
+    for rep in reports:
+        detail = []
+        if rep["created_folders"]:
+            detail.append("+ folders %s" % ", ".join(rep["created_folders"]))
+        if rep["copied"]:
+            detail.append("%d messages copied (%s)" % (rep["copied"], human_bytes(rep["bytes"])))
+        if rep["flags_updated"]:
+            detail.append("flags of %d messages updated" % rep["flags_updated"])
+        if rep["deleted"]:
+            detail.append("- %d messages not on the source" % rep["deleted"])
+        if rep["subscribed"]:
+            detail.append("subscribed %s" % ", ".join(rep["subscribed"]))
+        if detail:
+            changes.append({"action": "migrate", "kind": "mailbox_content", "id": rep["address"],
+                            "client": rep.get("client") or "", "detail": detail})
+    return changes

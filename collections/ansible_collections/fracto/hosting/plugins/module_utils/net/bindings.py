@@ -151,6 +151,16 @@ def plan(wanted, live, managed, protected):
     return add, remove
 
 
+def live_text(live, interface):
+    """The addresses live on the interface, one line each in address order (the live part of the module's diff)."""
+    return "".join("live on %s: %s/%d\n" % (interface, a, n) for a, n in sorted(live, key=lambda x: ipaddress.IPv4Address(x[0])))
+
+
+def live_after(live, add, remove):
+    """What is live on the interface once the plan (add, remove) is applied."""
+    return [x for x in live if x[0] not in remove] + [(a, 32) for a in add]
+
+
 def owner(binding, reseller_mark="(reseller)"):
     clients = binding.get("clients") or []
     return clients[0] if len(clients) == 1 else reseller_mark

@@ -21,6 +21,8 @@ except ImportError:  # pragma: no cover - the controller venv always has it
 MAX_NAME = 253
 MAX_LABEL = 63
 MAX_LOCAL = 64
+# Names per certificate: the CAs' limit (Let's Encrypt), for the ACME groups of the state and the orders on the host.
+MAX_NAMES_PER_CERT = 100
 _LABEL = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
 # A local part names a Maildir directory, a passwd-file line and a backup path: letters, digits, '.', '_', '+', '-',
 # a letter or digit at both ends, never '..' nor '/' (docs/state.md#rules-for-values).

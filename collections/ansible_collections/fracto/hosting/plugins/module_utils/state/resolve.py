@@ -10,10 +10,10 @@ the roles consume the slice of their host and decide nothing of their own.
 from __future__ import annotations
 
 from ansible_collections.fracto.hosting.plugins.module_utils.state.model import client_names, mail_host_fqdn
+from ansible_collections.fracto.hosting.plugins.module_utils.state.names import MAX_NAMES_PER_CERT
 from ansible_collections.fracto.hosting.plugins.module_utils.state.pool import helo_of
 
 WEB_ROOT = "/srv/www"
-MAX_NAMES_PER_CERT = 100
 
 
 def _host(hosts, name):
@@ -45,12 +45,17 @@ def _web(hosts, client):
     cid, feats = client["id"], client["features"]
     host = _host(hosts, client["web_host"])
     _add_role(host, "web")
+    # The package's web settings (whitelisted whole values): on each vhost and pool only when set.
+    tuned = feats.get("web") or {}
+    body_size = {"client_max_body_size": tuned["client_max_body_size"]} if tuned.get("client_max_body_size") else {}
+    php_ini = {"php_ini": dict(tuned["php_ini"])} if tuned.get("php_ini") else {}
     home = "%s/%s" % (WEB_ROOT, cid)
     host["system_users"].append({"name": cid, "client": cid, "home": home})
     if any(d["php"] for d in client["domains"]):
         versions = sorted({d["php"] for d in client["domains"] if d["php"]})
         for version in versions:
-            host["php_pools"].append({"client": cid, "user": cid, "version": version, "name": "%s-%s" % (cid, version)})
+            host["php_pools"].append({"client": cid, "user": cid, "version": version, "name": "%s-%s" % (cid, version),
+                                      **php_ini})
     custom_names = {n for c in client["certificates"] for n in c["names"]}
     for domain in client["domains"]:
         # ACME certificates first, so that each vhost names the chunk that holds its name.
@@ -76,7 +81,7 @@ def _web(hosts, client):
                 "docroot": "%s/%s/public" % (home, primary), "php": domain["php"],
                 "https_redirect": feats["https_redirect"] and tls != "none",
                 "hsts": feats["hsts"] and tls != "none", "tls": tls, "certificate": cert,
-                "ipv4": client["dedicated_ip"]["web"],
+                "ipv4": client["dedicated_ip"]["web"], **body_size,
             })
     for cert in client["certificates"]:
         host["certificates"].append({
