@@ -9,6 +9,9 @@ stanza, a SQL statement or a path). Every check matches the WHOLE value (re.full
 accepts a trailing newline) against a grammar that has no newline, NUL, ';', '{', '}', quote, space or other
 character any of those syntaxes treats specially. A refusal names the option and the rule, never more than a
 short repr() of the value (these values are names, never secrets).
+
+The grammars here (client ids, resellers, DNS names, IPv4 addresses) are the only ones: the mail host's whitelists
+(mail/safe.py) match the same kinds of value with them, through fits() and is_ipv4(), and word their own refusals.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ import re
 CLIENT_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,30}")
 # A reseller: a slug (file names /etc/network/interfaces.d/fracto-<reseller>, /var/lib/fracto/state/<reseller>.json).
 RESELLER = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+# A DNS label: a-z, 0-9 and '-', no leading or trailing hyphen, at most 63 characters.
+LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 # A DNS name in its canonical form (lowercase, punycode, no trailing dot), at least two labels.
-DNS_NAME = re.compile(r"(?:%s\.)+%s" % (_LABEL, _LABEL))
+DNS_NAME = re.compile(r"(?:%s\.)+%s" % (LABEL, LABEL))
 # The same, a leading wildcard label allowed (certificate names).
-CERT_NAME = re.compile(r"(?:\*\.)?(?:%s\.)+%s" % (_LABEL, _LABEL))
+CERT_NAME = re.compile(r"(?:\*\.)?(?:%s\.)+%s" % (LABEL, LABEL))
 PHP_VERSION = re.compile(r"[0-9]{1,2}\.[0-9]{1,2}")
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 IPV4 = re.compile(r"%s(?:\.%s){3}" % (_OCTET, _OCTET))
@@ -61,9 +65,25 @@ class Refused(ValueError):
         self.option, self.rule = option, rule
 
 
+def fits(value, pattern, maxlen=None):
+    """Whether value is a str that pattern matches whole (and, given maxlen, of at most maxlen characters)."""
+    return isinstance(value, str) and (maxlen is None or len(value) <= maxlen) and pattern.fullmatch(value) is not None
+
+
+def is_ipv4(value):
+    """Whether value is an IPv4 address in dotted-quad form (no leading zero, no other notation)."""
+    if not fits(value, IPV4):
+        return False
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        return False
+    return True
+
+
 def want(option, value, pattern, rule):
     """value, if it is a str that pattern matches whole; else Refused(option, rule)."""
-    if not isinstance(value, str) or not pattern.fullmatch(value):
+    if not fits(value, pattern):
         raise Refused(option, rule, value)
     return value
 
@@ -96,8 +116,8 @@ def cert_name(option, value):
 
 
 def ipv4(option, value):
-    want(option, value, IPV4, "an IPv4 address in dotted-quad form")
-    ipaddress.IPv4Address(value)
+    if not is_ipv4(value):
+        raise Refused(option, "an IPv4 address in dotted-quad form", value)
     return value
 
 

@@ -16,6 +16,8 @@ import json
 import os
 import time
 
+from ansible_collections.fracto.hosting.plugins.module_utils.argguard import Refused
+
 LOCK_PATH = "/run/fracto/host.lock"
 DEFAULT_WAIT = 300
 
@@ -69,3 +71,16 @@ def run_locked(module, name, body, reseller=None):
     except HostLockTimeout as exc:
         module.fail_json(msg=str(exc))
         return None
+
+
+def run_writer(module, name, check_args, body, reseller=None):
+    """A writer module's run: check_args() first, where argguard.Refused fails the module ("<reason>; nothing was
+    changed") before the lock and any write; then body(), at once in check mode (it writes nothing and does not wait
+    for the lock), else under the host lock. Returns what body() returns."""
+    try:
+        check_args()
+    except Refused as exc:
+        module.fail_json(msg="%s; nothing was changed" % exc)
+    if module.check_mode:
+        return body()
+    return run_locked(module, name, body, reseller)

@@ -97,7 +97,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fracto.hosting.plugins.module_utils import argguard as g
 from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.ledger import RESELLER, foreign_clashes, plan
-from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
+from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_writer
 
 
 def read_record(path):
@@ -137,14 +137,7 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    try:
-        check_args(params)
-    except g.Refused as exc:
-        module.fail_json(msg="%s; nothing was changed" % exc)
-    if module.check_mode:
-        converge(module, params)
-    else:
-        run_locked(module, "fracto.hosting.host_state", lambda: converge(module, params), params["reseller"])
+    run_writer(module, "fracto.hosting.host_state", lambda: check_args(params), lambda: converge(module, params), params["reseller"])
 
 
 def converge(module, params):

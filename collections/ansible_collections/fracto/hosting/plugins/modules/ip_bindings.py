@@ -119,14 +119,12 @@ rdns_mismatch:
   sample: {198.51.100.102: "PTR of 198.51.100.102 is mail01.fracto.test, HELO name is smtp-198-51-100-102.fracto.test"}
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fracto.hosting.plugins.module_utils.argguard import Refused
-from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
-from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
+from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_writer
 from ansible_collections.fracto.hosting.plugins.module_utils.net import bindings as nb
-from ansible_collections.fracto.hosting.plugins.module_utils.state.pool import rdns_problem, system_lookups
+from ansible_collections.fracto.hosting.plugins.module_utils.state.pool import rdns_problems, system_lookups
+from ansible_collections.fracto.hosting.plugins.module_utils.transaction import Transaction
 
 
 def read(path):
@@ -159,21 +157,13 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    try:
-        nb.check_args(p["bindings"], p["reseller"], p["interface"], p["config_dir"])
-    except Refused as exc:
-        module.fail_json(msg="%s; nothing was changed" % exc)
-    if module.check_mode:
-        converge(module, p)
-    else:
-        run_locked(module, "fracto.hosting.ip_bindings", lambda: converge(module, p), p["reseller"])
+    run_writer(module, "fracto.hosting.ip_bindings", lambda: nb.check_args(p["bindings"], p["reseller"], p["interface"], p["config_dir"]),
+               lambda: converge(module, p), p["reseller"])
 
 
-def converge(module, p):
-    """Plan and (unless check mode) apply; exits the module. Runs under the host lock when it writes."""
-    bindings = p["bindings"]
-    interface, source = p["interface"], None
-    rc, out, err = ip(module, "-4", "route", "show", "default")
+def main_interface(module, interface):
+    """(interface, the default route's source address): the one given, else the default route's."""
+    _rc, out, err = ip(module, "-4", "route", "show", "default")
     route_dev, source = nb.default_interface(out)
     interface = interface or route_dev
     if not interface:
@@ -182,10 +172,49 @@ def converge(module, p):
         nb.interface_checked(interface)
     except Refused as exc:
         module.fail_json(msg="%s; nothing was changed" % exc)
+    return interface, source
+
+
+def live_addresses(module, interface):
+    """[(address, prefix length)] live on the interface."""
     rc, out, err = ip(module, "-4", "-o", "addr", "show", "dev", interface)
     if rc != 0:
         module.fail_json(msg="ip addr show dev %s failed: %s" % (interface, err.strip()))
-    live = nb.parse_ip_addr(out)
+    return nb.parse_ip_addr(out)
+
+
+def apply(module, path, before, after, interface, add, remove):
+    """Write the file and add and remove the addresses; on a failure, put back the file and the addresses this call
+    added, and fail the module."""
+    tx = Transaction()
+
+    def change():
+        if before != after:
+            if after:
+                tx.write(path, after, makedirs=True)
+            else:
+                tx.remove(path)
+        for address in add:
+            name = nb.label(interface, address)
+            rc, _out, err = ip(module, "-4", "addr", "replace", "%s/32" % address, "dev", interface, *(["label", name] if name else []))
+            if rc != 0:
+                raise RuntimeError("ip addr replace %s/32 dev %s failed: %s" % (address, interface, err.strip()))
+            tx.undo(ip, module, "-4", "addr", "del", "%s/32" % address, "dev", interface)
+        for address in remove:
+            rc, _out, err = ip(module, "-4", "addr", "del", "%s/32" % address, "dev", interface)
+            if rc != 0:
+                raise RuntimeError("ip addr del %s/32 dev %s failed: %s" % (address, interface, err.strip()))
+
+    failure = tx.run(change, errors=(RuntimeError, OSError), failed="%s")
+    if failure:
+        module.fail_json(msg="%s; the previous file and addresses were put back" % failure, changes=[])
+
+
+def converge(module, p):
+    """Plan and (unless check mode) apply; exits the module. Runs under the host lock when it writes."""
+    bindings = p["bindings"]
+    interface, source = main_interface(module, p["interface"])
+    live = live_addresses(module, interface)
     protected = nb.main_addresses(live, source)
     wanted = [b["address"] for b in bindings if b["address"] not in protected]
     path = nb.config_path(p["reseller"], p["config_dir"])
@@ -193,50 +222,15 @@ def converge(module, p):
     after = nb.render(p["reseller"], interface, [b for b in bindings if b["address"] in wanted])
     add, remove = nb.plan(wanted, live, nb.managed_addresses(before), protected)
     changes = nb.changes(bindings, add, remove, interface, path, nb.clients_of(before))
-    rdns = {}
-    if p["check_rdns"]:
-        reverse, forward = system_lookups()
-        for binding in bindings:
-            if binding.get("helo"):
-                problem = rdns_problem(binding["address"], binding["helo"], reverse(binding["address"]), forward(binding["helo"]))
-                if problem:
-                    rdns[binding["address"]] = problem
-    live_before = "".join("live on %s: %s/%d\n" % (interface, a, n) for a, n in sorted(live, key=lambda x: nb.ipaddress.IPv4Address(x[0])))
-    live_after = "".join("live on %s: %s/%d\n" % (interface, a, n) for a, n in sorted(
-        [x for x in live if x[0] not in remove] + [(a, 32) for a in add], key=lambda x: nb.ipaddress.IPv4Address(x[0])))
+    rdns = rdns_problems({"addresses": bindings}, *system_lookups()) if p["check_rdns"] else {}
     result = dict(changed=bool(add or remove or before != after), changes=changes, interface=interface,
                   added=add, removed=remove, path=path, rdns_mismatch=rdns,
                   diff=dict(before_header="%s + addresses" % path, after_header="%s + addresses" % path,
-                            before=before + live_before, after=after + live_after))
+                            before=before + nb.live_text(live, interface),
+                            after=after + nb.live_text(nb.live_after(live, add, remove), interface)))
     if module.check_mode or not result["changed"]:
         module.exit_json(**result)
-
-    done = []
-    try:
-        if before != after:
-            if after:
-                write_atomic(path, after, makedirs=True)
-            elif os.path.exists(path):
-                os.unlink(path)
-        for address in add:
-            name = nb.label(interface, address)
-            rc, out, err = ip(module, "-4", "addr", "replace", "%s/32" % address, "dev", interface, *(["label", name] if name else []))
-            if rc != 0:
-                raise RuntimeError("ip addr replace %s/32 dev %s failed: %s" % (address, interface, err.strip()))
-            done.append(address)
-        for address in remove:
-            rc, out, err = ip(module, "-4", "addr", "del", "%s/32" % address, "dev", interface)
-            if rc != 0:
-                raise RuntimeError("ip addr del %s/32 dev %s failed: %s" % (address, interface, err.strip()))
-    except (RuntimeError, OSError) as exc:
-        # Put back what was there: the file and the addresses added by this call.
-        for address in done:
-            ip(module, "-4", "addr", "del", "%s/32" % address, "dev", interface)
-        if before:
-            write_atomic(path, before, makedirs=True)
-        elif os.path.exists(path):
-            os.unlink(path)
-        module.fail_json(msg="%s; the previous file and addresses were put back" % exc, changes=[])
+    apply(module, path, before, after, interface, add, remove)
     module.exit_json(**result)
 
 

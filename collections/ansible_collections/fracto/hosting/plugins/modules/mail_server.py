@@ -101,7 +101,14 @@ options:
     elements: dict
     default: []
   postfix_settings:
-    description: Further C(main.cf) settings (the lab sets C(smtpd_peername_lookup)).
+    description: The operator's C(main.cf) parameters; each replaces the template's parameter of that name or is added.
+    type: dict
+    default: {}
+  templates:
+    description:
+      - The Jinja2 sources (the role's, from role variables) of C(dovecot), C(postfix_main), C(postfix_master),
+        C(webmail_vhost), C(roundcube) and C(roundcube_host); rendered on the host in a sandbox (C(StrictUndefined))
+        from checked values. Required to converge. The users file and the Postfix maps are written by the module.
     type: dict
     default: {}
   ip_bindings:
@@ -140,6 +147,8 @@ attributes:
     support: full
     platforms: posix
     description: Runs on the mail host (Debian 12 with postfix, postfix-lmdb, dovecot, nginx, roundcube).
+requirements:
+  - jinja2 on the host (Debian C(python3-jinja2), installed by the roles)
 seealso:
   - module: fracto.hosting.tls_certificates
 author:
@@ -187,17 +196,20 @@ served:
 """
 
 import hashlib
-import json
 import os
 import pwd
 import secrets
 import string
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fracto.hosting.plugins.module_utils import render
 from ansible_collections.fracto.hosting.plugins.module_utils.files import read_text, write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import owners, safe
+from ansible_collections.fracto.hosting.plugins.module_utils.render import RenderError, Templates
+from ansible_collections.fracto.hosting.plugins.module_utils.tls.store import CertificateStore
+from ansible_collections.fracto.hosting.plugins.module_utils.transaction import Transaction
 
 FINGERPRINT_KEY = "/var/lib/fracto/mail/password-fingerprint.key"
 SECRET_FILES = {mc.USERS_FILE: (0o640, "root", "dovecot"), mc.MAP_SNI: (0o600, "root", "root")}
@@ -206,16 +218,11 @@ MAPS = (mc.MAP_DOMAINS, mc.MAP_MAILBOXES, mc.MAP_ALIASES, mc.MAP_SNI, mc.MAP_SEN
 
 def installed_certificates(store, certificates):
     """{name: (fullchain, key)} of every name covered by an installed certificate."""
-    paths = {}
+    paths, store = {}, CertificateStore(store)
     for cert in certificates:
-        directory = os.path.join(store, cert["id"])
-        fullchain, key = os.path.join(directory, "fullchain.pem"), os.path.join(directory, "privkey.pem")
-        try:
-            with open(os.path.join(directory, "meta.json"), encoding="utf-8") as handle:
-                covered = set(json.load(handle).get("names", []))
-        except (OSError, ValueError):
-            continue
-        if os.path.isfile(fullchain) and os.path.isfile(key):
+        served = store.served(cert["id"])
+        if served is not None:
+            fullchain, key, covered = served
             paths.update((n, (fullchain, key)) for n in cert["names"] if n in covered)
     return paths
 
@@ -454,23 +461,27 @@ def converge(module, p, check):
     uid, gid = vmail_ids()
     des_key = mc.des_key_of(read_text(mc.ROUNDCUBE_CONF)) or "".join(
         secrets.choice(string.ascii_letters + string.digits) for _i in range(24))
+    templates = Templates(p["templates"])
     try:
         files = {
-            mc.DOVECOT_CONF: mc.render_dovecot(p["hostname"], names, cert_paths, uid, gid),
+            mc.DOVECOT_CONF: mc.render_dovecot(p["hostname"], names, cert_paths, uid, gid, templates=templates),
             mc.USERS_FILE: mc.render_users(shared["mailboxes"]),
-            mc.POSTFIX_MAIN: mc.render_main(p["hostname"], cert_paths, dict(mc.sender_settings(), **p["postfix_settings"])),
-            mc.POSTFIX_MASTER: mc.render_master(shared["transports"]),
+            mc.POSTFIX_MAIN: mc.render_main(p["hostname"], cert_paths, dict(mc.sender_settings(), **p["postfix_settings"]),
+                                            templates=templates),
+            mc.POSTFIX_MASTER: mc.render_master(shared["transports"], templates=templates),
             mc.MAP_SENDERS: mc.render_map(shared["sender_map"], "sender_transports"),
             mc.MAP_DOMAINS: mc.render_map(shared["domains"], "domains"),
             mc.MAP_MAILBOXES: mc.render_map({a: u["client"] or "-" for a, u in shared["mailboxes"].items()}, "mailboxes"),
             mc.MAP_ALIASES: mc.render_map({a: ",".join(t) for a, t in shared["aliases"].items()}, "aliases"),
             mc.MAP_SNI: mc.render_sni(names, cert_paths, fingerprints),
         }
-        files.update(mc.nginx_files(p["webroot"], shared["webmail_names"], cert_paths))
+        files.update(mc.nginx_files(p["webroot"], shared["webmail_names"], cert_paths, templates=templates))
         files.update(mc.roundcube_files(shared["webmail_names"], shared["mail_names"], des_key, p["hostname"], cert_paths,
-                                        p["webmail_ca_file"]))
+                                        p["webmail_ca_file"], templates=templates))
     except safe.UnsafeValue as exc:
         module.fail_json(msg="refused, nothing was changed: %s" % exc, field=exc.field, changes=[])
+    except RenderError as exc:
+        module.fail_json(msg="%s; nothing was changed" % exc, changes=[])
     record_file = owners.record_path(p["records_dir"], p["reseller"])
     record_before = read_text(record_file)
     record_after = owners.render_record(record)
@@ -497,24 +508,23 @@ def converge(module, p, check):
         return result
 
     os.makedirs(os.path.join(p["webroot"], ".well-known", "acme-challenge"), mode=0o755, exist_ok=True)
-    try:
+    # A bad run never leaves a service with a broken config: on a failure the files are put back, then (undone last
+    # done first) the maps of the files that were there compiled again and the services reloaded.
+    tx = Transaction(write=write_config)
+    tx.undo(reload_services, module, writes)
+    tx.undo(compile_maps, module, [path for path in writes if before[path] is not None])
+
+    def change():
         ensure_masters_file()
         for path, content in writes.items():
-            write_config(path, content)
-        failure = compile_maps(module, writes) or check_config(module, writes)
-    except OSError as exc:
-        failure = "writing the configuration failed: %s" % exc
+            tx.write(path, content)
+
+    failure = tx.run(change, lambda: compile_maps(module, writes) or check_config(module, writes))
     if not failure:
         result["reloaded"], failure = reload_services(module, writes)
+        if failure:
+            tx.rollback()
     if failure:
-        # Put back exactly what was there: a bad run never leaves a service with a broken config.
-        for path in writes:
-            if before[path] is not None:
-                write_config(path, before[path])
-            elif os.path.exists(path):
-                os.unlink(path)
-        compile_maps(module, [path for path in writes if before[path] is not None])
-        reload_services(module, writes)
         module.fail_json(msg="%s; the previous configuration was put back" % failure, changes=[], reloaded=[])
     # The record last: a run that failed above leaves the reseller's record as it was.
     write_atomic(record_file, record_after, mode=0o600, owner="root", group="root", makedirs=True, dir_mode=0o700)
@@ -552,6 +562,7 @@ def main():
             records_dir=dict(type="path", default=owners.RECORDS_DIR),
             webmail_ca_file=dict(type="path", default=mc.SYSTEM_CA),
             host_state_dir=dict(type="path", default=owners.HOST_STATE_DIR),
+            templates=dict(type="dict", default={}),
         ),
         supports_check_mode=True,
     )
@@ -572,6 +583,7 @@ def main():
     missing = [b.get("address") for b in p["mailboxes"] if not b.get("password_hash")]
     if missing:
         module.fail_json(msg="mailboxes without password_hash (use the action plugin to hash passwords): %s" % ", ".join(missing))
+    render.require(module, p["templates"], mc.TEMPLATES, "fracto_mail")
     if module.check_mode:
         # Check mode writes nothing and does not wait for the host lock (it reads files written atomically).
         result = converge(module, p, True)

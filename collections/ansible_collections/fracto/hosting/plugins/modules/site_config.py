@@ -100,7 +100,6 @@ import posixpath
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.clientfs import ClientFsError, read_as, write_as
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.config import ConfigError, mask, public_settings, rewrite
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.step import (
@@ -112,7 +111,7 @@ from ansible_collections.fracto.hosting.plugins.module_utils.migrate.step import
     check_value,
     client_account,
     migrate_argument_spec,
-    validate_module,
+    run_step,
 )
 
 MODE = 0o640
@@ -181,9 +180,7 @@ def main():
         )),
         supports_check_mode=True,
     )
-    validate_module(module, CHECKED)
-    result = run_locked(module, "site_config %s" % module.params["client"], lambda: configure(module))
-    module.exit_json(**result)
+    run_step(module, CHECKED, "site_config", configure)
 
 
 if __name__ == "__main__":

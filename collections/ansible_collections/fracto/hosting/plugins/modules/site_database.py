@@ -118,7 +118,6 @@ import shutil
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.dbcopy import (
     clean_dump,
     defaults_file,
@@ -133,7 +132,7 @@ from ansible_collections.fracto.hosting.plugins.module_utils.migrate.step import
     client_account,
     migrate_argument_spec,
     remote_argv,
-    validate_module,
+    run_step,
 )
 
 CHECKED = ("client", "source", "key", "known_hosts", "source_database", "target_database", "target_user", "run_as", "state_dir")
@@ -241,9 +240,7 @@ def main():
         )),
         supports_check_mode=True,
     )
-    validate_module(module, CHECKED)
-    result = run_locked(module, "site_database %s" % module.params["client"], lambda: copy(module))
-    module.exit_json(**result)
+    run_step(module, CHECKED, "site_database", copy)
 
 
 if __name__ == "__main__":

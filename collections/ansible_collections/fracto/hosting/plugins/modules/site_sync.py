@@ -104,10 +104,9 @@ import grp
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.clientfs import ClientFsError, fix_tree, open_client_dir
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.rsync import DIR_MODE, changes, parse_itemized, rsync_command
-from ansible_collections.fracto.hosting.plugins.module_utils.migrate.step import InvalidValue, client_account, migrate_argument_spec, validate_module
+from ansible_collections.fracto.hosting.plugins.module_utils.migrate.step import InvalidValue, client_account, migrate_argument_spec, run_step
 
 CHECKED = ("client", "owner", "group", "source", "path", "dest", "key", "known_hosts", "exclude")
 
@@ -155,9 +154,7 @@ def main():
         )),
         supports_check_mode=True,
     )
-    validate_module(module, CHECKED)
-    output = run_locked(module, "site_sync %s" % module.params["client"], lambda: sync(module))
-    module.exit_json(**output)
+    run_step(module, CHECKED, "site_sync", sync)
 
 
 if __name__ == "__main__":

@@ -63,6 +63,31 @@ options:
       - The reseller whose sites these are, written into each managed file. Resellers can share a host;
         files of another reseller are never changed or removed, and a name clash with one fails the run.
     type: str
+  templates:
+    description:
+      - The Jinja2 sources of the files the module renders on the host, C(nginx_site) (one vhost) and C(php_pool)
+        (one PHP-FPM pool); the role C(fracto_web) reads them on the controller from its C(templates/) (or the files
+        its C(fracto_web__*_template) variables name) and passes them here. Required to converge.
+      - Rendered in a sandbox (C(StrictUndefined), C(trim_blocks), C(lstrip_blocks)) from values already checked;
+        the first line of each file, which records its owner, is the module's. A template that does not compile or
+        names something its context lacks fails the module, naming the template, before anything is written.
+      - The platform operator's (role variables); never from a reseller's state.
+    type: dict
+    default: {}
+  nginx_server_extra:
+    description:
+      - nginx directives the platform operator adds to every client server block that serves a site (one per line);
+        C(nginx -t) checks them with the rest.
+    type: str
+    default: ""
+  php_ini:
+    description:
+      - PHP ini settings the platform operator sets in every client pool (C(php_admin_value[name] = value));
+        the package's whitelisted C(web.php_ini) settings of a pool (C(php_pools[].php_ini)) win over them.
+    type: dict
+    default: {}
+requirements:
+  - jinja2 on the host (Debian C(python3-jinja2), installed by the roles)
 author:
   - fracto.hosting founding engineers (!UNKNOWN)
 """
@@ -74,6 +99,13 @@ EXAMPLES = r"""
     users: "{{ fracto_state.hosts[inventory_hostname].system_users }}"
     php_pools: "{{ fracto_state.hosts[inventory_hostname].php_pools }}"
     clients: "{{ fracto_state_public.clients | list }}"
+    # The sources, read on the controller (rstrip=false keeps the template's last newline).
+    templates:
+      nginx_site: "{{ lookup('ansible.builtin.file', 'templates/etc/nginx/fracto/sites/site.conf.j2', rstrip=false) }}"
+      php_pool: "{{ lookup('ansible.builtin.file', 'templates/etc/php/fpm/pool.d/pool.conf.j2', rstrip=false) }}"
+    nginx_server_extra: |
+      add_header X-Content-Type-Options nosniff always;
+    php_ini: {expose_php: "Off"}
 """
 
 RETURN = r"""
@@ -100,23 +132,28 @@ kept:
 
 import glob
 import grp
-import json
 import os
 import pwd
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fracto.hosting.plugins.module_utils import render
 from ansible_collections.fracto.hosting.plugins.module_utils.argguard import Refused
-from ansible_collections.fracto.hosting.plugins.module_utils.files import read_text, write_atomic
-from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
+from ansible_collections.fracto.hosting.plugins.module_utils.files import read_text
+from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_writer
+from ansible_collections.fracto.hosting.plugins.module_utils.render import RenderError, Templates
 from ansible_collections.fracto.hosting.plugins.module_utils.state.names import covered_by
+from ansible_collections.fracto.hosting.plugins.module_utils.tls.store import CertificateStore
+from ansible_collections.fracto.hosting.plugins.module_utils.transaction import Transaction
 from ansible_collections.fracto.hosting.plugins.module_utils.web.sites import (
     NGINX_DIR,
     NOLOGIN,
+    TEMPLATES,
     account_verdict,
     check_args,
     describe,
     gecos,
     home_of,
+    operator_settings,
     plan_files,
     wanted_files,
 )
@@ -270,19 +307,20 @@ def main():
             store=dict(type="path", default="/etc/fracto/tls"),
             webroot=dict(type="path", default="/var/lib/fracto/acme"),
             reseller=dict(type="str"),
+            templates=dict(type="dict", default={}),
+            nginx_server_extra=dict(type="str", default=""),
+            php_ini=dict(type="dict", default={}),
         ),
         supports_check_mode=True,
     )
     p = module.params
-    check = module.check_mode
-    try:
+
+    def check_all():
         check_args(p["sites"], p["php_pools"], p["users"], p["clients"], p["reseller"], p["webroot"], p["store"])
-    except Refused as exc:
-        module.fail_json(msg="%s; nothing was changed" % exc)
-    if check:
-        converge(module, p, check)
-    else:
-        run_locked(module, "fracto.hosting.web_sites", lambda: converge(module, p, check), p["reseller"])
+        operator_settings(p["nginx_server_extra"], p["php_ini"])
+        render.require(module, p["templates"], TEMPLATES, "fracto_web")
+
+    run_writer(module, "fracto.hosting.web_sites", check_all, lambda: converge(module, p, module.check_mode), p["reseller"])
 
 
 def protect_logs(clients, check, log_dir="/var/log/nginx"):
@@ -319,22 +357,21 @@ def converge(module, p, check):
     """Plan and (unless check) apply; exits the module. Runs under the host lock when it writes."""
     verdicts = verify_users(module, p["users"], p["reseller"])
 
+    store = CertificateStore(p["store"])
+
     def cert_lookup(cert_id, names):
-        directory = os.path.join(p["store"], cert_id)
-        fullchain, key = os.path.join(directory, "fullchain.pem"), os.path.join(directory, "privkey.pem")
-        try:
-            with open(os.path.join(directory, "meta.json"), encoding="utf-8") as handle:
-                patterns = json.load(handle).get("names", [])
-        except (OSError, ValueError):
+        served = store.served(cert_id)
+        if served is None:
             return None
+        fullchain, key, patterns = served
         covered = {name for name in names if covered_by(name, patterns)}
-        if not (os.path.isfile(fullchain) and os.path.isfile(key)) or names[0] not in covered:
-            return None
-        return fullchain, key, covered
+        return (fullchain, key, covered) if names[0] in covered else None
 
     try:
-        wanted = wanted_files(p["sites"], p["php_pools"], p["users"], cert_lookup, p["webroot"], p["reseller"])
-    except Refused as exc:  # the writers' own last check (check_args refuses first)
+        server_extra, php_ini = operator_settings(p["nginx_server_extra"], p["php_ini"])
+        wanted = wanted_files(p["sites"], p["php_pools"], p["users"], cert_lookup, p["webroot"], p["reseller"], server_extra,
+                              php_ini, templates=Templates(p["templates"]))
+    except (Refused, RenderError) as exc:  # the writers' own last check (check_args refuses first), or a template
         module.fail_json(msg="%s; nothing was changed" % exc)
     current = current_files(wanted)
     writes, removes, kept, conflicts = plan_files(current, wanted, set(p["clients"]), p["prune"], p["reseller"])
@@ -356,23 +393,10 @@ def converge(module, p, check):
     if check or not touched:
         module.exit_json(**result)
 
-    if not check:
-        os.makedirs(os.path.join(p["webroot"], ".well-known", "acme-challenge"), mode=0o755, exist_ok=True)
-    try:
-        for path, content in writes.items():
-            write_atomic(path, content, makedirs=True)
-        for path in removes:
-            os.unlink(path)
-        failure = check_config(module, php_changed)
-    except OSError as exc:
-        failure = "writing the configuration failed: %s" % exc
+    os.makedirs(os.path.join(p["webroot"], ".well-known", "acme-challenge"), mode=0o755, exist_ok=True)
+    # A bad run never leaves a service with a broken config: on a failure every file is already put back.
+    failure = Transaction().apply(writes, removes, lambda: check_config(module, php_changed), makedirs=True)
     if failure:
-        # Put back exactly what was there: a bad run never leaves a service with a broken config.
-        for path in touched:
-            if path in current:
-                write_atomic(path, current[path], makedirs=True)
-            elif os.path.exists(path):
-                os.unlink(path)
         module.fail_json(msg="%s; the previous configuration was put back" % failure, changes=[], nginx_changed=False, php_changed=[])
     module.exit_json(**result)
 

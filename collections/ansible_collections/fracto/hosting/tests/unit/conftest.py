@@ -23,6 +23,8 @@ COLLECTIONS = pathlib.Path(__file__).resolve().parents[5]
 if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
 
+from ansible.module_utils import basic  # noqa: E402
+from ansible_collections.fracto.hosting.plugins.module_utils import lock  # noqa: E402
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
@@ -76,6 +78,49 @@ def bundle_factory():
 @pytest.fixture(scope="session")
 def shop_bundle():
     return make_bundle(["shop.cliente1.test"])
+
+
+class OutsideTheLock(AssertionError):
+    """A command or a write a module made while another run held the host lock."""
+
+
+@pytest.fixture
+def forbid(monkeypatch):
+    """forbid(module, *names): calling any of those attributes of module fails the test (a write outside the lock)."""
+    def forbid_(module, *names):
+        for name in names:
+            def refused(*_args, _name=name, **_kwargs):
+                raise OutsideTheLock("%s outside the lock" % _name)
+            monkeypatch.setattr(module, name, refused)
+    return forbid_
+
+
+@pytest.fixture
+def held(monkeypatch):
+    """Another run holds the host lock: entering it times out at once, and a command a module runs outside the lock
+    fails the test. Returns the (module name, reseller) of every run that asked for the lock."""
+    asked = []
+
+    class Busy:
+        """A lock another run holds: entering it times out at once."""
+
+        def __init__(self, name, reseller=None, **_kw):
+            self.name, self.reseller = name, reseller
+
+        def __enter__(self):
+            asked.append((self.name, self.reseller))
+            raise lock.HostLockTimeout("another run holds the host lock /run/fracto/host.lock: web_sites (reseller other)")
+
+        def __exit__(self, *exc_info):
+            return False
+
+    monkeypatch.setattr(lock, "host_lock", Busy)
+
+    def no_command(self, *args, **kwargs):
+        raise OutsideTheLock("run_command outside the lock: %r" % (args,))
+
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", no_command)
+    return asked
 
 
 INVENTORY = {

@@ -6,6 +6,9 @@
 Pure functions: the module reads the host and passes what it found in, so that the rendering, the
 comparison and the change lines are unit-tested without a host. No hash or password ever reaches a
 change line or a diff: the users file is compared entry by entry and shown redacted.
+The configuration files are rendered from the templates the role passes (roles/fracto_mail/templates,
+module_utils/render.py) with a context of checked values; the users file and the Postfix maps are data,
+written here line by line, each field checked so that none can break its syntax.
 """
 
 from __future__ import annotations
@@ -242,98 +245,32 @@ def default_certificate(hostname, cert_paths):
 
 # --------------------------------------------------------------------------- Dovecot
 
-# The master users of mail migrations: looked up by "<login user>*<master user>", so that a master user opens only the
-# mailboxes listed for it (one line per mailbox being migrated, with allow_nets; module_utils/mail/masters.py), and
-# result_success=continue checks that the mailbox exists. The file exists empty when no migration runs.
-MASTER_PASSDB = (
-    "auth_master_user_separator = *\n"
-    "passdb {\n  driver = passwd-file\n  master = yes\n  result_success = continue\n"
-    "  args = scheme=CRYPT username_format=%%{login_user}*%%{user} %s\n}\n" % MASTERS_FILE
-)
+# The templates mail_server renders (the role passes their sources, roles/fracto_mail/templates).
+TEMPLATES = ("dovecot", "postfix_main", "postfix_master", "webmail_vhost", "roundcube", "roundcube_host")
 
 
-def render_dovecot(hostname, mail_names, cert_paths, vmail_uid, vmail_gid):
+def render_dovecot(hostname, mail_names, cert_paths, vmail_uid, vmail_gid, *, templates):
+    """dovecot.conf from the dovecot template; every name and certificate path checked to be one safe line."""
     fullchain, key = default_certificate(hostname, cert_paths)
-    out = [
-        "# %s: the whole Dovecot configuration (Debian's conf.d is not included)\n" % MARK,
-        "protocols = imap pop3 lmtp\n",
-        "listen = *\n",
-        "# TLS only: no authentication without TLS, for everyone (ssl = required, no plaintext auth).\n",
-        "ssl = required\n",
-        "disable_plaintext_auth = yes\n",
-        "auth_mechanisms = plain login\n",
-        "ssl_cert = <%s\n" % fullchain,
-        "ssl_key = <%s\n" % key,
-        "ssl_dh = </usr/share/dovecot/dh.pem\n",
-        "ssl_min_protocol = TLSv1.2\n",
-        "ssl_cipher_list = %s\n" % MOZILLA_INTERMEDIATE_CIPHERS,
-        "ssl_curve_list = %s\n" % ":".join(CURVES),
-        "ssl_prefer_server_ciphers = no\n",
-        "log_path = syslog\n",
-        "mail_location = maildir:~/Maildir\n",
-        "mail_uid = %d\nmail_gid = %d\nfirst_valid_uid = %d\nlast_valid_uid = %d\n" % (vmail_uid, vmail_gid, vmail_uid, vmail_uid),
-        "mail_plugins = $mail_plugins quota\n",
-        "namespace inbox {\n  inbox = yes\n  separator = /\n"
-        "  mailbox Drafts {\n    special_use = \\Drafts\n    auto = subscribe\n  }\n"
-        "  mailbox Sent {\n    special_use = \\Sent\n    auto = subscribe\n  }\n"
-        "  mailbox Trash {\n    special_use = \\Trash\n    auto = subscribe\n  }\n"
-        "  mailbox Junk {\n    special_use = \\Junk\n    auto = subscribe\n  }\n}\n",
-        "passdb {\n  driver = passwd-file\n  args = scheme=CRYPT username_format=%%u %s\n}\n" % USERS_FILE,
-        "userdb {\n  driver = passwd-file\n  args = username_format=%%u %s\n"
-        "  default_fields = uid=%d gid=%d\n}\n" % (USERS_FILE, vmail_uid, vmail_gid),
-        "service imap-login {\n  inet_listener imap {\n    port = 143\n  }\n"
-        "  inet_listener imaps {\n    port = 993\n    ssl = yes\n  }\n}\n",
-        "service pop3-login {\n  inet_listener pop3 {\n    port = 110\n  }\n"
-        "  inet_listener pop3s {\n    port = 995\n    ssl = yes\n  }\n}\n",
-        "service lmtp {\n  unix_listener /var/spool/postfix/private/dovecot-lmtp {\n"
-        "    mode = 0600\n    user = postfix\n    group = postfix\n  }\n}\n",
-        "service auth {\n  unix_listener /var/spool/postfix/private/auth {\n"
-        "    mode = 0660\n    user = postfix\n    group = postfix\n  }\n}\n",
-        "protocol imap {\n  mail_plugins = $mail_plugins imap_quota\n}\n",
-        "protocol lmtp {\n  postmaster_address = postmaster@%s\n}\n" % hostname,
-        "plugin {\n  quota = maildir:User quota\n  quota_status_success = DUNNO\n"
-        "  quota_status_overquota = \"552 5.2.2 Mailbox is full\"\n}\n",
-    ]
-    out.append(MASTER_PASSDB)
+    sni = []
     for name, (chain, privkey) in sni_entries(mail_names, cert_paths):
         safe.domain(name, "mail_names[%s]" % name)
-        safe.config_value(chain, "certificate of %s" % name)
-        safe.config_value(privkey, "certificate of %s" % name)
-        out.append("local_name %s {\n  ssl_cert = <%s\n  ssl_key = <%s\n}\n" % (name, chain, privkey))
-    # Settings other tasks of the role may own.
-    out.append("!include_try %s/*.conf\n" % DOVECOT_INCLUDES)
-    return "".join(out)
+        sni.append({"name": name, "cert": safe.config_value(chain, "certificate of %s" % name),
+                    "key": safe.config_value(privkey, "certificate of %s" % name)})
+    context = {
+        "mark": MARK, "hostname": safe.config_value(hostname, "hostname"),
+        "ssl_cert": safe.config_value(fullchain, "certificate of %s" % hostname),
+        "ssl_key": safe.config_value(key, "certificate of %s" % hostname),
+        "ciphers": MOZILLA_INTERMEDIATE_CIPHERS, "curves": list(CURVES),
+        "vmail_uid": int(vmail_uid), "vmail_gid": int(vmail_gid),
+        "users_file": USERS_FILE, "masters_file": MASTERS_FILE, "sni": sni, "includes": DOVECOT_INCLUDES,
+    }
+    return templates.render("dovecot", context)
 
 
 # --------------------------------------------------------------------------- Postfix
 
-MASTER_SERVICES = (
-    ("smtp", "inet", "n", "-", "n", "-", "-", "smtpd"),
-    ("pickup", "unix", "n", "-", "n", "60", "1", "pickup"),
-    ("cleanup", "unix", "n", "-", "n", "-", "0", "cleanup"),
-    ("qmgr", "unix", "n", "-", "n", "300", "1", "qmgr"),
-    ("tlsmgr", "unix", "-", "-", "n", "1000?", "1", "tlsmgr"),
-    ("rewrite", "unix", "-", "-", "n", "-", "-", "trivial-rewrite"),
-    ("bounce", "unix", "-", "-", "n", "-", "0", "bounce"),
-    ("defer", "unix", "-", "-", "n", "-", "0", "bounce"),
-    ("trace", "unix", "-", "-", "n", "-", "0", "bounce"),
-    ("verify", "unix", "-", "-", "n", "-", "1", "verify"),
-    ("flush", "unix", "n", "-", "n", "1000?", "0", "flush"),
-    ("proxymap", "unix", "-", "-", "n", "-", "-", "proxymap"),
-    ("proxywrite", "unix", "-", "-", "n", "-", "1", "proxymap"),
-    ("smtp", "unix", "-", "-", "n", "-", "-", "smtp"),
-    ("relay", "unix", "-", "-", "n", "-", "-", "smtp"),
-    ("showq", "unix", "n", "-", "n", "-", "-", "showq"),
-    ("error", "unix", "-", "-", "n", "-", "-", "error"),
-    ("retry", "unix", "-", "-", "n", "-", "-", "error"),
-    ("discard", "unix", "-", "-", "n", "-", "-", "discard"),
-    ("local", "unix", "-", "n", "n", "-", "-", "local"),
-    ("virtual", "unix", "-", "n", "n", "-", "-", "virtual"),
-    ("lmtp", "unix", "-", "-", "n", "-", "-", "lmtp"),
-    ("anvil", "unix", "-", "-", "n", "-", "1", "anvil"),
-    ("scache", "unix", "-", "-", "n", "-", "1", "scache"),
-    ("postlog", "unix-dgram", "n", "-", "n", "-", "1", "postlogd"),
-)
+# The -o options of submission (587) and submissions (465): AUTH, and relaying for authenticated senders only.
 SUBMISSION_OPTIONS = (
     "smtpd_sasl_auth_enable=yes",
     "smtpd_client_restrictions=permit_sasl_authenticated,reject",
@@ -342,75 +279,35 @@ SUBMISSION_OPTIONS = (
 )
 
 
-def render_master(transports=()):
+def render_master(transports=(), *, templates):
     """master.cf; transports are (name, address, helo) of the dedicated sending addresses (sender_transports)."""
-    lines = ["# %s: chroot off for every service\n" % MARK]
-    lines += ["%-10s %-5s %-7s %-7s %-7s %-7s %-7s %s\n" % s for s in MASTER_SERVICES]
-    lines.append("submission inet n       -       n       -       -       smtpd\n")
-    lines += ["  -o %s\n" % o for o in ("syslog_name=postfix/submission", "smtpd_tls_security_level=encrypt") + SUBMISSION_OPTIONS]
-    lines.append("submissions inet n      -       n       -       -       smtpd\n")
-    lines += ["  -o %s\n" % o for o in ("syslog_name=postfix/submissions", "smtpd_tls_wrappermode=yes") + SUBMISSION_OPTIONS]
+    checked = []
     for name, address, helo in transports:
         safe.ipv4(address, "ip_bindings[%s].address" % address)
         safe.hostname(helo, "ip_bindings[%s].helo" % address)
         safe.map_token(name, "ip_bindings[%s]" % address)
-        lines.append("%-10s unix  -       -       n       -       -       smtp\n" % name)
-        lines += ["  -o %s\n" % o for o in ("syslog_name=postfix/%s" % name, "smtp_bind_address=%s" % address,
-                                            "smtp_helo_name=%s" % helo)]
-    return "".join(lines)
+        checked.append({"name": name, "address": address, "helo": helo})
+    return templates.render("postfix_master", {"mark": MARK, "submission_options": list(SUBMISSION_OPTIONS),
+                                               "transports": checked})
 
 
-def render_main(hostname, cert_paths, extra=None):
+def render_main(hostname, cert_paths, extra=None, *, templates):
+    """main.cf from the postfix_main template: its parameters, with extra ({parameter: value}: the operator's
+    postfix_settings and the module's own) replacing those of the same name and adding the others, sorted."""
     fullchain, key = default_certificate(hostname, cert_paths)
-    settings = [
-        ("compatibility_level", "3.6"),
-        ("myhostname", hostname),
-        ("myorigin", hostname),
-        ("mydestination", "localhost"),
-        ("mynetworks", "127.0.0.0/8 [::1]/128"),
-        ("inet_interfaces", "all"),
-        ("inet_protocols", "ipv4"),
-        ("biff", "no"),
-        ("append_dot_mydomain", "no"),
-        ("recipient_delimiter", "+"),
-        ("default_database_type", "lmdb"),
-        ("alias_maps", "lmdb:/etc/aliases"),
-        ("alias_database", "lmdb:/etc/aliases"),
-        ("virtual_mailbox_domains", "lmdb:%s" % MAP_DOMAINS),
-        ("virtual_mailbox_maps", "lmdb:%s" % MAP_MAILBOXES),
-        ("virtual_alias_maps", "lmdb:%s" % MAP_ALIASES),
-        ("virtual_transport", "lmtp:unix:private/dovecot-lmtp"),
-        ("smtpd_sasl_type", "dovecot"),
-        ("smtpd_sasl_path", "private/auth"),
-        ("smtpd_sasl_auth_enable", "no"),
-        ("smtpd_sasl_security_options", "noanonymous"),
-        ("smtpd_tls_auth_only", "yes"),
-        ("smtpd_helo_required", "yes"),
-        ("smtpd_relay_restrictions", "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination"),
-        ("smtpd_recipient_restrictions", "reject_unauth_pipelining, reject_unknown_recipient_domain"),
-        ("disable_vrfy_command", "yes"),
-        ("smtpd_tls_security_level", "may"),
-        ("smtpd_tls_chain_files", "%s, %s" % (key, fullchain)),
-        ("tls_server_sni_maps", "lmdb:%s" % MAP_SNI),
-        ("smtpd_tls_protocols", ">=TLSv1.2"),
-        ("smtpd_tls_mandatory_protocols", ">=TLSv1.2"),
-        ("smtpd_tls_ciphers", "high"),
-        ("smtpd_tls_mandatory_ciphers", "high"),
-        ("tls_high_cipherlist", MOZILLA_INTERMEDIATE_CIPHERS),
-        ("tls_preempt_cipherlist", "no"),
-        ("tls_eecdh_auto_curves", " ".join(CURVES)),
-        ("smtpd_tls_session_cache_database", "lmdb:${data_directory}/smtpd_scache"),
-        ("smtpd_tls_loglevel", "1"),
-        ("smtp_tls_security_level", "may"),
-        ("smtp_tls_session_cache_database", "lmdb:${data_directory}/smtp_scache"),
-        ("message_size_limit", "52428800"),
-        ("mailbox_size_limit", "0"),
-    ]
-    settings += sorted((extra or {}).items())
-    for key, value in settings:
-        safe.check(safe.SETTING, key, "postfix_settings", "must be a main.cf parameter name")
-        safe.config_value(str(value), "postfix_settings[%s]" % key)
-    return "# %s\n" % MARK + "".join("%s = %s\n" % kv for kv in settings)
+    settings = {}
+    for name, value in sorted((extra or {}).items()):
+        safe.check(safe.SETTING, name, "postfix_settings", "must be a main.cf parameter name")
+        settings[name] = safe.config_value(str(value), "postfix_settings[%s]" % name)
+    context = {
+        "mark": MARK, "hostname": safe.config_value(hostname, "hostname"),
+        "fullchain": safe.config_value(fullchain, "certificate of %s" % hostname),
+        "key": safe.config_value(key, "certificate of %s" % hostname),
+        "maps": {"domains": MAP_DOMAINS, "mailboxes": MAP_MAILBOXES, "aliases": MAP_ALIASES, "sni": MAP_SNI,
+                 "senders": MAP_SENDERS},
+        "ciphers": MOZILLA_INTERMEDIATE_CIPHERS, "curves": list(CURVES), "postfix_settings": settings,
+    }
+    return templates.render("postfix_main", context)
 
 
 def render_sni(mail_names, cert_paths, fingerprints):
@@ -438,23 +335,19 @@ def brand_of(name):
     return name[len("webmail."):] if name.startswith("webmail.") else name
 
 
-def render_webmail_vhost(entry, cert):
-    name = entry["name"]
+def render_webmail_vhost(entry, cert, *, templates):
+    """One webmail vhost: the first line (who owns it) is the module's, the webmail_vhost template the rest."""
+    name = safe.domain(entry["name"], "webmail_names[%s]" % entry["name"])
     clients = ",".join(entry["clients"])
-    out = ["# %s: client=%s webmail=%s tls=%s\n" % (MARK, clients if entry["branding"] == "client" else "(reseller)",
-                                                    name, "acme" if cert else "none")]
-    out.append("server {\n    listen 80;\n    server_name %s;\n    include %s;\n" % (name, CHALLENGE))
-    out.append("    location / {\n        return 301 https://$host$request_uri;\n    }\n}\n")
+    owner = clients if entry["branding"] == "client" else "(reseller)"
+    first = "# %s: client=%s webmail=%s tls=%s\n" % (MARK, owner, name, "acme" if cert else "none")
+    https = None
     if cert:
-        out.append("server {\n    listen 443 ssl http2;\n    server_name %s;\n" % name)
-        out.append("    ssl_certificate %s;\n    ssl_certificate_key %s;\n    include %s;\n" % (cert[0], cert[1], TLS_PARAMS))
-        out.append('    add_header Strict-Transport-Security "max-age=63072000" always;\n')
-        out.append("    root %s;\n    index index.php;\n    client_max_body_size 50m;\n" % ROUNDCUBE_ROOT)
-        out.append("    location ~ /\\. {\n        deny all;\n    }\n")
-        out.append("    location / {\n        try_files $uri $uri/ /index.php?$args;\n    }\n")
-        out.append("    location ~ \\.php$ {\n        include snippets/fastcgi-php.conf;\n"
-                   "        fastcgi_pass unix:%s;\n    }\n}\n" % PHP_FPM_SOCKET)
-    return "".join(out)
+        https = {"certificate": safe.config_value(cert[0], "certificate of %s" % name),
+                 "key": safe.config_value(cert[1], "certificate of %s" % name)}
+    context = {"name": name, "https": https, "challenge": CHALLENGE, "tls_params": TLS_PARAMS, "root": ROUNDCUBE_ROOT,
+               "php_socket": PHP_FPM_SOCKET}
+    return first + templates.render("webmail_vhost", context)
 
 
 def php_string(value):
@@ -471,21 +364,16 @@ def conn_options(peer_name, ca_file=SYSTEM_CA):
 
 
 def server_settings(peer_name, ca_file=SYSTEM_CA):
-    return (
-        "$config['imap_host'] = %s;\n" % php_string("ssl://%s:993" % LOCAL_SERVER)
-        + "$config['smtp_host'] = %s;\n" % php_string("ssl://%s:465" % LOCAL_SERVER)
-        + "$config['imap_conn_options'] = %s;\n" % conn_options(peer_name, ca_file)
-        + "$config['smtp_conn_options'] = %s;\n" % conn_options(peer_name, ca_file)
-    )
+    """The template context of Roundcube's connections to Dovecot and Postfix, as quoted PHP values."""
+    return {"imap_host": php_string("ssl://%s:993" % LOCAL_SERVER), "smtp_host": php_string("ssl://%s:465" % LOCAL_SERVER),
+            "conn_options": conn_options(peer_name, ca_file)}
 
 
-def render_roundcube_host(entry, mail_name, ca_file=SYSTEM_CA):
-    brand = brand_of(entry["name"])
-    return (
-        "<?php\n// %s: webmail=%s\n" % (MARK, entry["name"])
-        + "$config['product_name'] = %s;\n" % php_string("Webmail %s" % brand)
-        + server_settings(mail_name, ca_file)
-    )
+def render_roundcube_host(entry, mail_name, ca_file=SYSTEM_CA, *, templates):
+    name = safe.domain(entry["name"], "webmail_names[%s]" % entry["name"])
+    context = dict(server_settings(mail_name, ca_file), mark=MARK, name=name,
+                   product_name=php_string("Webmail %s" % brand_of(name)))
+    return templates.render("roundcube_host", context)
 
 
 def mail_name_for(webmail_entry, mail_names, hostname, cert_paths=None):
@@ -496,22 +384,11 @@ def mail_name_for(webmail_entry, mail_names, hostname, cert_paths=None):
     return wanted if wanted in names and (cert_paths is None or wanted in cert_paths) else hostname
 
 
-def render_roundcube(webmail_names, des_key, hostname, ca_file=SYSTEM_CA):
-    hosts = ",\n".join("    %s => %s" % (php_string(w["name"]), php_string(roundcube_host_file(w["name"])))
-                       for w in sorted(webmail_names, key=lambda w: w["name"]))
-    return (
-        "<?php\n// %s\n" % MARK
-        + "$config = [];\ninclude('/etc/roundcube/debian-db-roundcube.php');\n"
-        + "// Dovecot and Postfix of this host on the loopback, verified by the (branded) mail name each webmail serves.\n"
-        + server_settings(hostname, ca_file)
-        + "$config['smtp_user'] = '%u';\n$config['smtp_pass'] = '%p';\n"
-        + "$config['des_key'] = %s;\n" % php_string(des_key)
-        + "$config['product_name'] = 'Webmail';\n"
-        + "$config['plugins'] = [];\n$config['skin'] = 'elastic';\n"
-        + "$config['force_https'] = true;\n$config['use_https'] = true;\n"
-        + "$config['login_autocomplete'] = 0;\n"
-        + "$config['include_host_config'] = [\n%s\n];\n" % hosts
-    )
+def render_roundcube(webmail_names, des_key, hostname, ca_file=SYSTEM_CA, *, templates):
+    hosts = [{"name": php_string(w["name"]), "file": php_string(roundcube_host_file(w["name"]))}
+             for w in sorted(webmail_names, key=lambda w: w["name"])]
+    context = dict(server_settings(hostname, ca_file), mark=MARK, des_key=php_string(des_key), hosts=hosts)
+    return templates.render("roundcube", context)
 
 
 def roundcube_host_file(name):
@@ -526,21 +403,22 @@ def des_key_of(content):
     return None
 
 
-def nginx_files(webroot, webmail_names, cert_paths):
+def nginx_files(webroot, webmail_names, cert_paths, *, templates):
     files = dict(shared_files(webroot))
     for entry in webmail_names:
-        files["%s/sites/%s.conf" % (NGINX_DIR, entry["name"])] = render_webmail_vhost(entry, cert_paths.get(entry["name"]))
+        path = "%s/sites/%s.conf" % (NGINX_DIR, entry["name"])
+        files[path] = render_webmail_vhost(entry, cert_paths.get(entry["name"]), templates=templates)
     return files
 
 
-def roundcube_files(webmail_names, mail_names, des_key, hostname, cert_paths=None, ca_file=SYSTEM_CA):
+def roundcube_files(webmail_names, mail_names, des_key, hostname, cert_paths=None, ca_file=SYSTEM_CA, *, templates):
     if not webmail_names:
         return {}
-    files = {ROUNDCUBE_CONF: render_roundcube(webmail_names, des_key, hostname, ca_file)}
+    files = {ROUNDCUBE_CONF: render_roundcube(webmail_names, des_key, hostname, ca_file, templates=templates)}
     for entry in webmail_names:
         safe.domain(entry["name"], "webmail_names[%s]" % entry["name"])
         files["%s/%s" % (ROUNDCUBE_DIR, roundcube_host_file(entry["name"]))] = render_roundcube_host(
-            entry, mail_name_for(entry, mail_names, hostname, cert_paths), ca_file)
+            entry, mail_name_for(entry, mail_names, hostname, cert_paths), ca_file, templates=templates)
     return files
 
 

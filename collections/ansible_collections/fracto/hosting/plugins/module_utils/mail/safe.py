@@ -7,23 +7,26 @@ The controller validates the reseller state too; the modules on the mail host ch
 value that reaches Dovecot's passwd-file, a Postfix map source, a path under the vmail root or Roundcube's PHP config
 matches its whitelist as a whole (re.fullmatch: no trailing newline), or the module fails naming the field and writes
 nothing. Errors never carry a hash or a password.
+
+The kinds of value the other writer modules check too (client ids, resellers, domains, IPv4 addresses) are matched
+with argguard's grammars (one definition of each); the refusals here keep the mail host's wording.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 
-# A domain in its ASCII (IDNA) form; labels of a-z 0-9 -, no leading or trailing hyphen.
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-DOMAIN = re.compile(r"%s(?:\.%s)+" % (_LABEL, _LABEL))
-HOSTNAME = re.compile(r"%s(?:\.%s)*" % (_LABEL, _LABEL))
+from ansible_collections.fracto.hosting.plugins.module_utils import argguard as g
+
+# A domain in its ASCII (IDNA) form (argguard's DNS name); a host name may be a single label.
+DOMAIN = g.DNS_NAME
+HOSTNAME = re.compile(r"%s(?:\.%s)*" % (g.LABEL, g.LABEL))
 # The local part of a mailbox or alias: it names a directory under the vmail root, so no '/', no leading dot or
 # hyphen, no '..'; a-z 0-9 and . _ + - only.
 LOCAL_PART = re.compile(r"[a-z0-9_+][a-z0-9_+-]*(?:\.[a-z0-9_+-]+)*")
-CLIENT = re.compile(r"[a-z0-9][a-z0-9-]{0,30}")
-RESELLER = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+CLIENT = g.CLIENT_ID
+RESELLER = g.RESELLER
 CERT_ID = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
 SETTING = re.compile(r"[a-z][a-z0-9_]{0,99}")
 # Password hashes by scheme, each matched whole (crypt(3) alphabets; argon2's PHC string in unpadded base64).
@@ -63,29 +66,23 @@ def _shown(value):
 
 def check(pattern, value, field, rule, maxlen=253):
     _text(value, field)
-    if len(value) > maxlen or not pattern.fullmatch(value):
+    if not g.fits(value, pattern, maxlen):
         raise UnsafeValue(field, "%s is refused: %s" % (_shown(value), rule))
     return value
 
 
-def domain(value, field):
-    return check(DOMAIN, value, field, "must be a domain name in lower-case ASCII (a-z 0-9 - in dot-separated labels)")
+def _whitelist(pattern, rule, default_field=None):
+    """The check of one kind of value: checker(value, field) is check(pattern, value, field, rule)."""
+    def checker(value, field=default_field):
+        return check(pattern, value, field, rule)
+    return checker
 
 
-def hostname(value, field):
-    return check(HOSTNAME, value, field, "must be a host name in lower-case ASCII (a-z 0-9 - in dot-separated labels)")
-
-
-def client(value, field):
-    return check(CLIENT, value, field, "must be a client id: [a-z0-9][a-z0-9-]*, at most 31 characters")
-
-
-def reseller(value, field="reseller"):
-    return check(RESELLER, value, field, "must be a reseller slug: [a-z0-9][a-z0-9-]*, at most 63 characters")
-
-
-def cert_id(value, field):
-    return check(CERT_ID, value, field, "must be a certificate id (a-z 0-9 . -, no '/', no leading dot)")
+domain = _whitelist(DOMAIN, "must be a domain name in lower-case ASCII (a-z 0-9 - in dot-separated labels)")
+hostname = _whitelist(HOSTNAME, "must be a host name in lower-case ASCII (a-z 0-9 - in dot-separated labels)")
+client = _whitelist(CLIENT, "must be a client id: [a-z0-9][a-z0-9-]*, at most 31 characters")
+reseller = _whitelist(RESELLER, "must be a reseller slug: [a-z0-9][a-z0-9-]*, at most 63 characters", "reseller")
+cert_id = _whitelist(CERT_ID, "must be a certificate id (a-z 0-9 . -, no '/', no leading dot)")
 
 
 def address(value, field):
@@ -102,10 +99,9 @@ def address(value, field):
 
 def ipv4(value, field):
     _text(value, field)
-    try:
-        return str(ipaddress.IPv4Address(value))
-    except ValueError:
-        raise UnsafeValue(field, "%s is refused: must be an IPv4 address" % _shown(value)) from None
+    if not g.is_ipv4(value):
+        raise UnsafeValue(field, "%s is refused: must be an IPv4 address" % _shown(value))
+    return value
 
 
 def password_hash(value, field):

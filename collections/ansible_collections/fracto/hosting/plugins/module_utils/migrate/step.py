@@ -17,10 +17,11 @@ import pwd
 import re
 import shlex
 
+from ansible_collections.fracto.hosting.plugins.module_utils import argguard, lock
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.rsync import ssh_command
 
 # Whole-value whitelists (re.fullmatch: a trailing newline does not pass).
-CLIENT_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,30}")
+CLIENT_ID = argguard.CLIENT_ID
 SYSTEM_USER = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 GROUP = SYSTEM_USER
 # An absolute path of plain components: no '..', '.', empty component, component starting with '-', quote,
@@ -95,6 +96,13 @@ def validate_module(module, names):
     errors = check_params(module.params, names)
     if errors:
         module.fail_json(msg="refused before anything was done: %s" % "; ".join(errors))
+
+
+def run_step(module, names, step, body):
+    """A writing step's run: the values of names checked first (validate_module), then body(module) under the host lock
+    (named after the step and the client, in check mode too), and the module exited with what body returned."""
+    validate_module(module, names)
+    module.exit_json(**lock.run_locked(module, "%s %s" % (step, module.params["client"]), lambda: body(module)))
 
 
 def client_account(name, getpwnam=pwd.getpwnam):

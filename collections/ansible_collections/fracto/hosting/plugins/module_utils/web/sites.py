@@ -4,7 +4,11 @@
 """Render the nginx vhosts and PHP-FPM pools of a web host, and compare them with what is there.
 
 Pure functions: no file system access except through the callables passed in, so that the
-rendering and the plan are unit-tested without a host.
+rendering and the plan are unit-tested without a host. The vhosts and pools are rendered from the
+templates the role passes (roles/fracto_web/templates, module_utils/render.py) with a context of
+checked values (site_context, pool_context); the first line of each file, which records its owner,
+is written here. The shared files (TLS parameters, ACME challenge, default server) stay built here:
+web_sites and mail_server both write them, on a host that may be in both groups.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import re
 import stat as stat_mod
 
 from ansible_collections.fracto.hosting.plugins.module_utils import argguard as g
+from ansible_collections.fracto.hosting.plugins.module_utils import tunables
 
 MARK = "managed by fracto.hosting web_sites"
 WEB_ROOT = "/srv/www"
@@ -85,6 +90,13 @@ def check_args(sites, pools, users, clients, reseller=None, webroot="/var/lib/fr
         version = g.want(at + ".version", pool.get("version"), g.PHP_VERSION, "a PHP version is N.N")
         if pool.get("name") != "%s-%s" % (client, version):
             raise g.Refused(at + ".name", "a PHP pool is named <client>-<version>", pool.get("name"))
+        php_ini = pool.get("php_ini") or {}
+        if not isinstance(php_ini, dict):
+            raise g.Refused(at + ".php_ini", "must be a mapping of PHP setting to value", php_ini)
+        for name, value in php_ini.items():
+            rule = tunables.php_ini_problem(name, value)
+            if rule:
+                raise g.Refused("%s.php_ini.%s" % (at, name), rule, value)
     for i, site in enumerate(sites):
         at = "sites[%d]" % i
         client = g.client_id(at + ".client", site.get("client"))
@@ -106,6 +118,10 @@ def check_args(sites, pools, users, clients, reseller=None, webroot="/var/lib/fr
             g.ipv4(at + ".ipv4", site["ipv4"])
         for key in ("https_redirect", "hsts"):
             g.flag("%s.%s" % (at, key), site.get(key, False))
+        if site.get("client_max_body_size") is not None:
+            rule = tunables.body_size_problem(site["client_max_body_size"])
+            if rule:
+                raise g.Refused(at + ".client_max_body_size", rule, site["client_max_body_size"])
 
 
 def gecos(reseller):
@@ -218,97 +234,111 @@ def shared_files(webroot):
     }
 
 
-def _site_body(site):
-    lines = [
-        "    root %s;\n" % conf(site["docroot"]),
-        "    disable_symlinks if_not_owner;  # a client's symlink cannot reach another client's files\n",
-        "    index %s;\n" % ("index.php index.html" if site["php"] else "index.html"),
-        "    access_log /var/log/nginx/fracto-%s.access.log;\n" % conf(site["client"]),
-        "    error_log /var/log/nginx/fracto-%s.error.log;\n" % conf(site["client"]),
-        "    location ~ /\\.(?!well-known) {\n        deny all;\n    }\n",
-    ]
-    if site["php"]:
-        lines += [
-            "    location / {\n        try_files $uri $uri/ /index.php?$args;\n    }\n",
-            "    location ~ \\.php$ {\n",
-            "        include snippets/fastcgi-php.conf;\n",
-            "        fastcgi_pass unix:%s;\n" % php_socket(site["client"], site["php"]),
-            "    }\n",
-        ]
-    else:
-        lines.append("    location / {\n        try_files $uri $uri/ =404;\n    }\n")
-    return "".join(lines)
+TEMPLATES = ("nginx_site", "php_pool")
+# What the platform operator may add to every client server block (fracto_web__nginx_server_extra): lines of nginx
+# directives; only a character that would end a line somewhere else than nginx expects is refused.
+_EXTRA_LINE = re.compile("[^\x00-\x08\x0a-\x1f\x7f\u2028\u2029]*")
+# The operator's PHP ini settings of every pool (fracto_web__php_ini): an ini name and a one-line value.
+_INI_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,99}")
+_INI_VALUE = re.compile("[^\x00-\x1f\x7f\u2028\u2029\\]]{0,1000}")
 
 
-def _listen(site, port, options, default):
-    """The listen lines of a server: every address, and the client's dedicated address when it has one.
+def operator_settings(nginx_server_extra="", php_ini=None):
+    """(server_extra lines, php_ini) of the platform operator's settings, checked; raises argguard.Refused.
 
-    nginx picks the servers of a connection by the address it arrived on: a server listening on IP:port is
-    the only kind considered for connections to IP, so other clients' vhosts never answer there. The
-    dedicated address's default server (default) answers requests without a Host header or SNI.
+    These are role variables of the platform inventory (a reseller's state never sets them): free-form nginx
+    directives and any PHP ini setting, but each line stays one line of its file.
     """
-    lines = "    listen %s%s;\n" % (port, options)
-    if site.get("ipv4"):
-        lines += "    listen %s:%s%s%s;\n" % (conf(site["ipv4"]), port, options, " default_server" if default else "")
-    return lines
+    if not isinstance(nginx_server_extra, str):
+        raise g.Refused("nginx_server_extra", "must be a string of nginx directives", nginx_server_extra)
+    lines = [line.rstrip() for line in nginx_server_extra.split("\n")]
+    for line in lines:
+        if not _EXTRA_LINE.fullmatch(line):
+            raise g.Refused("nginx_server_extra", "no control character other than a newline or a tab", line)
+    if not isinstance(php_ini or {}, dict):
+        raise g.Refused("php_ini", "must be a mapping of PHP ini name to value", php_ini)
+    settings = {}
+    for name, value in sorted((php_ini or {}).items()):
+        g.want("php_ini", name, _INI_NAME, "a PHP ini name is [A-Za-z_][A-Za-z0-9_.]*")
+        if isinstance(value, bool):
+            value = "On" if value else "Off"
+        elif isinstance(value, (int, float)):
+            value = str(value)
+        settings[name] = g.want("php_ini[%s]" % name, value, _INI_VALUE, "a PHP ini value is one line without ']'")
+    return [line for line in lines if line.strip()], settings
 
 
-def render_site(site, cert_paths, reseller=None, ip_default=False):
+def _http_servers(names, secure, redirect, ip_default):
+    """The port 80 servers of a vhost: the names served over HTTPS redirect there (when the package says so), the
+    others serve the site; the first one is the dedicated address's default server when ip_default."""
+    groups = ((secure, True), ([n for n in names if n not in secure], False)) if redirect else ((names, False),)
+    servers = []
+    for group, redirected in groups:
+        if group:
+            servers.append({"names": group, "redirect": redirected, "default_server": bool(ip_default and not servers)})
+    return servers
+
+
+def site_context(site, cert_paths, ip_default=False, server_extra=()):
+    """The context of the nginx_site template, every value checked (conf()) before it is handed over.
+
+    cert_paths is (fullchain, key, covered names) of the site's certificate when it is installed and covers the
+    vhost's primary name, else None. Names the certificate does not cover (an alias whose DNS is elsewhere) stay on
+    HTTP; the others keep HTTPS. A site of a client with a dedicated address (site["ipv4"]) also listens on it;
+    ip_default makes it that address's default server on 80 and 443 (the client's main site, with its certificate).
+    """
+    names = [conf(n) for n in [site["name"]] + list(site["aliases"])]
+    tls = cert_paths is not None
+    secure = [n for n in names if tls and n in cert_paths[2]]
+    body_size = site.get("client_max_body_size")
+    return {
+        "site": {
+            "name": names[0], "aliases": names[1:], "client": conf(site["client"]), "docroot": conf(site["docroot"]),
+            "php": conf(site["php"]) if site["php"] else None, "tls": conf(site["tls"]) if tls else "none",
+            "hsts": bool(site["hsts"]), "https_redirect": bool(tls and site["https_redirect"]),
+            "ipv4": conf(site["ipv4"]) if site.get("ipv4") else None,
+            "client_max_body_size": conf(str(body_size)) if body_size is not None else None,
+        },
+        "http_servers": _http_servers(names, secure, tls and site["https_redirect"], ip_default),
+        "https": {"names": secure, "certificate": conf(cert_paths[0]), "key": conf(cert_paths[1]),
+                  "default_server": bool(ip_default)} if tls else None,
+        "php_socket": php_socket(site["client"], site["php"]) if site["php"] else None,
+        "challenge": CHALLENGE,
+        "tls_params": TLS_PARAMS,
+        "nginx_server_extra": list(server_extra),
+    }
+
+
+def render_site(site, cert_paths, reseller=None, ip_default=False, server_extra=(), *, templates):
     """One vhost: port 80 (challenge, then redirect or content) and port 443 when its certificate is present.
 
-    cert_paths is (fullchain, key, covered names) of the site's certificate when it is installed and
-    covers the vhost's primary name, else None. Names the certificate does not cover (an alias whose
-    DNS is elsewhere) stay on HTTP; the others keep HTTPS. A site of a client with a dedicated address
-    (site["ipv4"]) also listens on it; ip_default makes it that address's default server on 80 and 443
-    (the client's main site, with its certificate).
+    The first line (who owns the file, read back by owner_of and reseller_of) is the module's; the nginx_site
+    template of templates (render.Templates) renders the rest from site_context().
     """
-    all_names = [conf(n) for n in [site["name"]] + list(site["aliases"])]
-    tls = cert_paths is not None
-    secure = [n for n in all_names if tls and n in cert_paths[2]]
-    plain = [n for n in all_names if n not in secure]
-    out = [header(site["client"], "site=%s tls=%s" % (conf(site["name"]), conf(site["tls"]) if tls else "none"), reseller)]
-    redirect = tls and site["https_redirect"]
-    first = True
-    for group, redirected in ((secure, True), (plain, False)) if redirect else ((all_names, False),):
-        if not group:
-            continue
-        out.append("server {\n%s    server_name %s;\n    include %s;\n"
-                   % (_listen(site, 80, "", ip_default and first), " ".join(group), CHALLENGE))
-        first = False
-        if redirected:
-            out.append("    location / {\n        return 301 https://$host$request_uri;\n    }\n")
-        else:
-            out.append(_site_body(site))
-        out.append("}\n")
-    if tls:
-        out.append("server {\n%s    server_name %s;\n" % (_listen(site, 443, " ssl http2", ip_default), " ".join(secure)))
-        out.append("    ssl_certificate %s;\n    ssl_certificate_key %s;\n    include %s;\n" % (conf(cert_paths[0]), conf(cert_paths[1]), TLS_PARAMS))
-        if site["hsts"]:
-            out.append('    add_header Strict-Transport-Security "max-age=63072000" always;\n')
-        out.append(_site_body(site))
-        out.append("}\n")
-    return "".join(out)
+    context = site_context(site, cert_paths, ip_default, server_extra)
+    what = "site=%s tls=%s" % (context["site"]["name"], context["site"]["tls"])
+    return header(site["client"], what, reseller) + templates.render("nginx_site", context)
 
 
-def render_pool(pool, home, reseller=None):
+def pool_context(pool, home, php_ini=None):
+    """The context of the php_pool template: the pool's names and paths, and its PHP ini settings: the operator's
+    (php_ini), and the package's whitelisted ones (pool["php_ini"], module_utils/tunables.py) over them."""
+    settings = dict(php_ini or {})
+    settings.update((conf(name), conf(str(value))) for name, value in (pool.get("php_ini") or {}).items())
+    return {
+        "pool": {"name": conf(pool["name"]), "client": conf(pool["client"]), "user": conf(pool["user"]),
+                 "version": conf(pool["version"])},
+        "home": conf(home),
+        "socket": php_socket(pool["client"], pool["version"]),
+        "php_ini": {name: settings[name] for name in sorted(settings)},
+    }
+
+
+def render_pool(pool, home, reseller=None, php_ini=None, *, templates):
+    """One PHP-FPM pool; the first line (owner and PHP version) is the module's, the php_pool template the rest."""
     owner = "reseller=%s client=%s" % (conf(reseller), conf(pool["client"])) if reseller else "client=%s" % conf(pool["client"])
-    home = conf(home)
-    return (
-        "; %s: %s php=%s\n" % (MARK, owner, conf(pool["version"]))
-        + "[%s]\n" % conf(pool["name"])
-        + "user = %s\n" % conf(pool["user"])
-        + "group = %s\n" % conf(pool["user"])
-        + "listen = %s\n" % php_socket(pool["client"], pool["version"])
-        + "listen.owner = www-data\nlisten.group = www-data\nlisten.mode = 0660\n"
-        + "pm = ondemand\npm.max_children = 5\npm.process_idle_timeout = 60s\n"
-        + "chdir = /\n"
-        + "php_admin_value[open_basedir] = %s/\n" % home
-        # The client's own temporary directory: nothing it leaves there is readable by another client.
-        + "php_admin_value[upload_tmp_dir] = %s/tmp\n" % home
-        + "php_admin_value[sys_temp_dir] = %s/tmp\n" % home
-        + "php_admin_value[session.save_path] = %s/tmp\n" % home
-        + "php_admin_flag[log_errors] = on\n"
-    )
+    context = pool_context(pool, home, php_ini)
+    return "; %s: %s php=%s\n" % (MARK, owner, context["pool"]["version"]) + templates.render("php_pool", context)
 
 
 def site_path(name):
@@ -331,12 +361,13 @@ def ip_default_sites(sites):
     return set(defaults.values())
 
 
-def wanted_files(sites, pools, users, cert_lookup, webroot, reseller=None):
+def wanted_files(sites, pools, users, cert_lookup, webroot, reseller=None, server_extra=(), php_ini=None, *, templates):
     """{path: content} of every file the web host should have.
 
     cert_lookup(certificate id, names) -> (fullchain, key, covered names) when that certificate is
     installed and covers the vhost's primary name, else None: a name is never served over HTTPS with a
-    certificate that does not cover it.
+    certificate that does not cover it. templates: render.Templates with nginx_site and php_pool; server_extra and
+    php_ini: the operator's settings, as operator_settings() returns them.
     """
     homes = {u["client"]: u["home"] for u in users}
     files = dict(shared_files(webroot))
@@ -344,9 +375,11 @@ def wanted_files(sites, pools, users, cert_lookup, webroot, reseller=None):
     for site in sites:
         names = [site["name"]] + list(site["aliases"])
         cert = cert_lookup(site["certificate"], names) if site["tls"] != "none" and site["certificate"] else None
-        files[site_path(site["name"])] = render_site(site, cert, reseller, ip_default=site["name"] in ip_defaults)
+        files[site_path(site["name"])] = render_site(site, cert, reseller, ip_default=site["name"] in ip_defaults,
+                                                     server_extra=server_extra, templates=templates)
     for pool in pools:
-        files[pool_path(pool)] = render_pool(pool, homes.get(pool["client"], home_of(pool["client"])), reseller)
+        files[pool_path(pool)] = render_pool(pool, homes.get(pool["client"], home_of(pool["client"])), reseller, php_ini,
+                                             templates=templates)
     return files
 
 

@@ -69,6 +69,7 @@ REVIEWED_OPAQUE = {
     ("mail_server", "webmail_names"): "{name, branding, clients}",
     ("mail_server", "certificates"): "{id, names} of stored certificates (the keys stay in the store)",
     ("mail_server", "postfix_settings"): "platform main.cf settings (platform inventory)",
+    ("mail_server", "templates"): "Jinja2 sources of the role's configuration templates (the role's templates/ files)",
     ("mail_server", "ip_bindings"): "{address, sides, clients, helo}",
     ("mariadb_databases", "databases"): "{name, user, client} (passwords apart, in the no_log passwords)",
     ("migration_report", "sites"): "site_* results of a migration (no secret: site_config masks its diff)",
@@ -77,7 +78,9 @@ REVIEWED_OPAQUE = {
     ("ip_pool_info", "nameservers"): "addresses of DNS servers",
     ("web_sites", "sites"): "vhosts (names, docroots, php, tls, certificate ids)",
     ("web_sites", "users"): "{name, client, home} of the clients' system users",
-    ("web_sites", "php_pools"): "{client, user, version, name}",
+    ("web_sites", "php_pools"): "{client, user, version, name, php_ini (the package's whitelisted PHP settings)}",
+    ("web_sites", "templates"): "Jinja2 sources of the role's configuration templates (the role's templates/ files)",
+    ("web_sites", "php_ini"): "the platform operator's PHP ini settings of every pool (platform inventory)",
 }
 
 

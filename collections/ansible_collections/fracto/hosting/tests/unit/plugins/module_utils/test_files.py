@@ -30,10 +30,30 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
     assert target.read_text() == "old" and os.listdir(tmp_path) == ["keep"]
 
 
+NOBODY = 65534  # Debian's nobody and nogroup: another owner than the one writing (root)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
 def test_owner_and_group_by_id(tmp_path):
     target = tmp_path / "owned"
-    files.write_atomic(str(target), "x", owner=os.getuid(), group=os.getgid())
-    assert (target.stat().st_uid, target.stat().st_gid) == (os.getuid(), os.getgid())
+    files.write_atomic(str(target), "x", owner=NOBODY, group=NOBODY, mode=0o640)
+    assert (target.stat().st_uid, target.stat().st_gid) == (NOBODY, NOBODY)  # not root's, who wrote it
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640 and target.read_text() == "x"
+    files.write_atomic(str(target), "y", group=0)  # owner=None keeps ours (root): the new file is root:root
+    assert (target.stat().st_uid, target.stat().st_gid) == (0, 0)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_owner_and_group_by_name(tmp_path):
+    import grp
+    import pwd
+
+    user, group = pwd.getpwuid(NOBODY).pw_name, grp.getgrgid(NOBODY).gr_name  # nobody, nogroup
+    target = tmp_path / "named"
+    files.write_atomic(str(target), "x", owner=user, group=group)
+    assert (target.stat().st_uid, target.stat().st_gid) == (NOBODY, NOBODY)
+    files.write_atomic(str(target), "y", owner=user)  # group=None: the writer's group, not the old file's
+    assert (target.stat().st_uid, target.stat().st_gid) == (NOBODY, os.getegid())
 
 
 def test_read_text_of_a_missing_file_is_none(tmp_path):

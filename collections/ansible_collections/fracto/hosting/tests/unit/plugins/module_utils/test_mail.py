@@ -3,6 +3,9 @@
 import pytest
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import passwords
+from role_templates import mail_templates
+
+MAIL_T = mail_templates()  # the role's default templates (roles/fracto_mail/templates)
 
 HASH = "$6$saltsaltsaltsalt$nozu4aSZ9tvfyqr8kV.PwuNYpJaa6RCOb1XRcivY.S4HEWnm/pcZbgbhIR2EeRNbUrMigQuyF/KzM9qzoEvpz0"
 OTHER_HASH = "$6$othersalt$KOS45/wSnH6..5vYtXvxa/gg1tkVv.WrULD326ImCQwVYWXWcUoDZgo/pgdq.QRDLjAY8WVB3FOJKXIUWdPl//"
@@ -88,7 +91,7 @@ def test_redacted_users_file_shows_no_hash():
 
 
 def test_dovecot_is_tls_only_with_sni_blocks_for_installed_certificates():
-    text = mc.render_dovecot("mail01.example.test", ["mail.c1.test", "mail.brand.test"], CERTS, 5000, 5000)
+    text = mc.render_dovecot("mail01.example.test", ["mail.c1.test", "mail.brand.test"], CERTS, 5000, 5000, templates=MAIL_T)
     assert "ssl = required\n" in text and "disable_plaintext_auth = yes\n" in text
     assert "ssl_cert = </etc/fracto/tls/mail01/fullchain.pem\n" in text
     assert "local_name mail.c1.test {" in text and "local_name mail.brand.test" not in text  # not installed yet
@@ -97,18 +100,18 @@ def test_dovecot_is_tls_only_with_sni_blocks_for_installed_certificates():
 
 
 def test_snakeoil_until_the_hosts_certificate_is_installed():
-    text = mc.render_dovecot("mail01.example.test", [], {}, 5000, 5000)
+    text = mc.render_dovecot("mail01.example.test", [], {}, 5000, 5000, templates=MAIL_T)
     assert "ssl_cert = <%s\n" % mc.SNAKEOIL[0] in text
-    assert "smtpd_tls_chain_files = %s, %s\n" % (mc.SNAKEOIL[1], mc.SNAKEOIL[0]) in mc.render_main("mail01.example.test", {})
+    assert "smtpd_tls_chain_files = %s, %s\n" % (mc.SNAKEOIL[1], mc.SNAKEOIL[0]) in mc.render_main("mail01.example.test", {}, templates=MAIL_T)
 
 
 def test_postfix_is_no_open_relay_and_offers_auth_only_over_tls():
-    main = mc.render_main("mail01.example.test", CERTS, {"smtpd_peername_lookup": "no"})
+    main = mc.render_main("mail01.example.test", CERTS, {"smtpd_peername_lookup": "no"}, templates=MAIL_T)
     assert "smtpd_tls_auth_only = yes\n" in main and "smtpd_sasl_auth_enable = no\n" in main
     assert "reject_unauth_destination" in main and "tls_server_sni_maps = lmdb:/etc/postfix/fracto/sni\n" in main
     assert "tls_high_cipherlist = %s\n" % mc.MOZILLA_INTERMEDIATE_CIPHERS in main
     assert "smtpd_peername_lookup = no\n" in main
-    master = mc.render_master()
+    master = mc.render_master(templates=MAIL_T)
     assert "submission inet" in master and "smtpd_tls_security_level=encrypt" in master
     assert "submissions inet" in master and "smtpd_tls_wrappermode=yes" in master
     assert master.count("smtpd_sasl_auth_enable=yes") == 2
@@ -123,7 +126,7 @@ def test_sni_map_changes_when_a_certificate_is_renewed():
 
 
 def test_webmail_vhost_serves_roundcube_over_https_once_its_certificate_is_there():
-    files = mc.nginx_files("/var/lib/fracto/acme", WEBMAIL, CERTS)
+    files = mc.nginx_files("/var/lib/fracto/acme", WEBMAIL, CERTS, templates=MAIL_T)
     c1 = files["/etc/nginx/fracto/sites/webmail.c1.test.conf"]
     assert "listen 443 ssl" in c1 and "root %s;" % mc.ROUNDCUBE_ROOT in c1 and "client=c1 " in c1
     brand = files["/etc/nginx/fracto/sites/webmail.brand.test.conf"]
@@ -131,14 +134,14 @@ def test_webmail_vhost_serves_roundcube_over_https_once_its_certificate_is_there
 
 
 def test_roundcube_brands_each_webmail_name_and_keeps_its_des_key():
-    files = mc.roundcube_files(WEBMAIL, MAIL_NAMES, "k" * 24, "mail01.example.test")
+    files = mc.roundcube_files(WEBMAIL, MAIL_NAMES, "k" * 24, "mail01.example.test", templates=MAIL_T)
     main = files[mc.ROUNDCUBE_CONF]
     assert "'webmail.c1.test' => 'fracto-webmail.c1.test.inc.php'" in main
     assert mc.des_key_of(main) == "k" * 24
     host = files["/etc/roundcube/fracto-webmail.brand.test.inc.php"]
     assert "$config['product_name'] = 'Webmail brand.test';" in host
     assert "'peer_name' => 'mail.brand.test'" in host
-    assert mc.roundcube_files([], MAIL_NAMES, "k", "h") == {}
+    assert mc.roundcube_files([], MAIL_NAMES, "k", "h", templates=MAIL_T) == {}
 
 
 @pytest.mark.parametrize("given, expected", [("$6$x$y", "{CRYPT}$6$x$y"), ("$2b$12$abc", "{CRYPT}$2b$12$abc"),
@@ -212,12 +215,12 @@ def test_senders_with_a_dedicated_address_get_their_own_transport():
     transports, entries = mc.sender_transports(DOMAINS, bindings)
     assert transports == [("smtp-198-51-100-102", "198.51.100.102", "smtp-198-51-100-102.fracto.test")]
     assert entries == {"@c2.test": "smtp-198-51-100-102:"}  # c1 (web only) keeps the main address
-    master = mc.render_master(transports)
+    master = mc.render_master(transports, templates=MAIL_T)
     assert ("smtp-198-51-100-102 unix  -       -       n       -       -       smtp\n"
             "  -o syslog_name=postfix/smtp-198-51-100-102\n  -o smtp_bind_address=198.51.100.102\n"
             "  -o smtp_helo_name=smtp-198-51-100-102.fracto.test\n") in master
-    assert "smtp_bind_address" not in mc.render_master()
-    main = mc.render_main("mail01.example.test", CERTS, mc.sender_settings())
+    assert "smtp_bind_address" not in mc.render_master(templates=MAIL_T)
+    main = mc.render_main("mail01.example.test", CERTS, mc.sender_settings(), templates=MAIL_T)
     assert "sender_dependent_default_transport_maps = lmdb:/etc/postfix/fracto/sender_transports\n" in main
     assert mc.render_map(entries).endswith("@c2.test smtp-198-51-100-102:\n")
 

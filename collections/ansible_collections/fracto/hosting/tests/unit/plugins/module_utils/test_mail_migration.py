@@ -88,13 +88,27 @@ DEST = {"separator": "/", "prefix": "", "folders": [("INBOX", ()), ("Sent", ("\\
 
 def test_special_use_flags_then_common_names_then_the_explicit_map():
     mapping = mp.map_folders(SOURCE, DEST, {"Antiguos": "Archive"})
-    assert mapping["Sent Messages"] == "Sent"  # RFC 6154 flag wins over the folder merely named Sent
-    assert mapping["Sent"] == "Sent" or mapping["Sent"] != mapping["Sent Messages"]
-    assert mapping["Spam"] == "Junk" and mapping["Deleted Items"] == "Trash"
-    assert mapping["Antiguos"] == "Archive" and mapping["INBOX"] == "INBOX"
-    assert mapping["Clientes.2024"] == "Clientes/2024" and mapping["Facturación"] == "Facturación"
-    assert "Raiz" not in mapping  # \Noselect: nothing to copy
+    assert mapping == {
+        "INBOX": "INBOX",
+        "Sent Messages": "Sent",        # RFC 6154 \Sent flag: onto the destination's \Sent folder
+        "Sent": "Sent",                 # merely named Sent: \Sent is taken, it keeps its own name (the same folder here)
+        "Spam": "Junk", "Deleted Items": "Trash",  # common names onto the destination's \Junk and \Trash
+        "Antiguos": "Archive",          # the explicit map
+        "Clientes": "Clientes", "Clientes.2024": "Clientes/2024", "Facturación": "Facturación",
+    }  # "Raiz" is \Noselect: nothing to copy
     assert mp.map_folders(SOURCE, DEST, {"Spam": "Old spam"})["Spam"] == "Old spam"
+
+
+def test_a_folder_only_named_like_a_special_use_one_keeps_its_name_when_the_flagged_one_took_it():
+    """The flagged \\Sent folder is mapped first, whatever the alphabetical order: "Enviados" (a common name of Sent,
+    sorted before "Sent Messages") keeps its own name instead of being merged into the destination's Sent."""
+    source = {"separator": ".", "prefix": "", "folders": [
+        ("INBOX", ()), ("Enviados", ()), ("Sent Messages", ("\\Sent",)), ("Papelera", ())]}
+    assert mp.map_folders(source, DEST) == {"INBOX": "INBOX", "Sent Messages": "Sent", "Enviados": "Enviados",
+                                            "Papelera": "Trash"}
+    # Without a flagged one, the common name is the Sent folder.
+    unflagged = {"separator": ".", "prefix": "", "folders": [("INBOX", ()), ("Enviados", ())]}
+    assert mp.map_folders(unflagged, DEST) == {"INBOX": "INBOX", "Enviados": "Sent"}
 
 
 def test_courier_like_prefix_is_dropped():

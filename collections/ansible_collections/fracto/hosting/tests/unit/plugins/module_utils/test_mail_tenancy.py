@@ -14,6 +14,9 @@ from ansible_collections.fracto.hosting.plugins.module_utils import lock as host
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import masters, owners, safe
 from ansible_collections.fracto.hosting.plugins.modules import imap_migrate, mail_server
+from role_templates import mail_templates, sources
+
+MAIL_T = mail_templates()  # the role's default templates (roles/fracto_mail/templates)
 
 HASH = "$6$saltsaltsaltsalt$nozu4aSZ9tvfyqr8kV.PwuNYpJaa6RCOb1XRcivY.S4HEWnm/pcZbgbhIR2EeRNbUrMigQuyF/KzM9qzoEvpz0"
 HASH_B = "$6$othersalt$KOS45/wSnH6..5vYtXvxa/gg1tkVv.WrULD326ImCQwVYWXWcUoDZgo/pgdq.QRDLjAY8WVB3FOJKXIUWdPl//"
@@ -75,9 +78,9 @@ def test_sni_and_transport_writers_refuse_broken_values():
     with pytest.raises(safe.UnsafeValue):
         mc.render_sni(["mail.c1.test"], certs, {})
     with pytest.raises(safe.UnsafeValue):
-        mc.render_master([("smtp-x", "198.51.100.1", "helo.test\n  -o smtpd_relay_restrictions=")])
+        mc.render_master([("smtp-x", "198.51.100.1", "helo.test\n  -o smtpd_relay_restrictions=")], templates=MAIL_T)
     with pytest.raises(safe.UnsafeValue):
-        mc.render_main("mail01.test", {}, {"smtpd_relay_restrictions": "permit\nmynetworks = 0.0.0.0/0"})
+        mc.render_main("mail01.test", {}, {"smtpd_relay_restrictions": "permit\nmynetworks = 0.0.0.0/0"}, templates=MAIL_T)
 
 
 def test_maildir_homes_stay_under_the_vmail_root(tmp_path):
@@ -131,7 +134,7 @@ class FakeHost:
         args = dict(hostname="mail01.fracto.test", reseller=reseller, clients=state.pop("clients"),
                     records_dir=str(self.tmp / "records"), host_state_dir=str(self.tmp / "state"),
                     store=str(self.tmp / "tls"), webroot=str(self.tmp / "acme"), _ansible_check_mode=check,
-                    _ansible_diff=diff, **state)
+                    _ansible_diff=diff, templates=sources("fracto_mail"), **state)
         capsys.readouterr()
         with patch_module_args(args), pytest.raises(SystemExit):
             mail_server.main()
@@ -372,7 +375,7 @@ def test_roundcube_talks_to_the_local_servers_and_verifies_their_names():
     webmail = [{"name": "webmail.c1.test", "branding": "client", "clients": ["c1"]}]
     mail_names = [{"name": "mail.c1.test", "branding": "client", "clients": ["c1"]}]
     certs = {"mail.c1.test": ("/c", "/k")}
-    files = mc.roundcube_files(webmail, mail_names, "k" * 24, "mail01.fracto.test", certs)
+    files = mc.roundcube_files(webmail, mail_names, "k" * 24, "mail01.fracto.test", certs, templates=MAIL_T)
     main, host_file = files[mc.ROUNDCUBE_CONF], files["/etc/roundcube/fracto-webmail.c1.test.inc.php"]
     for text in (main, host_file):
         assert "$config['imap_host'] = 'ssl://127.0.0.1:993';" in text
@@ -382,14 +385,14 @@ def test_roundcube_talks_to_the_local_servers_and_verifies_their_names():
         assert "'cafile' => '/etc/ssl/certs/ca-certificates.crt'" in text
     assert "'peer_name' => 'mail.c1.test'" in host_file and "'peer_name' => 'mail01.fracto.test'" in main
     # Until the branded name's certificate is installed, the host's own name (the one its default certificate has).
-    early = mc.roundcube_files(webmail, mail_names, "k" * 24, "mail01.fracto.test", {})
+    early = mc.roundcube_files(webmail, mail_names, "k" * 24, "mail01.fracto.test", {}, templates=MAIL_T)
     assert "'peer_name' => 'mail01.fracto.test'" in early["/etc/roundcube/fracto-webmail.c1.test.inc.php"]
 
 
 # --------------------------------------------------------------------------- 4. the migration's master user
 
 def test_dovecot_looks_master_users_up_per_mailbox_and_checks_the_mailbox_exists():
-    conf = mc.render_dovecot("mail01.fracto.test", [], {}, 5000, 5000)
+    conf = mc.render_dovecot("mail01.fracto.test", [], {}, 5000, 5000, templates=MAIL_T)
     block = conf[conf.index("passdb {\n  driver = passwd-file\n  master = yes"):]
     block = block[:block.index("}\n")]
     assert "username_format=%{login_user}*%{user} " + mc.MASTERS_FILE in block

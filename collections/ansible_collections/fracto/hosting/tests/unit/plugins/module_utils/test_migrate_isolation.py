@@ -19,6 +19,7 @@ import tempfile
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
+from ansible_collections.fracto.hosting.plugins.module_utils import lock
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate import clientfs, dbcopy, rsync
 from ansible_collections.fracto.hosting.plugins.modules import site_config, site_database, site_inspect, site_sync
 
@@ -282,7 +283,7 @@ def test_every_writer_runs_under_the_host_lock(module, monkeypatch, capsys):
         held.append(name)
         return {"changed": False}
 
-    monkeypatch.setattr(module, "run_locked", locked)
+    monkeypatch.setattr(lock, "run_locked", locked)
     result = run_module(module, WRITERS[module], monkeypatch, capsys)
     assert result.get("failed") is not True, result
     assert held == ["%s cliente1" % module.__name__.rsplit(".", 1)[-1]]
@@ -300,7 +301,7 @@ def test_every_writer_runs_under_the_host_lock(module, monkeypatch, capsys):
     (site_database, "run_as", "-u root"),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_writers_refuse_hostile_values_before_anything_runs(module, field, value, monkeypatch, capsys):
-    monkeypatch.setattr(module, "run_locked", lambda *a, **k: pytest.fail("ran with a hostile value"))
+    monkeypatch.setattr(lock, "run_locked", lambda *a, **k: pytest.fail("ran with a hostile value"))
     result = run_module(module, dict(WRITERS[module], **{field: value}), monkeypatch, capsys)
     assert result["failed"] is True and field in result["msg"] and "refused" in result["msg"]
     assert "UNIT-SECRET" not in json.dumps(result)
@@ -325,7 +326,7 @@ def config_args(path):
 @needs_root
 def test_site_config_writes_as_the_client_and_never_through_a_swapped_docroot(hosting, monkeypatch, capsys):
     monkeypatch.setattr(site_config, "client_account", lambda name: (TENANT_A, TENANT_A, "/srv/www/a"))
-    monkeypatch.setattr(site_config, "run_locked", lambda module, name, body, reseller=None: body())
+    monkeypatch.setattr(lock, "run_locked", lambda module, name, body, reseller=None: body())
     path = os.path.join(hosting["a"], "wp-config.php")
     result = run_module(site_config, config_args(path), monkeypatch, capsys)
     assert result["changed"] is True and "UNIT-SECRET" not in json.dumps(result)  # diff included, masked

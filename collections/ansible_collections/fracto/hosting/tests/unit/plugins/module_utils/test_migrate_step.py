@@ -10,7 +10,7 @@ import pwd
 import pytest
 import yaml
 from ansible_collections.fracto.hosting.plugins.doc_fragments.migrate import ModuleDocFragment
-from ansible_collections.fracto.hosting.plugins.module_utils.migrate import rsync, step
+from ansible_collections.fracto.hosting.plugins.module_utils.migrate import step
 
 
 def documented(fragment):
@@ -42,7 +42,12 @@ def test_remote_argv_runs_the_command_on_the_source_over_the_migration_ssh_witho
     params = {"source": "root@legacy01.fracto.test", "key": "/var/lib/fracto-migrate/c1.database", "known_hosts": "/kh"}
     command = "mysqldump --single-transaction -- c1_db"
     argv = step.remote_argv(params, command)
-    assert argv == rsync.ssh_command("/var/lib/fracto-migrate/c1.database", "/kh") + ["--", "root@legacy01.fracto.test", command]
+    assert argv == ["ssh", "-F", "/dev/null", "-i", "/var/lib/fracto-migrate/c1.database", "-p", "22",
+                    "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=10",
+                    "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4",
+                    "-o", "StrictHostKeyChecking=yes", "-o", "UpdateHostKeys=no", "-o", "GlobalKnownHostsFile=/dev/null",
+                    "-o", "UserKnownHostsFile=/kh", "-o", "ClearAllForwardings=yes", "-o", "PermitLocalCommand=no",
+                    "--", "root@legacy01.fracto.test", "mysqldump --single-transaction -- c1_db"]
     with pytest.raises(step.InvalidValue):
         step.remote_argv(dict(params, source="-oProxyCommand=touch /tmp/x@legacy01"), command)
 

@@ -1,6 +1,9 @@
 """Rendering and planning of nginx vhosts and PHP-FPM pools (module_utils/web/sites.py), without a host."""
 
 from ansible_collections.fracto.hosting.plugins.module_utils.web import sites as web
+from role_templates import web_templates
+
+WEB_T = web_templates()  # the role's default templates (roles/fracto_web/templates)
 
 SITE = {"client": "c1", "name": "c1.test", "aliases": ["www.c1.test"], "user": "c1", "docroot": "/srv/www/c1/c1.test/public",
         "php": "8.2", "https_redirect": True, "hsts": True, "tls": "acme", "certificate": "c1.test", "ipv4": None}
@@ -12,14 +15,14 @@ CERT = ("/etc/fracto/tls/c1.test/fullchain.pem", "/etc/fracto/tls/c1.test/privke
 
 
 def test_site_without_installed_certificate_is_http_only_and_answers_challenges():
-    text = web.render_site(SITE, None)
+    text = web.render_site(SITE, None, templates=WEB_T)
     assert "listen 443" not in text and "return 301" not in text
     assert "include %s;" % web.CHALLENGE in text
     assert "server_name c1.test www.c1.test;" in text
 
 
 def test_site_with_certificate_redirects_and_sends_hsts():
-    text = web.render_site(SITE, CERT)
+    text = web.render_site(SITE, CERT, templates=WEB_T)
     port80 = text.split("listen 443", 1)[0]
     assert "return 301 https://$host$request_uri;" in port80 and "include %s;" % web.CHALLENGE in port80
     assert "ssl_certificate %s;" % CERT[0] in text and "Strict-Transport-Security" in text
@@ -27,7 +30,7 @@ def test_site_with_certificate_redirects_and_sends_hsts():
 
 
 def test_static_site_has_no_php_and_no_redirect():
-    text = web.render_site(STATIC, None)
+    text = web.render_site(STATIC, None, templates=WEB_T)
     assert "fastcgi_pass" not in text and "try_files $uri $uri/ =404;" in text
 
 
@@ -44,7 +47,7 @@ def test_vhost_uses_its_certificate_only_when_it_covers_every_name():
         asked.append((cert_id, tuple(names)))
         return CERT if "www.c1.test" in names else None
 
-    files = web.wanted_files([SITE, STATIC], [POOL], USERS, lookup, "/var/lib/fracto/acme")
+    files = web.wanted_files([SITE, STATIC], [POOL], USERS, lookup, "/var/lib/fracto/acme", templates=WEB_T)
     assert asked == [("c1.test", ("c1.test", "www.c1.test"))]  # static site: tls none, nothing asked
     assert "listen 443" in files[web.site_path("c1.test")]
     pool = files[web.pool_path(POOL)]
@@ -70,16 +73,16 @@ def test_unchanged_files_are_not_rewritten():
 
 
 def test_describe_reports_vhost_and_tls_change():
-    before = web.render_site(SITE, None)
-    after = web.render_site(SITE, CERT)
+    before = web.render_site(SITE, None, templates=WEB_T)
+    after = web.render_site(SITE, CERT, templates=WEB_T)
     change = web.describe(web.site_path("c1.test"), before, after)
     assert change == {"action": "change", "kind": "vhost", "id": "c1.test", "client": "c1", "detail": ["tls: none -> acme"]}
     assert web.describe(web.site_path("c1.test"), None, after)["action"] == "create"
-    assert web.describe(web.pool_path(POOL), web.render_pool(POOL, "/srv/www/c1"), None)["id"] == "c1 (php 8.2)"
+    assert web.describe(web.pool_path(POOL), web.render_pool(POOL, "/srv/www/c1", templates=WEB_T), None)["id"] == "c1 (php 8.2)"
 
 
 def test_an_uncovered_alias_stays_on_http_while_the_domain_keeps_https():
-    text = web.render_site(SITE, (CERT[0], CERT[1], {"c1.test"}))
+    text = web.render_site(SITE, (CERT[0], CERT[1], {"c1.test"}), templates=WEB_T)
     https = text.split("listen 443", 1)[1]
     assert "server_name c1.test;" in https
     port80 = text.split("listen 443", 1)[0]
@@ -97,21 +100,21 @@ def test_files_of_another_reseller_are_never_touched_and_a_clash_is_a_conflict()
 
 
 def test_client_symlinks_are_not_followed_to_other_clients():
-    assert "disable_symlinks if_not_owner;" in web.render_site(STATIC, None)
+    assert "disable_symlinks if_not_owner;" in web.render_site(STATIC, None, templates=WEB_T)
 
 
 def test_site_of_a_client_with_a_dedicated_address_also_listens_on_it():
     site = dict(SITE, ipv4="198.51.100.100")
-    text = web.render_site(site, CERT)
+    text = web.render_site(site, CERT, templates=WEB_T)
     assert text.count("    listen 80;\n") == 1 and "    listen 198.51.100.100:80;\n" in text
     assert "    listen 443 ssl http2;\n    listen 198.51.100.100:443 ssl http2;\n" in text
     assert "default_server" not in text  # only the address's default site is its default server
-    assert "listen 198.51.100.100" not in web.render_site(SITE, CERT)
+    assert "listen 198.51.100.100" not in web.render_site(SITE, CERT, templates=WEB_T)
 
 
 def test_the_main_site_of_the_address_is_its_default_server_on_80_and_443():
     site = dict(SITE, ipv4="198.51.100.100")
-    text = web.render_site(site, CERT, ip_default=True)
+    text = web.render_site(site, CERT, ip_default=True, templates=WEB_T)
     assert text.count("listen 198.51.100.100:80 default_server;") == 1
     assert "listen 198.51.100.100:443 ssl http2 default_server;\n    server_name c1.test www.c1.test;\n" in text
     assert "ssl_certificate %s;" % CERT[0] in text.split("listen 198.51.100.100:443", 1)[1]
@@ -121,7 +124,7 @@ def test_first_site_of_each_address_is_its_default():
     sites = [dict(SITE, ipv4="198.51.100.100"), dict(STATIC, ipv4="198.51.100.100"),
              dict(SITE, name="other.test", client="c2", ipv4="198.51.100.101"), dict(SITE, name="plain.test", client="c3")]
     assert web.ip_default_sites(sites) == {"c1.test", "other.test"}
-    files = web.wanted_files(sites, [], USERS, lambda cert, names: None, "/var/lib/fracto/acme")
+    files = web.wanted_files(sites, [], USERS, lambda cert, names: None, "/var/lib/fracto/acme", templates=WEB_T)
     assert "198.51.100.100:80 default_server" in files[web.site_path("c1.test")]
     assert "default_server" not in files[web.site_path("static.c1.test")]
     assert "198.51.100" not in files[web.site_path("plain.test")]
@@ -197,15 +200,15 @@ def test_hostile_values_are_refused_naming_the_option(path, value, option):
                                           ("ipv4", "1.2.3.4 default_server"), ("aliases", ["a.test{"])])
 def test_the_vhost_writer_refuses_by_itself_what_would_break_nginx(field, value):
     with pytest.raises(Refused):
-        web.render_site(dict(SITE, **{field: value}), CERT, reseller="demo")
+        web.render_site(dict(SITE, **{field: value}), CERT, reseller="demo", templates=WEB_T)
 
 
 @pytest.mark.parametrize("field, value", [("user", "c1\nuser = root"), ("name", "c1]"), ("version", "8.2 ")])
 def test_the_pool_writer_refuses_by_itself_what_would_break_php_fpm(field, value):
     with pytest.raises(Refused):
-        web.render_pool(dict(POOL, **{field: value}), "/srv/www/c1", reseller="demo")
+        web.render_pool(dict(POOL, **{field: value}), "/srv/www/c1", reseller="demo", templates=WEB_T)
     with pytest.raises(Refused):
-        web.render_pool(POOL, "/srv/www/c1\nphp_admin_value[open_basedir] = /", reseller="demo")
+        web.render_pool(POOL, "/srv/www/c1\nphp_admin_value[open_basedir] = /", reseller="demo", templates=WEB_T)
 
 
 Account = collections.namedtuple("Account", "pw_name pw_uid pw_gid pw_gecos pw_dir pw_shell")

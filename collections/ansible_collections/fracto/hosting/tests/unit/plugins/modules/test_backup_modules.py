@@ -28,39 +28,11 @@ KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\n%s-KEY\n-----END OPENSSH PRIVATE KEY
 KNOWN = "backup.test ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIUNITKEY22\n"
 
 
-class Writes(AssertionError):
-    pass
-
-
 @pytest.fixture
-def held(monkeypatch):
-    """Another run holds the host lock; a command or a write outside the lock fails the test."""
-    asked = []
-
-    class Busy:
-        """A lock another run holds: entering it times out at once."""
-
-        def __init__(self, name, reseller=None, **_kw):
-            self.name, self.reseller = name, reseller
-
-        def __enter__(self):
-            asked.append((self.name, self.reseller))
-            raise lock.HostLockTimeout("another run holds the host lock /run/fracto/host.lock: web_sites (reseller other)")
-
-        def __exit__(self, *exc_info):
-            return False
-
-    monkeypatch.setattr(lock, "host_lock", Busy)
-
-    def no_command(self, *args, **kwargs):
-        raise Writes("run_command outside the lock: %r" % (args,))
-
-    def no_write(*args, **kwargs):
-        raise Writes("write outside the lock")
-
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", no_command)
-    monkeypatch.setattr(backup_jobs, "write_atomic", no_write)
-    return asked
+def held(held, forbid):
+    """conftest's held (another run holds the host lock), and backup_jobs' writer forbidden too."""
+    forbid(backup_jobs, "write_atomic")
+    return held
 
 
 @pytest.fixture

@@ -1,0 +1,22 @@
+<?php
+// managed by fracto.hosting mail_server
+$config = [];
+include('/etc/roundcube/debian-db-roundcube.php');
+// Dovecot and Postfix of this host on the loopback, verified by the (branded) mail name each webmail serves.
+$config['imap_host'] = 'ssl://127.0.0.1:993';
+$config['smtp_host'] = 'ssl://127.0.0.1:465';
+$config['imap_conn_options'] = ['ssl' => ['verify_peer' => true, 'verify_peer_name' => true, 'allow_self_signed' => false, 'peer_name' => 'mail01.fracto.test', 'cafile' => '/etc/fracto/lab/roots.pem']];
+$config['smtp_conn_options'] = ['ssl' => ['verify_peer' => true, 'verify_peer_name' => true, 'allow_self_signed' => false, 'peer_name' => 'mail01.fracto.test', 'cafile' => '/etc/fracto/lab/roots.pem']];
+$config['smtp_user'] = '%u';
+$config['smtp_pass'] = '%p';
+$config['des_key'] = 'abcdefghijklmnopqrstuvwx';
+$config['product_name'] = 'Webmail';
+$config['plugins'] = [];
+$config['skin'] = 'elastic';
+$config['force_https'] = true;
+$config['use_https'] = true;
+$config['login_autocomplete'] = 0;
+$config['include_host_config'] = [
+    'webmail.cliente1.test' => 'fracto-webmail.cliente1.test.inc.php',
+    'webmail.reseller-demo.test' => 'fracto-webmail.reseller-demo.test.inc.php'
+];

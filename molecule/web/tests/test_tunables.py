@@ -1,0 +1,116 @@
+"""Settings changed through variables only (issue 18): the demo's business package sets client_max_body_size and PHP
+upload limits (inventories/demo/group_vars/all/packages.yml, fracto_packages.business.web), and the platform sets a
+Postfix parameter for every mail host (inventories/platform/group_vars/all/mail.yml, fracto_mail__postfix_settings).
+Both reach the files the roles' templates render and the services' behaviour; the other packages keep the defaults."""
+
+import http.client
+import os
+import socket
+import ssl
+
+import pytest
+import testinfra
+import yaml
+from conftest import PROJECT
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+CLOUD01 = testinfra.get_host("ansible://cloud01?ansible_inventory=" + INVENTORY)
+MAIL01 = testinfra.get_host("ansible://mail01?ansible_inventory=" + INVENTORY)
+SITES = "/etc/nginx/fracto/sites"
+MIB = 1024 * 1024
+
+
+def business_web():
+    packages = yaml.safe_load((PROJECT / "inventories" / "demo" / "group_vars" / "all" / "packages.yml").read_text())
+    return packages["fracto_packages"]["business"]["web"]
+
+
+def platform_postfix():
+    mail = yaml.safe_load((PROJECT / "inventories" / "platform" / "group_vars" / "all" / "mail.yml").read_text())
+    return mail["fracto_mail__postfix_settings"]
+
+
+@pytest.fixture(scope="module")
+def cloud01_address(lab_resolve):
+    return lab_resolve("cloud01.fracto.test")[0]
+
+
+@pytest.fixture(scope="module")
+def mail01_address(lab_resolve):
+    return lab_resolve("mail01.fracto.test")[0]
+
+
+def post_status(address, name, size, cadata=None, body=True):
+    """The status nginx answers a POST announcing size bytes for name, over HTTPS verified against cadata, else over
+    HTTP. nginx compares Content-Length with client_max_body_size as soon as it has the headers: body=False sends
+    only them, so that a refusal (413) comes at once, with nothing left unsent; an accepted request needs its body."""
+    raw = socket.create_connection((address, 443 if cadata else 80), timeout=30)
+    sock = ssl.create_default_context(cadata=cadata).wrap_socket(raw, server_hostname=name) if cadata else raw
+    with sock:
+        head = ("POST /fracto-upload-probe HTTP/1.1\r\nHost: %s\r\nContent-Type: application/octet-stream\r\n"
+                "Content-Length: %d\r\nConnection: close\r\n\r\n" % (name, size))
+        sock.sendall(head.encode() + (b"x" * size if body else b""))
+        status_line = sock.makefile("rb").readline().decode()
+    assert status_line.startswith("HTTP/1.1 "), status_line
+    return int(status_line.split()[1])
+
+
+def https_get(address, name, cadata, path):
+    """GET https://name/path from address (SNI name, verified against cadata): (status, body)."""
+    context = ssl.create_default_context(cadata=cadata)
+    with socket.create_connection((address, 443), timeout=10) as raw, context.wrap_socket(raw, server_hostname=name) as tls:
+        conn = http.client.HTTPConnection(name)
+        conn.sock = tls
+        conn.request("GET", path, headers={"Host": name})
+        response = conn.getresponse()
+        return response.status, response.read().decode(errors="replace")
+
+
+def test_the_packages_body_size_is_in_its_clients_vhosts_only():
+    assert business_web()["client_max_body_size"] == "64m"  # what this test is about: the demo's setting
+    vhost = CLOUD01.file("%s/cliente2.test.conf" % SITES).content_string  # business package
+    # Every server that serves the site has it (port 80 only redirects the names served over HTTPS).
+    serving = [s for s in vhost.split("server {")[1:] if "root /srv/www/cliente2/cliente2.test/public;" in s]
+    assert serving and all("\n    client_max_body_size 64m;\n" in s for s in serving)
+    assert "client_max_body_size" in CLOUD01.file("%s/xn--caff-8oa.test.conf" % SITES).content_string
+    for other in ("cliente1.test", "shop.cliente1.test", "cliente3.test"):  # gdpr and entry packages: nginx's default
+        assert "client_max_body_size" not in CLOUD01.file("%s/%s.conf" % (SITES, other)).content_string
+    assert CLOUD01.run("nginx -t").rc == 0
+
+
+def test_nginx_takes_a_bigger_upload_only_for_the_package_that_allows_it(cloud01_address, pebble_root):
+    size = 2 * MIB  # over nginx's default of 1m, under the business package's 64m
+    assert post_status(cloud01_address, "cliente2.test", size, pebble_root) != 413  # read whole, then 404 (no script)
+    assert post_status(cloud01_address, "cliente3.test", size, body=False) == 413  # entry package: nginx's 1m
+    assert post_status(cloud01_address, "cliente2.test", 65 * MIB, pebble_root, body=False) == 413  # the package's 64m
+
+
+def test_the_packages_php_settings_are_in_its_pool_and_php_runs_with_them(cloud01_address, pebble_root):
+    pool = CLOUD01.file("/etc/php/8.2/fpm/pool.d/fracto-cliente2.conf").content_string
+    for name, value in business_web()["php_ini"].items():
+        assert "\nphp_admin_value[%s] = %s\n" % (name, value) in pool
+    assert "upload_max_filesize" not in CLOUD01.file("/etc/php/8.2/fpm/pool.d/fracto-cliente1.conf").content_string
+    script = "/srv/www/cliente2/cliente2.test/public/fracto-ini-probe.php"
+    CLOUD01.run_expect([0], "printf '%%s' '<?php echo ini_get(\"upload_max_filesize\"), \" \", ini_get(\"post_max_size\");' > %s"
+                       " && chown cliente2:www-data %s" % (script, script))
+    try:
+        status, body = https_get(cloud01_address, "cliente2.test", pebble_root, "/fracto-ini-probe.php")
+    finally:
+        CLOUD01.run("rm -f %s" % script)
+    assert status == 200 and body == "64M 64M"  # PHP's own defaults: 2M 8M
+
+
+def test_the_platforms_postfix_parameter_replaces_the_templates_default():
+    assert platform_postfix() == {"message_size_limit": 36700160}  # what this test is about: the platform's setting
+    assert MAIL01.check_output("postconf -h message_size_limit") == "36700160"
+    main = MAIL01.file("/etc/postfix/main.cf").content_string
+    assert main.count("message_size_limit") == 1  # replaced, not repeated after the default
+    assert MAIL01.run("postfix check").rc == 0
+
+
+def test_postfix_announces_the_platforms_size_limit(mail01_address):
+    import smtplib
+
+    with smtplib.SMTP(mail01_address, 25, local_hostname="tester.fracto.test", timeout=15) as smtp:
+        smtp.ehlo()
+        assert smtp.esmtp_features["size"] == "36700160"
