@@ -54,7 +54,7 @@ def test_suite_covers_every_class():
     assert sorted(CASES_DIR.glob("*.yml")) == CASES, "case files are named NN-short-name.yml"
     classes = {load_case(p)["class"] for p in CASES}
     for required in ("inventory-origin", "template-code", "backup-repository", "local-part", "password-hash", "database",
-                     "client-id", "trailing-newline", "control-chars", "migration-site", "reserved-name"):
+                     "client-id", "trailing-newline", "control-chars", "migration-site", "reserved-name", "web-settings"):
         assert required in classes, "no hostile case of class %s" % required
 
 
