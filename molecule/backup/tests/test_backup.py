@@ -5,7 +5,6 @@ Every test puts back what it changed: probe files, table and folder are removed,
 started again, a password file is put back.
 """
 
-import importlib.util
 import json
 import os
 import shlex
@@ -33,10 +32,19 @@ PROBE_FILE = "/srv/www/cliente1/cliente1.test/public/backup-probe.html"
 MAILBOX = "info@cliente1.test"
 MAILDIR = "/var/vmail/cliente1.test/info/Maildir"
 
-_spec = importlib.util.spec_from_file_location(
-    "fracto_backup_runner", PROJECT / "collections/ansible_collections/fracto/hosting/plugins/module_utils/backup/runner.py")
-runner = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(runner)
+RUNNER = "/usr/local/sbin/fracto-backup-job"
+SSH_KEY, KNOWN_HOSTS = "/etc/fracto/backup/ssh/id_ed25519", "/etc/fracto/backup/ssh/known_hosts"
+# restic's sftp.command for each client's repository, written out (not computed by the code under test): the platform's
+# key, only the pinned host keys (fracto_ssh_known_hosts), no agent, no user config, never a prompt; cliente1's own
+# target is sftp://restic@backup01.fracto.test:2222//srv/restic/cliente1, the reseller's sftp:restic@backup01...:/srv/...
+_SSH = ("ssh -F none -i /etc/fracto/backup/ssh/id_ed25519 -o IdentitiesOnly=yes -o IdentityAgent=none"
+        " -o UserKnownHostsFile=/etc/fracto/backup/ssh/known_hosts -o GlobalKnownHostsFile=/dev/null"
+        " -o StrictHostKeyChecking=yes -o UpdateHostKeys=no -o BatchMode=yes -o ConnectTimeout=10"
+        " -o ServerAliveInterval=15 -o ServerAliveCountMax=4")
+SFTP_COMMANDS = {
+    "cliente1": _SSH + " -p 2222 -l restic -s -- backup01.fracto.test sftp",
+    "cliente2": _SSH + " -l restic -s -- backup01.fracto.test sftp",
+}
 
 
 def record(client, side):
@@ -46,10 +54,9 @@ def record(client, side):
 def restic(host, client, side, *args, password_file=None):
     """restic with the job's own repository and SSH key (and its password file unless another is given)."""
     job = json.loads(host.file("%s/%s.%s.json" % (JOBS, client, side)).content_string)
-    command = runner.sftp_command(job["repository"], job["ssh_key"], job["known_hosts"])
     return host.run("RESTIC_REPOSITORY=%s RESTIC_PASSWORD_FILE=%s RESTIC_CACHE_DIR=/var/cache/fracto-backup restic -o %s %s" % (
         shlex.quote(job["repository"]), shlex.quote(password_file or job["password_file"]),
-        shlex.quote("sftp.command=%s" % command), " ".join(shlex.quote(a) for a in args)))
+        shlex.quote("sftp.command=%s" % SFTP_COMMANDS[client]), " ".join(shlex.quote(a) for a in args)))
 
 
 def run_backup(*extra):
@@ -75,6 +82,22 @@ def test_each_job_has_its_timer_service_and_private_password_file():
             assert password.mode == 0o600 and password.user == "root"
         assert not host.file("%s/cliente3.%s.json" % (JOBS, side)).exists  # package entry: backup none
     assert CLOUD01.file("/etc/fracto/backup/ssh/id_ed25519").mode == 0o600
+
+
+def test_the_installed_runner_gives_restic_the_pinned_ssh_of_each_target():
+    """What the runner installed on the hosts passes restic for each job (its restic_options, run on the host against
+    the job's own description) is the ssh command written out above: the platform key, the pinned known_hosts, the
+    target's port and account, never a prompt."""
+    script = ("import json, runpy, sys; runner = runpy.run_path(%r); "
+              "print(json.dumps(runner['restic_options'](json.load(open(sys.argv[1])))))" % RUNNER)
+    for side, host in HOSTS.items():
+        for client in ("cliente1", "cliente2"):
+            path = "%s/%s.%s.json" % (JOBS, client, side)
+            job = json.loads(host.file(path).content_string)
+            assert (job["ssh_key"], job["known_hosts"]) == (SSH_KEY, KNOWN_HOSTS), job
+            options = json.loads(host.check_output("python3 -c %s %s" % (shlex.quote(script), path)))
+            assert options == ["-o", "sftp.command=%s" % SFTP_COMMANDS[client]], (client, side, options)
+    assert "backup01.fracto.test" in CLOUD01.file(KNOWN_HOSTS).content_string and CLOUD01.file(KNOWN_HOSTS).mode == 0o600
 
 
 def test_job_records_follow_the_contract():

@@ -31,7 +31,12 @@ WEB_IP, MAIL_IP = "198.51.100.100", "198.51.100.102"
 HELO = "smtp-198-51-100-102.fracto.test"
 IFUPDOWN = "/etc/network/interfaces.d/fracto-demo"
 INBOX = "/var/mail/lab-mx/inbox/new"
-CLIENTE3_FILES = ["/etc/nginx/fracto/sites/cliente3.test.conf"]
+CLIENTE3_VHOST = "/etc/nginx/fracto/sites/cliente3.test.conf"
+# The files of mail01 that hold cliente3's mail (its domain, its mailbox and its hash, no alias, no transport of its
+# own): shared with the other clients, so only cliente3's lines are compared.
+CLIENTE3_MAIL_FILES = ["/etc/dovecot/fracto/users", "/etc/postfix/fracto/domains", "/etc/postfix/fracto/mailboxes",
+                       "/etc/postfix/fracto/aliases", "/etc/postfix/fracto/sender_transports"]
+CONTACTO = ("contacto@cliente3.test", "demo-cliente3-contacto")  # its hash is in the inventory, not the vault
 
 
 
@@ -102,6 +107,11 @@ def sent_from(vault, vault_key, sender):
     token = uuid.uuid4().hex
     send(vault_key, vault, sender, token)
     return received(token)
+
+
+def sent_from_cliente3():
+    """The Received header of a message of cliente3 (whose password is the demo's, not in the vault)."""
+    return sent_from({"contacto": CONTACTO[1]}, "contacto", CONTACTO[0])
 
 
 CLIENTE1 = ("vault_cliente1_info_password", "info@cliente1.test")
@@ -254,8 +264,34 @@ def site(inventory, tmp_path, *extra):
 
 
 def untouched():
-    """What rebinding must not touch: cliente3's vhost and its mail (no transport of its own)."""
-    return {path: CLOUD01.file(path).content_string for path in CLIENTE3_FILES}
+    """What rebinding must not touch: cliente3's vhost on cloud01 and its mail on mail01 (its lines of the users file
+    and of the Postfix maps, what Postfix and Dovecot read of them, its messages). Hashes only: no hash is printed."""
+    import hashlib
+
+    def digest(text):
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    state = {CLIENTE3_VHOST: digest(CLOUD01.file(CLIENTE3_VHOST).content_string)}
+    for path in CLIENTE3_MAIL_FILES:
+        lines = [line for line in MAIL01.file(path).content_string.splitlines() if "cliente3" in line]
+        state[path] = digest("\n".join(lines)) if lines else None
+    lookups = {"domains": "cliente3.test", "mailboxes": CONTACTO[0], "sender_transports": "@cliente3.test"}
+    for table, key in lookups.items():
+        found = MAIL01.run("postmap -q %s lmdb:/etc/postfix/fracto/%s" % (key, table))
+        state["postmap %s %s" % (table, key)] = (found.rc, found.stdout.strip())
+    state["doveadm user"] = digest(MAIL01.check_output("doveadm user %s" % CONTACTO[0]))
+    state["messages"] = digest(MAIL01.run("cd /var/vmail/cliente3.test 2>/dev/null && find . -type f \\( -path '*/cur/*' -o "
+                                          "-path '*/new/*' \\) -print0 | sort -z | xargs -0 -r sha256sum").stdout)
+    return state
+
+
+def test_cliente3_has_its_mail_and_no_transport_of_its_own():
+    """The baseline untouched() compares: cliente3's mail is there (domain, mailbox), without a sending address."""
+    state = untouched()
+    assert state["/etc/dovecot/fracto/users"] and state["/etc/postfix/fracto/domains"] and state["/etc/postfix/fracto/mailboxes"]
+    assert state["postmap domains cliente3.test"][0] == 0 and state["postmap mailboxes %s" % CONTACTO[0]][0] == 0
+    assert state["postmap sender_transports @cliente3.test"] == (1, "")
+    assert state["/etc/postfix/fracto/sender_transports"] is None
 
 
 def test_rebinding_and_unbinding_leave_the_other_clients_untouched(tmp_path, vault, main_addresses):
@@ -288,6 +324,8 @@ def test_rebinding_and_unbinding_leave_the_other_clients_untouched(tmp_path, vau
         assert response.startswith("HTTP/1.1 200") and "cliente2.test" in san(cert)  # cliente2 still served
         assert sent_from(vault, *CLIENTE1).startswith("from %s (%s [%s])" % (HELO, HELO, MAIL_IP))
         assert "[%s])" % main_addresses["mail01"] in sent_from(vault, *CLIENTE2)
+        header = sent_from_cliente3()  # cliente3's mail still leaves from mail01's own address and name
+        assert header.startswith("from mail01.fracto.test (") and "[%s])" % main_addresses["mail01"] in header, header
         assert untouched() == before
 
         unbound = temp_inventory(tmp_path / "unbound", unbind)

@@ -86,10 +86,14 @@ def test_backup01_accepts_sftp_with_the_lab_key(project, lab_resolve):
 
 
 def test_backup01_refuses_a_shell_to_the_backup_account(project, lab_resolve):
+    """The key logs in, but the command asked for (id) never runs: sshd, forced to internal-sftp in a chroot, answers
+    with its own refusal, which it prints only to a session it has authenticated (a refused key, an unreachable host
+    or a wrong host key would not get it)."""
     address = lab_resolve("backup01.fracto.test")[0]
     key = project / ".fracto" / "lab" / "id_ed25519"
     run = subprocess.run(
         ["ssh", "-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-         "restic@%s" % address, "id"],
+         "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=10", "restic@%s" % address, "id"],
         capture_output=True, text=True, timeout=60, check=False)
-    assert "uid=" not in run.stdout
+    assert run.returncode == 1 and run.stdout == "This service allows sftp connections only.\n", (run.stdout, run.stderr)
+    assert "uid=" not in run.stdout + run.stderr

@@ -47,10 +47,19 @@ def test_mail01_record_holds_mailboxes_and_branded_names():
     assert objects["mailbox info@cliente1.test"]["attrs"]["quota"] == 2 * 1024 ** 3
 
 
-def test_report_json_written_by_the_run(project):
-    report = json.loads((project / ".fracto" / "report-demo.json").read_text())
-    assert report["kind"] == "report" and report["reseller"] == "demo"
+def test_report_json_written_by_the_run(project, tmp_path):
+    """A run of its own writes the report into its own directory (FRACTO_REPORT_DIR): not the one a converge left in
+    .fracto/, which may be older than the lab."""
+    rc, output = run_playbook(project, str(project / "playbooks" / "site.yml"), env={"FRACTO_REPORT_DIR": str(tmp_path)})
+    assert rc == 0, output[-3000:]
+    path = tmp_path / "report-demo.json"
+    assert "written to %s" % path in output and "REPORT of reseller demo (" in output
+    report = json.loads(path.read_text())
+    assert report["kind"] == "report" and report["reseller"] == "demo" and report["check_mode"] is False
     assert set(report["services"]) == {"cliente1", "cliente2", "cliente3"}
+    assert report["services"]["cliente1"]["package"] == "gdpr" and "https://cliente1.test/" in report["services"]["cliente1"]["urls"]
+    assert "http://cliente3.test/" in report["services"]["cliente3"]["urls"]  # entry package: no AutoSSL
+    assert not any(secret in path.read_text() for secret in SECRETS)
 
 
 def test_check_diff_prints_the_plan_and_changes_nothing(project, tmp_path):

@@ -81,23 +81,55 @@ def test_plaintext_imap_login_is_refused(mail01_address):
             imap.login(*CONTACTO)
 
 
+# Dovecot's answer to a login without TLS when plaintext authentication is disabled (AUTH_PLAINTEXT_DISABLED_MSG).
+PLAINTEXT_DISALLOWED = "Plaintext authentication disallowed on non-secure (SSL/TLS) connections."
+
+
 def test_plaintext_pop3_login_is_refused(mail01_address):
+    """USER is answered with Dovecot's plaintext refusal (not a wrong password: the same mailbox logs in over POP3S)."""
     pop = poplib.POP3(mail01_address, 110, timeout=10)
     try:
-        with pytest.raises(poplib.error_proto):
+        with pytest.raises(poplib.error_proto) as refused:
             pop.user(CONTACTO[0])
-            pop.pass_(CONTACTO[1])
+        reply = refused.value.args[0]
+        reply = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+        assert reply.startswith("-ERR") and PLAINTEXT_DISALLOWED in reply, reply
     finally:
         pop.close()
+    pop = poplib.POP3_SSL(mail01_address, 995, context=unverified(), timeout=10)
+    try:
+        assert pop.user(CONTACTO[0]).startswith(b"+OK") and pop.pass_(CONTACTO[1]).startswith(b"+OK")
+    finally:
+        pop.quit()
+
+
+def _auth_plain(address, password):
+    import base64
+
+    return "PLAIN " + base64.b64encode(("\0%s\0%s" % (address, password)).encode()).decode()
+
+
+# Postfix's answers to AUTH before STARTTLS: on 587, where TLS is required (smtpd_tls_security_level=encrypt), every
+# command but EHLO, STARTTLS, NOOP, RSET and QUIT; on 25, where SASL is off (the MX takes no logins at all).
+AUTH_REFUSED = {587: (530, "5.7.0 Must issue a STARTTLS command first"),
+                25: (503, "5.5.1 Error: authentication not enabled")}
 
 
 @pytest.mark.parametrize("port", [25, 587])
-def test_auth_before_starttls_is_refused(mail01_address, port):
+def test_auth_before_starttls_is_refused(mail01_address, vault, port):
+    """Real credentials (the demo vault's info@cliente1.test), so that the refusal is Postfix's TLS rule, never a
+    wrong password (535); on 587 the same credentials log in after STARTTLS."""
+    sender, password = "info@cliente1.test", vault["vault_cliente1_info_password"]
     with smtplib.SMTP(mail01_address, port, local_hostname="tester.fracto.test", timeout=15) as smtp:
         smtp.ehlo()
         assert not smtp.has_extn("auth")
-        code, _message = smtp.docmd("AUTH", "PLAIN AGNvbnRhY3RvQGNsaWVudGUzLnRlc3QAeA==")
-        assert code >= 500
+        code, message = smtp.docmd("AUTH", _auth_plain(sender, password))
+        assert (code, message.decode()) == AUTH_REFUSED[port]
+        if port == 587:
+            smtp.starttls(context=unverified())
+            smtp.ehlo()
+            code, message = smtp.docmd("AUTH", _auth_plain(sender, password))
+            assert code == 235, message  # Authentication successful
 
 
 def test_auth_is_offered_on_submission_after_starttls(mail01_address):

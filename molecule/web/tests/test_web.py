@@ -5,6 +5,7 @@ import os
 import socket
 import ssl
 import subprocess
+import uuid
 
 import pytest
 import testinfra
@@ -126,10 +127,26 @@ def test_default_server_serves_no_client_site(cloud01_address):
 
 
 def test_clients_cannot_read_each_others_files():
+    """A file cliente1 writes in its own docroot, even world-readable (as an upload or an SFTP client may leave it),
+    is out of cliente2's reach: cliente1's home lets only its owner and nginx's group (www-data) in. The file is the
+    test's own, so the refusal is a refused read, never a file some other scenario removed."""
     home = CLOUD01.file("/srv/www/cliente1")
     assert home.user == "cliente1" and home.group == "www-data" and home.mode == 0o2750
-    probe = CLOUD01.run("runuser -u cliente2 -- cat /srv/www/cliente1/cliente1.test/public/index.html")
-    assert probe.rc != 0
+    path = "/srv/www/cliente1/cliente1.test/public/fracto-isolation-probe.txt"
+    marker = "fracto-isolation-probe-%s" % uuid.uuid4().hex
+    CLOUD01.run_expect([0], "printf %%s %s | runuser -u cliente1 -- tee %s >/dev/null && runuser -u cliente1 -- chmod 0644 %s"
+                       % (marker, path, path))
+    try:
+        written = CLOUD01.file(path)
+        assert written.user == "cliente1" and written.mode == 0o644
+        assert CLOUD01.run("runuser -u cliente1 -- cat %s" % path).stdout == marker  # its owner reads it
+        assert CLOUD01.run("cat %s" % path).stdout == marker  # so does root: the file is there
+        probe = CLOUD01.run("runuser -u cliente2 -- cat %s" % path)
+        assert probe.rc == 1 and marker not in probe.stdout
+        assert "%s: Permission denied" % path in probe.stderr, probe.stderr
+        assert "www-data" not in CLOUD01.check_output("id -nG cliente2").split()  # not let in through nginx's group
+    finally:
+        CLOUD01.run("rm -f %s" % path)
 
 
 def test_php_runs_as_the_clients_user(cloud01_address, pebble_root):
@@ -213,9 +230,19 @@ def test_failed_nginx_check_puts_the_previous_configuration_back(cloud01_address
     assert status == 200  # nginx kept serving the previous configuration
 
 
-def test_report_names_what_autossl_left_out():
+def test_report_names_what_autossl_left_out(tmp_path):
+    """The report of a run of its own (FRACTO_REPORT_DIR: not a report a converge left in .fracto/, which may be older
+    than the lab) names the name AutoSSL left out of cliente2's certificate, and why."""
     import json
 
-    report = json.loads((PROJECT / ".fracto" / "report-demo.json").read_text())
+    rc, output = run_playbook(PROJECT, str(PROJECT / "playbooks" / "site.yml"), "--limit", "cloud01,localhost",
+                              env={"FRACTO_REPORT_DIR": str(tmp_path)})
+    assert rc == 0, output[-3000:]
+    report = json.loads((tmp_path / "report-demo.json").read_text())
+    assert report["kind"] == "report" and report["check_mode"] is False
     notes = [n for n in report["attention"] if n["item"] == "old.cliente2.test"]
-    assert notes and notes[0]["client"] == "cliente2" and notes[0]["what"] == "left out of its certificate"
+    assert len(notes) == 1, report["attention"]
+    assert notes[0]["client"] == "cliente2" and notes[0]["what"] == "left out of its certificate" and notes[0]["host"] == "cloud01"
+    # The HTTP precheck's reason: its DNS points at another server, which does not serve the challenge token.
+    assert "HTTP" in notes[0]["detail"] or "challenge path" in notes[0]["detail"], notes[0]
+    assert "! cliente2: old.cliente2.test left out of its certificate: " in output
