@@ -25,6 +25,18 @@ def lab_resolve():
 
 
 @pytest.fixture(scope="session")
+def cloud01_address(lab_resolve):
+    """cloud01's address on the lab network (the web host)."""
+    return lab_resolve("cloud01.fracto.test")[0]
+
+
+@pytest.fixture(scope="session")
+def mail01_address(lab_resolve):
+    """mail01's address on the lab network (the mail host)."""
+    return lab_resolve("mail01.fracto.test")[0]
+
+
+@pytest.fixture(scope="session")
 def project():
     return PROJECT
 

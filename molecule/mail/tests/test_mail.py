@@ -30,11 +30,6 @@ MAIL_NAMES = ["mail.cliente1.test", "mail.dominioreseller.test", "mail01.fracto.
 CONTACTO = ("contacto@cliente3.test", "demo-cliente3-contacto")  # its hash is in the inventory, not the vault
 
 
-@pytest.fixture(scope="module")
-def mail01_address(lab_resolve):
-    return lab_resolve("mail01.fracto.test")[0]
-
-
 
 @pytest.fixture(scope="module")
 def verified(pebble_root):

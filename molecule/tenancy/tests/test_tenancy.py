@@ -72,16 +72,6 @@ def site(inventory, tmp_path, *extra):
     return run.returncode, re.sub(r"\x1b\[[0-9;]*m", "", run.stdout + run.stderr)
 
 
-@pytest.fixture(scope="module")
-def cloud01_address(lab_resolve):
-    return lab_resolve("cloud01.fracto.test")[0]
-
-
-@pytest.fixture(scope="module")
-def mail01_address(lab_resolve):
-    return lab_resolve("mail01.fracto.test")[0]
-
-
 # --------------------------------------------------------------------------- a. both converges complete
 
 def test_both_resellers_converged_at_the_same_time():

@@ -8,7 +8,6 @@ import os
 import socket
 import ssl
 
-import pytest
 import testinfra
 import yaml
 from conftest import PROJECT
@@ -28,16 +27,6 @@ def business_web():
 def platform_postfix():
     mail = yaml.safe_load((PROJECT / "inventories" / "platform" / "group_vars" / "all" / "mail.yml").read_text())
     return mail["fracto_mail__postfix_settings"]
-
-
-@pytest.fixture(scope="module")
-def cloud01_address(lab_resolve):
-    return lab_resolve("cloud01.fracto.test")[0]
-
-
-@pytest.fixture(scope="module")
-def mail01_address(lab_resolve):
-    return lab_resolve("mail01.fracto.test")[0]
 
 
 def post_status(address, name, size, cadata=None, body=True):

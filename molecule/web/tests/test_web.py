@@ -22,11 +22,6 @@ HTTP_ONLY_NAMES = ["cliente3.test", "www.cliente3.test"]  # entry package: no Au
 
 
 @pytest.fixture(scope="module")
-def cloud01_address(lab_resolve):
-    return lab_resolve("cloud01.fracto.test")[0]
-
-
-@pytest.fixture(scope="module")
 def commercial_ca():
     client = yaml.safe_load((CLIENTS / "cliente1.yml").read_text())["fracto_clients__cliente1"]["cliente1"]
     return client["certificates"][0]["chain"]
