@@ -206,14 +206,13 @@ from ansible_collections.fracto.hosting.plugins.module_utils import render
 from ansible_collections.fracto.hosting.plugins.module_utils.files import read_text, write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import host_files as hf
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import owners, safe
 from ansible_collections.fracto.hosting.plugins.module_utils.render import RenderError, Templates
 from ansible_collections.fracto.hosting.plugins.module_utils.tls.store import CertificateStore
 from ansible_collections.fracto.hosting.plugins.module_utils.transaction import Transaction
 
 FINGERPRINT_KEY = "/var/lib/fracto/mail/password-fingerprint.key"
-SECRET_FILES = {mc.USERS_FILE: (0o640, "root", "dovecot"), mc.MAP_SNI: (0o600, "root", "root")}
-MAPS = (mc.MAP_DOMAINS, mc.MAP_MAILBOXES, mc.MAP_ALIASES, mc.MAP_SNI, mc.MAP_SENDERS)
 
 
 def installed_certificates(store, certificates):
@@ -237,9 +236,7 @@ def fingerprint(path):
 
 def write_config(path, content):
     """Write one configuration file with its mode and owner (secret maps and Roundcube's files are not world-readable)."""
-    mode, owner, group = SECRET_FILES.get(path, (0o644, "root", "root"))
-    if path.startswith(mc.ROUNDCUBE_DIR + "/"):
-        mode, group = 0o640, "www-data"
+    mode, owner, group = hf.ownership(path)
     write_atomic(path, content, mode=mode, owner=owner, group=group, makedirs=True)
 
 
@@ -273,7 +270,7 @@ def compile_maps(module, paths):
         if rc != 0:
             return "newaliases failed: %s" % (err or out).strip()
     for path in paths:
-        if path in MAPS:
+        if path in hf.MAPS:
             command = ["postmap"] + (["-F"] if path == mc.MAP_SNI else []) + ["lmdb:%s" % path]
             rc, out, err = module.run_command(command)
             if rc != 0:
@@ -313,124 +310,6 @@ def reload_services(module, touched):
     return [s for s, _a in services], None
 
 
-def describe_file(path, before, after):
-    """A change line for a configuration file (the objects in the users file and maps have their own lines)."""
-    if path in (mc.USERS_FILE,) + MAPS:
-        return None
-    if path.startswith(mc.ROUNDCUBE_DIR) or "/sites/webmail." in path:
-        kind = "webmail_config"
-    else:
-        kind = "mail_config"
-    first = (after if after is not None else before).split("\n", 1)[0]
-    client = first.split("client=", 1)[1].split()[0] if "client=" in first else "(reseller)"
-    if before is None:
-        return mc.change("create", kind, path, client, ["written"])
-    if after is None:
-        return mc.change("remove", kind, path, client, [])
-    return mc.change("change", kind, path, client, ["updated"])
-
-
-def own_keys(*records):
-    """The keys of a reseller's objects as the shared files name them (addresses, domains, @domain, mail names)."""
-    keys = set()
-    for record in records:
-        if record:
-            keys |= set(record["domains"]) | set(record["mailboxes"]) | set(record["aliases"])
-            keys |= {"@" + d for d in record["domains"]} | {m["name"] for m in record["mail_names"]}
-    return keys
-
-
-def only_own(path, content, keys):
-    """A shared users file or map as this reseller's diff shows it: its own lines only (another reseller's mailboxes,
-    domains and aliases are not this reseller's to see)."""
-    if keys is None or path not in (mc.USERS_FILE,) + MAPS:
-        return content
-    out, previous = [], None
-    for line in content.splitlines():
-        key = line.split(":" if path == mc.USERS_FILE else " ", 1)[0]
-        if line.startswith("# ") and path == mc.MAP_SNI:
-            previous = line  # the fingerprint comment above an SNI entry
-            continue
-        if line.startswith("#") and path != mc.MAP_SNI:
-            out.append(line)
-        elif key in keys:
-            out += ([previous] if previous and path == mc.MAP_SNI else []) + [line]
-        previous = None
-    return "\n".join(out) + ("\n" if out else "")
-
-
-def for_diff(path, content, keys=None):
-    if content is None:
-        return ""
-    content = only_own(path, content, keys)
-    if path == mc.USERS_FILE:
-        return mc.redact_users(content)
-    if path == mc.ROUNDCUBE_CONF:
-        key = mc.des_key_of(content)
-        return content.replace(key, mc.REDACTED) if key else content
-    return content
-
-
-def validate(p):
-    """Every value of the arguments against its whitelist (the controller checked them too: modules do not trust their
-    arguments). Raises safe.UnsafeValue naming the field."""
-    safe.hostname(p["hostname"], "hostname")
-    safe.reseller(p["reseller"], "reseller")
-    for cid in p["clients"]:
-        safe.client(cid, "clients")
-    for i, entry in enumerate(p["domains"]):
-        safe.domain(entry.get("domain"), "domains[%d].domain" % i)
-        safe.client(entry.get("client"), "domains[%d].client" % i)
-    for i, box in enumerate(p["mailboxes"]):
-        address = box.get("address")
-        safe.address(address, "mailboxes[%d].address" % i)
-        safe.client(box.get("client"), "mailboxes[%s].client" % address)
-        safe.quota(box.get("quota"), "mailboxes[%s].quota" % address)
-        if box.get("password_hash"):
-            safe.password_hash(box["password_hash"], "mailboxes[%s].password_hash" % address)
-    for i, alias in enumerate(p["aliases"]):
-        address = alias.get("address")
-        safe.address(address, "aliases[%d].address" % i)
-        safe.client(alias.get("client"), "aliases[%s].client" % address)
-        targets = alias.get("targets")
-        if not isinstance(targets, list) or not targets:
-            raise safe.UnsafeValue("aliases[%s].targets" % address, "must be a non-empty list of addresses")
-        for target in targets:
-            safe.address(target, "aliases[%s].targets" % address)
-    for key in ("mail_names", "webmail_names"):
-        for i, entry in enumerate(p[key]):
-            safe.domain(entry.get("name"), "%s[%d].name" % (key, i))
-            if entry.get("branding") not in ("generic", "reseller", "client"):
-                raise safe.UnsafeValue("%s[%s].branding" % (key, entry["name"]), "must be generic, reseller or client")
-            for cid in entry.get("clients") or []:
-                safe.client(cid, "%s[%s].clients" % (key, entry["name"]))
-    for i, cert in enumerate(p["certificates"]):
-        safe.cert_id(cert.get("id"), "certificates[%d].id" % i)
-        for name in cert.get("names") or []:
-            safe.domain(name, "certificates[%s].names" % cert["id"])
-    for i, binding in enumerate(p["ip_bindings"]):
-        safe.ipv4(binding.get("address"), "ip_bindings[%d].address" % i)
-        if binding.get("helo"):
-            safe.hostname(binding["helo"], "ip_bindings[%s].helo" % binding["address"])
-        for cid in binding.get("clients") or []:
-            safe.client(cid, "ip_bindings[%s].clients" % binding["address"])
-    for key, value in p["postfix_settings"].items():
-        safe.check(safe.SETTING, key, "postfix_settings", "must be a main.cf parameter name")
-        safe.config_value(str(value), "postfix_settings[%s]" % key)
-
-
-def wanted_of(p):
-    domains, users, aliases = mc.wanted_objects(p["domains"], p["mailboxes"], p["aliases"])
-    extras = {
-        "mail_names": [{"name": m["name"], "branding": m["branding"], "clients": list(m.get("clients") or [])} for m in p["mail_names"]],
-        "webmail_names": [{"name": w["name"], "branding": w["branding"], "clients": list(w.get("clients") or [])}
-                          for w in p["webmail_names"]],
-        "certificates": [{"id": c["id"], "names": list(c.get("names") or [])} for c in p["certificates"]],
-        "ip_bindings": [{k: b[k] for k in ("address", "sides", "clients", "helo") if k in b} for b in p["ip_bindings"]],
-    }
-    return domains, users, aliases, extras
-
-
 def ensure_masters_file():
     """The (empty) file of the migrations' master users, so that Dovecot's master passdb always has its file; its lines
     are written only by imap_migrate for the duration of a migration."""
@@ -441,72 +320,69 @@ def ensure_masters_file():
 
 def converge(module, p, check):
     """Plan from every reseller's record and the files, then (not in check mode) write. Runs under the host lock."""
-    users_content = read_text(mc.USERS_FILE)
-    try:
-        records = owners.read_records(p["records_dir"])
-    except (OSError, ValueError) as exc:
-        module.fail_json(msg="cannot read the mail records in %s: %s" % (p["records_dir"], exc))
-    file_objects = mc.current_objects(users_content, read_text(mc.MAP_DOMAINS), read_text(mc.MAP_ALIASES))
-    wanted = wanted_of(p)
-    record, shared, changes, clashes = owners.plan(p["reseller"], records, wanted, p["clients"], p["prune"], file_objects,
-                                                   owners.host_state_owners(p["host_state_dir"]))
-    if clashes:
-        module.fail_json(msg="reseller %s: the state takes what another reseller has on this mail host, nothing was changed: %s."
-                             " Rename it, or let the other reseller remove it first (its run with fracto_prune=true)."
-                             % (p["reseller"], "; ".join(clashes)), clashes=clashes, changes=[])
-
+    records, record, shared, changes = plan(module, p)
     cert_paths = installed_certificates(p["store"], shared["certificates"])
-    names = [m["name"] for m in shared["mail_names"]]
-    fingerprints = {chain: fingerprint(chain) for chain, _key in cert_paths.values()}
-    uid, gid = vmail_ids()
-    des_key = mc.des_key_of(read_text(mc.ROUNDCUBE_CONF)) or "".join(
-        secrets.choice(string.ascii_letters + string.digits) for _i in range(24))
-    templates = Templates(p["templates"])
-    try:
-        files = {
-            mc.DOVECOT_CONF: mc.render_dovecot(p["hostname"], names, cert_paths, uid, gid, templates=templates),
-            mc.USERS_FILE: mc.render_users(shared["mailboxes"]),
-            mc.POSTFIX_MAIN: mc.render_main(p["hostname"], cert_paths, dict(mc.sender_settings(), **p["postfix_settings"]),
-                                            templates=templates),
-            mc.POSTFIX_MASTER: mc.render_master(shared["transports"], templates=templates),
-            mc.MAP_SENDERS: mc.render_map(shared["sender_map"], "sender_transports"),
-            mc.MAP_DOMAINS: mc.render_map(shared["domains"], "domains"),
-            mc.MAP_MAILBOXES: mc.render_map({a: u["client"] or "-" for a, u in shared["mailboxes"].items()}, "mailboxes"),
-            mc.MAP_ALIASES: mc.render_map({a: ",".join(t) for a, t in shared["aliases"].items()}, "aliases"),
-            mc.MAP_SNI: mc.render_sni(names, cert_paths, fingerprints),
-        }
-        files.update(mc.nginx_files(p["webroot"], shared["webmail_names"], cert_paths, templates=templates))
-        files.update(mc.roundcube_files(shared["webmail_names"], shared["mail_names"], des_key, p["hostname"], cert_paths,
-                                        p["webmail_ca_file"], templates=templates))
-    except safe.UnsafeValue as exc:
-        module.fail_json(msg="refused, nothing was changed: %s" % exc, field=exc.field, changes=[])
-    except RenderError as exc:
-        module.fail_json(msg="%s; nothing was changed" % exc, changes=[])
+    files = render_files(module, p, shared, cert_paths)
     record_file = owners.record_path(p["records_dir"], p["reseller"])
     record_before = read_text(record_file)
     record_after = owners.render_record(record)
     before = {path: read_text(path) for path in files}
     writes = {path: content for path, content in files.items() if before[path] != content}
-    changes += [c for c in (describe_file(path, before[path], content) for path, content in sorted(writes.items())) if c]
-    own_senders = owners.union({p["reseller"]: record})
-    if p["reseller"] in records:
-        old_senders = owners.union({p["reseller"]: records[p["reseller"]]})["sender_map"]
-    else:  # no record yet (a host converged before records): what the map says for this reseller's domains
-        old_senders = {k: v for k, v in mc.parse_map(before[mc.MAP_SENDERS]).items() if k[1:] in record["domains"]}
-    changes += mc.sender_changes(mc.render_map(old_senders), own_senders["sender_map"], own_senders["transports"],
-                                 own_senders["domain_entries"], p["hostname"])
+    changes += [c for c in (hf.describe_file(path, before[path], content) for path, content in sorted(writes.items())) if c]
+    changes += owners.sender_changes(p["reseller"], records, record, before[mc.MAP_SENDERS], p["hostname"])
     own_names = [m["name"] for m in record["mail_names"]] + [w["name"] for w in record["webmail_names"]]
     served = sorted(n for n in own_names if n in cert_paths)
     masters_missing = not os.path.exists(mc.MASTERS_FILE)
     result = dict(changed=bool(writes) or record_before != record_after or masters_missing, changes=changes, reloaded=[], served=served,
                   record=record_file)
     if module._diff:
-        keys = own_keys(records.get(p["reseller"]), record)
-        result["diff"] = [dict(before_header=path, after_header=path, before=for_diff(path, before[path], keys),
-                               after=for_diff(path, content, keys)) for path, content in sorted(writes.items())]
+        result["diff"] = hf.diffs(writes, before, hf.own_keys(records.get(p["reseller"]), record))
     if check or not result["changed"]:
         return result
+    result["reloaded"] = write_files(module, p, writes, before)
+    # The record last: a run that failed above leaves the reseller's record as it was.
+    write_atomic(record_file, record_after, mode=0o600, owner="root", group="root", makedirs=True, dir_mode=0o700)
+    return result
 
+
+def plan(module, p):
+    """(every record, the reseller's new record, the union the shared files hold, changes) from the records and the
+    files; fails, changing nothing, when the state takes what another reseller holds."""
+    users_content = read_text(mc.USERS_FILE)
+    try:
+        records = owners.read_records(p["records_dir"])
+    except (OSError, ValueError) as exc:
+        module.fail_json(msg="cannot read the mail records in %s: %s" % (p["records_dir"], exc))
+    file_objects = mc.current_objects(users_content, read_text(mc.MAP_DOMAINS), read_text(mc.MAP_ALIASES))
+    wanted = owners.wanted_of(p)
+    record, shared, changes, clashes = owners.plan(p["reseller"], records, wanted, p["clients"], p["prune"], file_objects,
+                                                   owners.host_state_owners(p["host_state_dir"]))
+    if clashes:
+        module.fail_json(msg="reseller %s: the state takes what another reseller has on this mail host, nothing was changed: %s."
+                             " Rename it, or let the other reseller remove it first (its run with fracto_prune=true)."
+                             % (p["reseller"], "; ".join(clashes)), clashes=clashes, changes=[])
+    return records, record, shared, changes
+
+
+def render_files(module, p, shared, cert_paths):
+    """{path: content} of every file of the mail host; fails, changing nothing, on a refused value or a template error."""
+    fingerprints = {chain: fingerprint(chain) for chain, _key in cert_paths.values()}
+    ids = vmail_ids()
+    des_key = mc.des_key_of(read_text(mc.ROUNDCUBE_CONF)) or "".join(
+        secrets.choice(string.ascii_letters + string.digits) for _i in range(24))
+    templates = Templates(p["templates"])
+    try:
+        files = hf.render_all(p, shared, cert_paths, fingerprints, ids, des_key, templates=templates)
+    except safe.UnsafeValue as exc:
+        module.fail_json(msg="refused, nothing was changed: %s" % exc, field=exc.field, changes=[])
+    except RenderError as exc:
+        module.fail_json(msg="%s; nothing was changed" % exc, changes=[])
+    return files
+
+
+def write_files(module, p, writes, before):
+    """Write the changed files ({path: content}; before: what each held), compile the maps, check the configuration and
+    reload the services; on a failure, put everything back and fail. Returns the services reloaded."""
     os.makedirs(os.path.join(p["webroot"], ".well-known", "acme-challenge"), mode=0o755, exist_ok=True)
     # A bad run never leaves a service with a broken config: on a failure the files are put back, then (undone last
     # done first) the maps of the files that were there compiled again and the services reloaded.
@@ -519,16 +395,15 @@ def converge(module, p, check):
         for path, content in writes.items():
             tx.write(path, content)
 
+    reloaded = []
     failure = tx.run(change, lambda: compile_maps(module, writes) or check_config(module, writes))
     if not failure:
-        result["reloaded"], failure = reload_services(module, writes)
+        reloaded, failure = reload_services(module, writes)
         if failure:
             tx.rollback()
     if failure:
         module.fail_json(msg="%s; the previous configuration was put back" % failure, changes=[], reloaded=[])
-    # The record last: a run that failed above leaves the reseller's record as it was.
-    write_atomic(record_file, record_after, mode=0o600, owner="root", group="root", makedirs=True, dir_mode=0o700)
-    return result
+    return reloaded
 
 
 def own_hashes(p, users_content):
@@ -571,7 +446,7 @@ def main():
     # only the hashes are no_log values here.
     module.no_log_values = {b["password_hash"] for b in p["mailboxes"] if isinstance(b, dict) and b.get("password_hash")}
     try:
-        validate(p)
+        safe.check_arguments(p)
     except safe.UnsafeValue as exc:
         module.fail_json(msg="refused, nothing was changed: %s" % exc, field=exc.field, changes=[])
     if p["read_hashes"]:

@@ -248,6 +248,34 @@ class MailboxMigration:
     def folder(self, src, dst, sname, dname):
         """Sync one folder; returns the number of source messages still missing on the destination."""
         started = time.monotonic()
+        (source, source_status), (destination, permanent, dest_status) = self.read_folder(src, dst, sname, dname)
+        entry = {"source": sname, "destination": dname, "messages": len(source), "copied": 0, "already": 0,
+                 "failed": 0, "bytes": 0, "flags_updated": 0, "extra": 0, "deleted": 0}
+        self.report["folders"].append(entry)
+        self.report["messages"] += len(source)
+        plan = mp.plan_folder(source, destination, self.job.get("delete_extra", False))
+        entry["already"], entry["extra"] = plan["matched"], len(plan["extra"])
+        self.report["already"] += plan["matched"]
+        self.report["extra"] += len(plan["extra"])
+        sizes = {m["uid"]: m["size"] for m in source}
+        if self.check:
+            self.count_planned(entry, plan)
+            return 0
+        refused = set()
+        self.copy(src, dst, sname, dname, [(uid, sizes[uid]) for uid in plan["copy"]], permanent, refused, entry)
+        self.update_destination(dst, dname, plan, permanent, refused, entry)
+        if refused:
+            self.report["refused_keywords"] = sorted(set(self.report["refused_keywords"]) | refused)
+        missing = self.verify_folder(dst, sname, dname, (source, source_status), (destination, dest_status), entry)
+        for key in ("copied", "failed", "bytes", "flags_updated", "deleted"):
+            self.report[key] += entry[key]
+        self.report["missing"] += [{"folder": sname, "uid": m["uid"], "size": m["size"]} for m in missing[:20]]
+        entry["seconds"] = round(time.monotonic() - started, 2)
+        return len(missing)
+
+    def read_folder(self, src, dst, sname, dname):
+        """((source inventory, its status), (destination inventory, its permanent flags, its status)) of one folder,
+        both sides at once (the two servers answer in parallel); in check mode, a folder still to be created reads empty."""
 
         def read_source():
             return inventory(src, src.select(sname, readonly=True)[0]), src.selected_status
@@ -259,27 +287,19 @@ class MailboxMigration:
             status = dst.selected_status  # taken before the FETCH: a later change moves it
             return inventory(dst, dcount), permanent, status
 
-        # Both sides at once: the two servers answer in parallel.
-        (source, source_status), (destination, permanent, dest_status) = in_parallel(read_source, read_destination)
-        entry = {"source": sname, "destination": dname, "messages": len(source), "copied": 0, "already": 0,
-                 "failed": 0, "bytes": 0, "flags_updated": 0, "extra": 0, "deleted": 0}
-        self.report["folders"].append(entry)
-        self.report["messages"] += len(source)
-        plan = mp.plan_folder(source, destination, self.job.get("delete_extra", False))
-        entry["already"], entry["extra"] = plan["matched"], len(plan["extra"])
-        self.report["already"] += plan["matched"]
-        self.report["extra"] += len(plan["extra"])
-        sizes = {m["uid"]: m["size"] for m in source}
-        if self.check:
-            entry["copied"], entry["bytes"] = len(plan["copy"]), plan["copy_bytes"]
-            entry["flags_updated"], entry["deleted"] = len(plan["flags"]), len(plan["delete"])
-            self.report["copied"] += entry["copied"]
-            self.report["bytes"] += entry["bytes"]
-            self.report["flags_updated"] += entry["flags_updated"]
-            self.report["deleted"] += entry["deleted"]
-            return 0
-        refused = set()
-        self.copy(src, dst, sname, dname, [(uid, sizes[uid]) for uid in plan["copy"]], permanent, refused, entry)
+        return in_parallel(read_source, read_destination)
+
+    def count_planned(self, entry, plan):
+        """Check mode: what the folder's plan would copy, flag and delete, counted in its entry and the report."""
+        entry["copied"], entry["bytes"] = len(plan["copy"]), plan["copy_bytes"]
+        entry["flags_updated"], entry["deleted"] = len(plan["flags"]), len(plan["delete"])
+        self.report["copied"] += entry["copied"]
+        self.report["bytes"] += entry["bytes"]
+        self.report["flags_updated"] += entry["flags_updated"]
+        self.report["deleted"] += entry["deleted"]
+
+    def update_destination(self, dst, dname, plan, permanent, refused, entry):
+        """Store the planned flags on the destination's messages and expunge its extra ones (with UIDPLUS only)."""
         if plan["flags"] or plan["delete"]:
             dst.select(dname)  # read-write for STORE and EXPUNGE
         for flags, uids in mp.group_flags(plan["flags"]).items():
@@ -293,24 +313,21 @@ class MailboxMigration:
                 entry["deleted"] = len(plan["delete"])
             else:
                 self.report.setdefault("notes", []).append("%s: extra messages kept (no UIDPLUS on the destination)" % dname)
-        if refused:
-            self.report["refused_keywords"] = sorted(set(self.report["refused_keywords"]) | refused)
+
+    def verify_folder(self, dst, sname, dname, source_side, dest_side, entry):
+        """The source messages missing on the destination after the sync (read again only when it changed), and the
+        folder's record entry when recording. source_side is (inventory, status), dest_side the same before the sync."""
+        (source, source_status), (after, dest_status) = source_side, dest_side
         missing = []
         if entry["copied"] or entry["failed"] or entry["deleted"] or (self.recording and entry["flags_updated"]):
             after = inventory(dst, dst.select(dname, readonly=True)[0])
             dest_status = dst.selected_status
             missing = mp.missing_after(source, after)
-        else:
-            after = destination
         if self.recording:
             verified = mp.verified_entry(dname, source_status, dest_status, source, after, self.job.get("delete_extra", False))
             if verified is not None:
                 self.verified_folders[sname] = verified
-        for key in ("copied", "failed", "bytes", "flags_updated", "deleted"):
-            self.report[key] += entry[key]
-        self.report["missing"] += [{"folder": sname, "uid": m["uid"], "size": m["size"]} for m in missing[:20]]
-        entry["seconds"] = round(time.monotonic() - started, 2)
-        return len(missing)
+        return missing
 
     def copy(self, src, dst, sname, dname, items, permanent, refused, entry):
         """Copy [(uid, size)]: a thread fetches the next batch from the source while this one appends the current

@@ -148,7 +148,6 @@ def plan_objects(current, wanted, present_clients, prune):
     cur_domains, cur_users, cur_aliases = current
     want_domains, want_users, want_aliases = wanted
     present = set(present_clients)
-    changes = []
     owner = dict(cur_domains)
     owner.update(want_domains)
 
@@ -158,6 +157,15 @@ def plan_objects(current, wanted, present_clients, prune):
     def gone(client):
         return client not in present and not prune
 
+    final_domains, domain_changes = _plan_domains(cur_domains, want_domains, gone)
+    final_users, user_changes = _plan_mailboxes(cur_users, want_users, client_of, gone)
+    final_aliases, alias_changes = _plan_aliases(cur_aliases, want_aliases, client_of, gone)
+    return (final_domains, final_users, final_aliases), domain_changes + user_changes + alias_changes
+
+
+def _plan_domains(cur_domains, want_domains, gone):
+    """plan_objects' mail domains: (final {domain: client}, changes); gone(client) keeps a domain the state dropped."""
+    changes = []
     final_domains = dict(want_domains)
     for domain in sorted(set(cur_domains) | set(want_domains)):
         if domain not in cur_domains:
@@ -171,7 +179,13 @@ def plan_objects(current, wanted, present_clients, prune):
         elif cur_domains[domain] != want_domains[domain]:
             changes.append(change("change", "mail_domain", domain, want_domains[domain],
                                   ["client: %s -> %s" % (cur_domains[domain], want_domains[domain])]))
+    return final_domains, changes
 
+
+def _plan_mailboxes(cur_users, want_users, client_of, gone):
+    """plan_objects' mailboxes: (final {address: user}, changes); client_of(address) names the owner of a mailbox
+    without a client."""
+    changes = []
     final_users = dict(want_users)
     for address in sorted(set(cur_users) | set(want_users)):
         old, new = cur_users.get(address), want_users.get(address)
@@ -186,16 +200,27 @@ def plan_objects(current, wanted, present_clients, prune):
             else:
                 changes.append(change("remove", "mailbox", address, client, ["its mail is kept in %s" % VMAIL_HOME]))
         else:
-            detail = []
-            if old["hash"] != new["hash"]:
-                detail.append("password changed")
-            if old["quota"] != new["quota"]:
-                detail.append("quota: %s -> %s" % (human(old["quota"]), human(new["quota"])))
-            if old["client"] != new["client"]:
-                detail.append("client: %s -> %s" % (old["client"], new["client"]))
+            detail = _mailbox_detail(old, new)
             if detail:
                 changes.append(change("change", "mailbox", address, new["client"], detail))
+    return final_users, changes
 
+
+def _mailbox_detail(old, new):
+    """The detail lines of a mailbox in both the files and the state (empty when nothing changes)."""
+    detail = []
+    if old["hash"] != new["hash"]:
+        detail.append("password changed")
+    if old["quota"] != new["quota"]:
+        detail.append("quota: %s -> %s" % (human(old["quota"]), human(new["quota"])))
+    if old["client"] != new["client"]:
+        detail.append("client: %s -> %s" % (old["client"], new["client"]))
+    return detail
+
+
+def _plan_aliases(cur_aliases, want_aliases, client_of, gone):
+    """plan_objects' aliases: (final {address: targets}, changes)."""
+    changes = []
     final_aliases = dict(want_aliases)
     for address in sorted(set(cur_aliases) | set(want_aliases)):
         old, new = cur_aliases.get(address), want_aliases.get(address)
@@ -211,7 +236,7 @@ def plan_objects(current, wanted, present_clients, prune):
         elif old != new:
             detail = ["+ %s" % t for t in new if t not in old] + ["- %s" % t for t in old if t not in new]
             changes.append(change("change", "mail_alias", address, client, detail or ["order of destinations"]))
-    return (final_domains, final_users, final_aliases), changes
+    return final_aliases, changes
 
 
 def keep_reason(client):

@@ -192,3 +192,28 @@ def union(records, unowned=({}, {}, {})):
         "transports": [transports[t] for t in sorted(transports)], "sender_map": sender_map,
         "domain_entries": sorted(domain_entries, key=lambda e: e["domain"]),
     }
+
+
+def wanted_of(p):
+    """The wanted objects of plan(), (domains, mailboxes, aliases, extras), from mail_server's parameters."""
+    domains, users, aliases = mc.wanted_objects(p["domains"], p["mailboxes"], p["aliases"])
+    extras = {
+        "mail_names": [{"name": m["name"], "branding": m["branding"], "clients": list(m.get("clients") or [])} for m in p["mail_names"]],
+        "webmail_names": [{"name": w["name"], "branding": w["branding"], "clients": list(w.get("clients") or [])}
+                          for w in p["webmail_names"]],
+        "certificates": [{"id": c["id"], "names": list(c.get("names") or [])} for c in p["certificates"]],
+        "ip_bindings": [{k: b[k] for k in ("address", "sides", "clients", "helo") if k in b} for b in p["ip_bindings"]],
+    }
+    return domains, users, aliases, extras
+
+
+def sender_changes(reseller, records, record, senders_content, hostname):
+    """The change lines of the reseller's sender transports: from its record on the host (or, before it has one, what
+    the sender map, senders_content, says for its domains) to record."""
+    own_senders = union({reseller: record})
+    if reseller in records:
+        old_senders = union({reseller: records[reseller]})["sender_map"]
+    else:  # no record yet (a host converged before records): what the map says for this reseller's domains
+        old_senders = {k: v for k, v in mc.parse_map(senders_content).items() if k[1:] in record["domains"]}
+    return mc.sender_changes(mc.render_map(old_senders), own_senders["sender_map"], own_senders["transports"],
+                             own_senders["domain_entries"], hostname)

@@ -169,3 +169,51 @@ def maildir_home(root, dom, local, field="mailbox"):
     if os.path.commonpath([real_root, real]) != real_root or real == real_root:
         raise UnsafeValue(field, "the mail home of %s@%s leaves %s" % (local, dom, root))
     return path
+
+
+def check_arguments(p):
+    """Every value of the arguments against its whitelist (the controller checked them too: modules do not trust their
+    arguments). Raises UnsafeValue naming the field."""
+    hostname(p["hostname"], "hostname")
+    reseller(p["reseller"], "reseller")
+    for cid in p["clients"]:
+        client(cid, "clients")
+    for i, entry in enumerate(p["domains"]):
+        domain(entry.get("domain"), "domains[%d].domain" % i)
+        client(entry.get("client"), "domains[%d].client" % i)
+    for i, box in enumerate(p["mailboxes"]):
+        addr = box.get("address")
+        address(addr, "mailboxes[%d].address" % i)
+        client(box.get("client"), "mailboxes[%s].client" % addr)
+        quota(box.get("quota"), "mailboxes[%s].quota" % addr)
+        if box.get("password_hash"):
+            password_hash(box["password_hash"], "mailboxes[%s].password_hash" % addr)
+    for i, alias in enumerate(p["aliases"]):
+        addr = alias.get("address")
+        address(addr, "aliases[%d].address" % i)
+        client(alias.get("client"), "aliases[%s].client" % addr)
+        targets = alias.get("targets")
+        if not isinstance(targets, list) or not targets:
+            raise UnsafeValue("aliases[%s].targets" % addr, "must be a non-empty list of addresses")
+        for target in targets:
+            address(target, "aliases[%s].targets" % addr)
+    for key in ("mail_names", "webmail_names"):
+        for i, entry in enumerate(p[key]):
+            domain(entry.get("name"), "%s[%d].name" % (key, i))
+            if entry.get("branding") not in ("generic", "reseller", "client"):
+                raise UnsafeValue("%s[%s].branding" % (key, entry["name"]), "must be generic, reseller or client")
+            for cid in entry.get("clients") or []:
+                client(cid, "%s[%s].clients" % (key, entry["name"]))
+    for i, cert in enumerate(p["certificates"]):
+        cert_id(cert.get("id"), "certificates[%d].id" % i)
+        for name in cert.get("names") or []:
+            domain(name, "certificates[%s].names" % cert["id"])
+    for i, binding in enumerate(p["ip_bindings"]):
+        ipv4(binding.get("address"), "ip_bindings[%d].address" % i)
+        if binding.get("helo"):
+            hostname(binding["helo"], "ip_bindings[%s].helo" % binding["address"])
+        for cid in binding.get("clients") or []:
+            client(cid, "ip_bindings[%s].clients" % binding["address"])
+    for key, value in p["postfix_settings"].items():
+        check(SETTING, key, "postfix_settings", "must be a main.cf parameter name")
+        config_value(str(value), "postfix_settings[%s]" % key)

@@ -22,6 +22,7 @@ import stat
 
 READ_LIMIT = 1024 * 1024
 MAX_DEPTH = 256
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class ClientFsError(OSError):
@@ -163,8 +164,7 @@ def open_client_dir(path, uid):
     component owned by uid on, every component must be uid's. Raises ClientFsError otherwise."""
     if not path.startswith("/"):
         raise ClientFsError("%s is not an absolute path" % path)
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open("/", flags)
+    fd = os.open("/", _DIR_FLAGS)
     inside = False
     walked = ""
     try:
@@ -173,7 +173,7 @@ def open_client_dir(path, uid):
                 raise ClientFsError("%s has a '%s' component" % (path, part))
             walked += "/" + part
             try:
-                child = os.open(part, flags, dir_fd=fd)
+                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
             except OSError as exc:
                 raise ClientFsError(exc.errno, "%s: %s (a symlink or no directory)" % (walked, exc.strerror)) from None
             os.close(fd)
@@ -199,29 +199,10 @@ def fix_tree(top_fd, uid, gid, dir_mode=0o2750, max_depth=MAX_DEPTH):
     directory is opened from its parent's handle with O_NOFOLLOW, files and symlinks are changed with
     fchownat(AT_SYMLINK_NOFOLLOW): a symlink is never followed, and nothing that uid does not own is touched.
     Returns the relative paths changed. top_fd stays open (the caller's)."""
-    changed = []
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-    def fix_dir(fd, rel):
-        info = os.fstat(fd)
-        if info.st_uid != uid:
-            return
-        if info.st_gid != gid:
-            os.fchown(fd, -1, gid)
-        if stat.S_IMODE(info.st_mode) != dir_mode or info.st_gid != gid:
-            os.fchmod(fd, dir_mode)
-            changed.append(rel or "./")
-
-    def listing(fd):
-        try:
-            with os.scandir(fd) as entries:
-                return iter([(e.name, e.stat(follow_symlinks=False)) for e in entries])
-        except OSError:
-            return iter(())
-
-    fix_dir(top_fd, "")
+    fixer = _GroupFixer(uid, gid, dir_mode)
+    fixer.fix_dir(top_fd, "")
     top = os.dup(top_fd)
-    stack = [(top, "", listing(top))]  # one open handle per level: depth, not width, bounds the handles held
+    stack = [(top, "", _listing(top))]  # one open handle per level: depth, not width, bounds the handles held
     try:
         while stack:
             fd, rel, entries = stack[-1]
@@ -235,25 +216,61 @@ def fix_tree(top_fd, uid, gid, dir_mode=0o2750, max_depth=MAX_DEPTH):
                 continue
             path = rel + name
             if stat.S_ISDIR(info.st_mode):
-                if len(stack) > max_depth:
-                    continue
-                try:
-                    child = os.open(name, flags, dir_fd=fd)
-                except OSError:
-                    continue  # swapped for a symlink or removed meanwhile: left alone
-                try:
-                    fix_dir(child, path + "/")
-                except OSError:
-                    os.close(child)
-                    continue
-                stack.append((child, path + "/", listing(child)))
+                child = fixer.enter_dir(fd, name, path + "/") if len(stack) <= max_depth else None
+                if child is not None:
+                    stack.append((child, path + "/", _listing(child)))
             elif (stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode)) and info.st_gid != gid:
-                try:
-                    os.chown(name, -1, gid, dir_fd=fd, follow_symlinks=False)
-                    changed.append(path)
-                except OSError:
-                    continue
+                fixer.fix_file(fd, name, path)
     finally:
         for fd, _rel, _entries in stack:
             os.close(fd)
-    return changed
+    return fixer.changed
+
+
+def _listing(fd):
+    """(name, lstat) of the entries of the directory fd, read at once (none when it cannot be read)."""
+    try:
+        with os.scandir(fd) as entries:
+            return iter([(e.name, e.stat(follow_symlinks=False)) for e in entries])
+    except OSError:
+        return iter(())
+
+
+class _GroupFixer:
+    """fix_tree's changes to uid's entries (group gid, directories dir_mode), with the relative paths changed."""
+
+    def __init__(self, uid, gid, dir_mode):
+        self.uid, self.gid, self.dir_mode = uid, gid, dir_mode
+        self.changed = []
+
+    def fix_dir(self, fd, rel):
+        """The directory fd (rel: its relative path), if uid's: group gid and mode dir_mode."""
+        info = os.fstat(fd)
+        if info.st_uid != self.uid:
+            return
+        if info.st_gid != self.gid:
+            os.fchown(fd, -1, self.gid)
+        if stat.S_IMODE(info.st_mode) != self.dir_mode or info.st_gid != self.gid:
+            os.fchmod(fd, self.dir_mode)
+            self.changed.append(rel or "./")
+
+    def enter_dir(self, fd, name, rel):
+        """The handle of the directory name under fd, fixed; None when it is left alone."""
+        try:
+            child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+        except OSError:
+            return None  # swapped for a symlink or removed meanwhile: left alone
+        try:
+            self.fix_dir(child, rel)
+        except OSError:
+            os.close(child)
+            return None
+        return child
+
+    def fix_file(self, fd, name, path):
+        """A file or symlink under fd, given the group (the link itself, never its target)."""
+        try:
+            os.chown(name, -1, self.gid, dir_fd=fd, follow_symlinks=False)
+            self.changed.append(path)
+        except OSError:
+            pass

@@ -59,38 +59,63 @@ def _web(hosts, client):
     custom_names = {n for c in client["certificates"] for n in c["names"]}
     for domain in client["domains"]:
         # ACME certificates first, so that each vhost names the chunk that holds its name.
-        acme = {}
-        if feats["autossl"]:
-            names = [n for n in [domain["name"]] + domain["aliases"] + domain["subdomains"] if n not in custom_names]
-            for i, chunk in enumerate(_chunks(names, MAX_NAMES_PER_CERT)):
-                cert_id = domain["name"] if i == 0 else "%s-%d" % (domain["name"], i + 1)
-                host["certificates"].append({"id": cert_id, "client": cid, "source": "acme", "names": chunk})
-                acme.update((n, cert_id) for n in chunk)
-        vhosts = [(domain["name"], [domain["name"]] + domain["aliases"])]
-        vhosts += [(sub, [sub]) for sub in domain["subdomains"]]
-        for primary, names in vhosts:
-            custom = _custom_for(client, names)
-            if custom:
-                tls, cert = "custom", custom
-            elif feats["autossl"]:
-                tls, cert = "acme", acme.get(primary, domain["name"])
-            else:
-                tls, cert = "none", None
-            host["sites"].append({
-                "client": cid, "name": primary, "aliases": names[1:], "user": cid,
-                "docroot": "%s/%s/public" % (home, primary), "php": domain["php"],
-                "https_redirect": feats["https_redirect"] and tls != "none",
-                "hsts": feats["hsts"] and tls != "none", "tls": tls, "certificate": cert,
-                "ipv4": client["dedicated_ip"]["web"], **body_size,
-            })
+        acme = _acme_certificates(host, cid, domain, custom_names) if feats["autossl"] else {}
+        _vhosts(host, client, domain, home, acme, body_size)
+    _custom_certificates(host, client)
+    for db in client["databases"]:
+        host["databases"].append(dict(db, client=cid))
+    _site_migration(host, client)
+
+
+def _acme_certificates(host, cid, domain, custom_names):
+    """The ACME certificates of a domain's names that no custom certificate covers (MAX_NAMES_PER_CERT names each),
+    added to host; returns {name: id of the certificate that holds it}."""
+    acme = {}
+    names = [n for n in [domain["name"]] + domain["aliases"] + domain["subdomains"] if n not in custom_names]
+    for i, chunk in enumerate(_chunks(names, MAX_NAMES_PER_CERT)):
+        cert_id = domain["name"] if i == 0 else "%s-%d" % (domain["name"], i + 1)
+        host["certificates"].append({"id": cert_id, "client": cid, "source": "acme", "names": chunk})
+        acme.update((n, cert_id) for n in chunk)
+    return acme
+
+
+def _vhosts(host, client, domain, home, acme, body_size):
+    """A domain's vhosts (the domain with its aliases, then one per subdomain), added to host with their TLS: a custom
+    certificate that covers all their names, else the ACME one (acme: {name: certificate id}) with autossl, else none."""
+    cid, feats = client["id"], client["features"]
+    vhosts = [(domain["name"], [domain["name"]] + domain["aliases"])]
+    vhosts += [(sub, [sub]) for sub in domain["subdomains"]]
+    for primary, names in vhosts:
+        custom = _custom_for(client, names)
+        if custom:
+            tls, cert = "custom", custom
+        elif feats["autossl"]:
+            tls, cert = "acme", acme.get(primary, domain["name"])
+        else:
+            tls, cert = "none", None
+        host["sites"].append({
+            "client": cid, "name": primary, "aliases": names[1:], "user": cid,
+            "docroot": "%s/%s/public" % (home, primary), "php": domain["php"],
+            "https_redirect": feats["https_redirect"] and tls != "none",
+            "hsts": feats["hsts"] and tls != "none", "tls": tls, "certificate": cert,
+            "ipv4": client["dedicated_ip"]["web"], **body_size,
+        })
+
+
+def _custom_certificates(host, client):
+    """The client's own (custom) certificates, added to host after its ACME ones."""
+    cid = client["id"]
     for cert in client["certificates"]:
         host["certificates"].append({
             "id": "%s-%s" % (cid, cert["name"]), "client": cid, "source": "custom", "names": cert["names"],
             "cert": cert["cert"], "chain": cert["chain"], "key": cert["key"], "fingerprint": cert["fingerprint"],
             "not_after": cert["not_after"],
         })
-    for db in client["databases"]:
-        host["databases"].append(dict(db, client=cid))
+
+
+def _site_migration(host, client):
+    """The site migration of the client, if any, added to host with the vhost that receives its files."""
+    cid = client["id"]
     site = client.get("migration", {}).get("site")
     if site:
         # The vhost that receives the files; no secret here (the password stays in databases).

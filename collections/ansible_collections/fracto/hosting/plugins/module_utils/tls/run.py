@@ -128,63 +128,69 @@ class CertificateRun:
         for entry in customs:
             for name in entry["names"]:
                 custom_names.setdefault(name, entry["id"])
-        candidates = []
-        for entry in acmes:
-            cert_id = entry["id"]
-            names = []
-            for name in entry["names"]:
-                if name in custom_names:
-                    self.r["skipped_names"][name] = "covered by the custom certificate %s" % custom_names[name]
-                else:
-                    names.append(name)
-            if not names:
-                continue
-            installed = found[cert_id]
-            why = needs_order(names, installed, self.now, self.p["renew_fraction"])
-            if why is None:
-                continue
-            wait = retry_wait(installed.meta, self.now, self.p.get("acme_directory"))
-            if wait:
-                self.r["rate_limited"][cert_id] = "retry after %d s" % wait
-                if installed.valid:
-                    what = {"renew": "renewal", "names": "order for the new names"}.get(why[0], "order")
-                    self.changes[cert_id] = _change("keep", cert_id, entry["client"],
-                                                    ["%s postponed: rate limited by the CA, retry after %d s" % (what, wait)])
-                continue
-            candidates.append((entry, names, installed, why))
+        candidates = [c for c in (self._acme_candidate(entry, custom_names, found) for entry in acmes) if c is not None]
         failing = self._run_precheck(sorted({n for _e, names, _i, _w in candidates for n in names}))
-        orders = []
-        for entry, names, installed, (reason, detail) in candidates:
-            cert_id = entry["id"]
-            bad = {n: failing[n] for n in names if n in failing}
-            self.r["skipped_names"].update(bad)
-            ordered, lost, waiting = plan_order(names, bad, installed, reason)
-            if lost:
-                self.r["coverage_reduced"][cert_id] = lost
-            for name in waiting:
-                self.r["skipped_names"][name] = ("not ordered: the new certificate would drop %s from %s, which is still valid"
-                                                 % (", ".join(lost), cert_id))
-            if ordered is None:
-                if lost:
-                    self.changes[cert_id] = _change("keep", cert_id, entry["client"], [
-                        "coverage reduced: %s failed the precheck; the installed certificate still covers them until %s"
-                        % (", ".join(lost), iso(installed.not_after))])
-                continue
+        orders = [self._order_after_precheck(entry, names, installed, why, failing) for entry, names, installed, why in candidates]
+        return [order for order in orders if order is not None]
+
+    def _acme_candidate(self, entry, custom_names, found):
+        """(entry, names, installed, why) of an ACME certificate that needs an order now, for its names no custom
+        certificate covers (custom_names: {name: custom id}); None when none is needed or the CA's rate limit holds it."""
+        cert_id = entry["id"]
+        names = []
+        for name in entry["names"]:
+            if name in custom_names:
+                self.r["skipped_names"][name] = "covered by the custom certificate %s" % custom_names[name]
+            else:
+                names.append(name)
+        if not names:
+            return None
+        installed = found[cert_id]
+        why = needs_order(names, installed, self.now, self.p["renew_fraction"])
+        if why is None:
+            return None
+        wait = retry_wait(installed.meta, self.now, self.p.get("acme_directory"))
+        if wait:
+            self.r["rate_limited"][cert_id] = "retry after %d s" % wait
             if installed.valid:
-                # What the new certificate changes, after the precheck (not what the state asked for).
-                moved = (["+ %s" % n for n in ordered if n not in installed.names]
-                         + ["- %s" % n for n in installed.names if n not in ordered])
-                if lost:
-                    moved.append("coverage reduced: %s failed the precheck" % ", ".join(lost))
-                detail = (detail[:1] + moved) if reason == "renew" else (moved or detail)
-            elif not installed.exists:
-                detail = ["order: %s" % ", ".join(ordered)]
-            orders.append({"op": "order", "id": cert_id, "client": entry["client"], "entry": entry, "names": ordered,
-                           "reason": "renew" if reason == "renew" else "issue",
-                           "action": "change" if installed.exists else "create", "detail": detail,
-                           "view": {"source": "acme", "names": ordered, "not_after": "(set when issued)",
-                                    "fingerprint": "(new key)"}})
-        return orders
+                what = {"renew": "renewal", "names": "order for the new names"}.get(why[0], "order")
+                self.changes[cert_id] = _change("keep", cert_id, entry["client"],
+                                                ["%s postponed: rate limited by the CA, retry after %d s" % (what, wait)])
+            return None
+        return entry, names, installed, why
+
+    def _order_after_precheck(self, entry, names, installed, why, failing):
+        """The order of one candidate once the precheck ran (failing: {name: reason}); None when nothing is ordered."""
+        cert_id = entry["id"]
+        reason, detail = why
+        bad = {n: failing[n] for n in names if n in failing}
+        self.r["skipped_names"].update(bad)
+        ordered, lost, waiting = plan_order(names, bad, installed, reason)
+        if lost:
+            self.r["coverage_reduced"][cert_id] = lost
+        for name in waiting:
+            self.r["skipped_names"][name] = ("not ordered: the new certificate would drop %s from %s, which is still valid"
+                                             % (", ".join(lost), cert_id))
+        if ordered is None:
+            if lost:
+                self.changes[cert_id] = _change("keep", cert_id, entry["client"], [
+                    "coverage reduced: %s failed the precheck; the installed certificate still covers them until %s"
+                    % (", ".join(lost), iso(installed.not_after))])
+            return None
+        if installed.valid:
+            # What the new certificate changes, after the precheck (not what the state asked for).
+            moved = (["+ %s" % n for n in ordered if n not in installed.names]
+                     + ["- %s" % n for n in installed.names if n not in ordered])
+            if lost:
+                moved.append("coverage reduced: %s failed the precheck" % ", ".join(lost))
+            detail = (detail[:1] + moved) if reason == "renew" else (moved or detail)
+        elif not installed.exists:
+            detail = ["order: %s" % ", ".join(ordered)]
+        return {"op": "order", "id": cert_id, "client": entry["client"], "entry": entry, "names": ordered,
+                "reason": "renew" if reason == "renew" else "issue",
+                "action": "change" if installed.exists else "create", "detail": detail,
+                "view": {"source": "acme", "names": ordered, "not_after": "(set when issued)",
+                         "fingerprint": "(new key)"}}
 
     def _run_precheck(self, names):
         if not names or not self.p["precheck"]:

@@ -71,57 +71,72 @@ def check_args(sites, pools, users, clients, reseller=None, webroot="/var/lib/fr
     g.string_list("clients", clients, g.client_id)
     homes = {}
     for i, user in enumerate(users):
-        at = "users[%d]" % i
-        name = g.client_id(at + ".name", user.get("name"))
-        if g.reserved_user(name):
-            raise g.Refused(at + ".name", "a client id must not be a system or service account (root, www-data, mysql, ...)", name)
-        if user.get("client") != name:
-            raise g.Refused(at + ".client", "a client's system user is named after its client id", user.get("client"))
-        if user.get("home") != home_of(name):
-            raise g.Refused(at + ".home", "a client's home is %s/<client id>" % WEB_ROOT, user.get("home"))
-        homes[name] = user["home"]
+        name, home = _check_user("users[%d]" % i, user)
+        homes[name] = home
     for i, pool in enumerate(pools):
-        at = "php_pools[%d]" % i
-        client = g.client_id(at + ".client", pool.get("client"))
-        if client not in homes:
-            raise g.Refused(at + ".client", "a PHP pool's client must be one of users", client)
-        if pool.get("user") != client:
-            raise g.Refused(at + ".user", "a PHP pool runs as its client's own user", pool.get("user"))
-        version = g.want(at + ".version", pool.get("version"), g.PHP_VERSION, "a PHP version is N.N")
-        if pool.get("name") != "%s-%s" % (client, version):
-            raise g.Refused(at + ".name", "a PHP pool is named <client>-<version>", pool.get("name"))
-        php_ini = pool.get("php_ini") or {}
-        if not isinstance(php_ini, dict):
-            raise g.Refused(at + ".php_ini", "must be a mapping of PHP setting to value", php_ini)
-        for name, value in php_ini.items():
-            rule = tunables.php_ini_problem(name, value)
-            if rule:
-                raise g.Refused("%s.php_ini.%s" % (at, name), rule, value)
+        _check_pool("php_pools[%d]" % i, pool, homes)
     for i, site in enumerate(sites):
-        at = "sites[%d]" % i
-        client = g.client_id(at + ".client", site.get("client"))
-        if client not in homes:
-            raise g.Refused(at + ".client", "a site's client must be one of users", client)
-        if site.get("user") != client:
-            raise g.Refused(at + ".user", "a site is served as its client's own user", site.get("user"))
-        name = g.dns_name(at + ".name", site.get("name"))
-        g.string_list(at + ".aliases", site.get("aliases", []), g.dns_name)
-        if site.get("docroot") != docroot_of(client, name):
-            raise g.Refused(at + ".docroot", "a docroot is %s/<client>/<name>/public" % WEB_ROOT, site.get("docroot"))
-        if site.get("php") not in (None, False):  # a static site has none
-            g.want(at + ".php", site["php"], g.PHP_VERSION, "a PHP version is N.N")
-        if site.get("tls") not in TLS_KINDS:
-            raise g.Refused(at + ".tls", "one of %s" % ", ".join(TLS_KINDS), site.get("tls"))
-        if site.get("certificate") is not None:
-            g.safe_id(at + ".certificate", site["certificate"])
-        if site.get("ipv4") is not None:
-            g.ipv4(at + ".ipv4", site["ipv4"])
-        for key in ("https_redirect", "hsts"):
-            g.flag("%s.%s" % (at, key), site.get(key, False))
-        if site.get("client_max_body_size") is not None:
-            rule = tunables.body_size_problem(site["client_max_body_size"])
-            if rule:
-                raise g.Refused(at + ".client_max_body_size", rule, site["client_max_body_size"])
+        _check_site("sites[%d]" % i, site, homes)
+
+
+def _check_user(at, user):
+    """One of check_args' users; returns (client id, home)."""
+    name = g.client_id(at + ".name", user.get("name"))
+    if g.reserved_user(name):
+        raise g.Refused(at + ".name", "a client id must not be a system or service account (root, www-data, mysql, ...)", name)
+    if user.get("client") != name:
+        raise g.Refused(at + ".client", "a client's system user is named after its client id", user.get("client"))
+    if user.get("home") != home_of(name):
+        raise g.Refused(at + ".home", "a client's home is %s/<client id>" % WEB_ROOT, user.get("home"))
+    return name, user["home"]
+
+
+def _client_of(at, entry, homes, client_rule, user_rule):
+    """The client of a PHP pool or a site (entry): one of homes, and the user it runs as (refused with the rules given)."""
+    client = g.client_id(at + ".client", entry.get("client"))
+    if client not in homes:
+        raise g.Refused(at + ".client", client_rule, client)
+    if entry.get("user") != client:
+        raise g.Refused(at + ".user", user_rule, entry.get("user"))
+    return client
+
+
+def _check_pool(at, pool, homes):
+    """One of check_args' PHP pools, of a client among homes."""
+    client = _client_of(at, pool, homes, "a PHP pool's client must be one of users", "a PHP pool runs as its client's own user")
+    version = g.want(at + ".version", pool.get("version"), g.PHP_VERSION, "a PHP version is N.N")
+    if pool.get("name") != "%s-%s" % (client, version):
+        raise g.Refused(at + ".name", "a PHP pool is named <client>-<version>", pool.get("name"))
+    php_ini = pool.get("php_ini") or {}
+    if not isinstance(php_ini, dict):
+        raise g.Refused(at + ".php_ini", "must be a mapping of PHP setting to value", php_ini)
+    for name, value in php_ini.items():
+        rule = tunables.php_ini_problem(name, value)
+        if rule:
+            raise g.Refused("%s.php_ini.%s" % (at, name), rule, value)
+
+
+def _check_site(at, site, homes):
+    """One of check_args' sites (vhosts), of a client among homes."""
+    client = _client_of(at, site, homes, "a site's client must be one of users", "a site is served as its client's own user")
+    name = g.dns_name(at + ".name", site.get("name"))
+    g.string_list(at + ".aliases", site.get("aliases", []), g.dns_name)
+    if site.get("docroot") != docroot_of(client, name):
+        raise g.Refused(at + ".docroot", "a docroot is %s/<client>/<name>/public" % WEB_ROOT, site.get("docroot"))
+    if site.get("php") not in (None, False):  # a static site has none
+        g.want(at + ".php", site["php"], g.PHP_VERSION, "a PHP version is N.N")
+    if site.get("tls") not in TLS_KINDS:
+        raise g.Refused(at + ".tls", "one of %s" % ", ".join(TLS_KINDS), site.get("tls"))
+    if site.get("certificate") is not None:
+        g.safe_id(at + ".certificate", site["certificate"])
+    if site.get("ipv4") is not None:
+        g.ipv4(at + ".ipv4", site["ipv4"])
+    for key in ("https_redirect", "hsts"):
+        g.flag("%s.%s" % (at, key), site.get(key, False))
+    if site.get("client_max_body_size") is not None:
+        rule = tunables.body_size_problem(site["client_max_body_size"])
+        if rule:
+            raise g.Refused(at + ".client_max_body_size", rule, site["client_max_body_size"])
 
 
 def gecos(reseller):

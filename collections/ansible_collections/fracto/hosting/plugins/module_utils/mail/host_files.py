@@ -1,0 +1,115 @@
+# -*- coding: utf-8 -*-
+# Copyright: fracto.hosting contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The files mail_server writes on a mail host, as one set: each rendered from the union of the resellers' records,
+the mode and owner it is written with, its change line, and the one reseller's view of it in a diff.
+
+Pure functions: the module reads the host (the certificates installed, the vmail ids, Roundcube's DES key) and
+passes what it found in. A diff never shows a hash, Roundcube's DES key, or another reseller's lines of a shared file.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
+
+SECRET_FILES = {mc.USERS_FILE: (0o640, "root", "dovecot"), mc.MAP_SNI: (0o600, "root", "root")}
+MAPS = (mc.MAP_DOMAINS, mc.MAP_MAILBOXES, mc.MAP_ALIASES, mc.MAP_SNI, mc.MAP_SENDERS)
+
+
+def render_all(p, shared, cert_paths, fingerprints, vmail_ids, des_key, *, templates):
+    """{path: content} of every file of the mail host (Dovecot, the users file, Postfix and its maps, the webmail
+    vhosts and Roundcube). p: the module's parameters (hostname, postfix_settings, webroot, webmail_ca_file);
+    shared: owners.union() of every record; cert_paths: {name: (fullchain, key)} of the names served with
+    their own certificate, fingerprints: {fullchain: sha256}; vmail_ids: (uid, gid). Raises safe.UnsafeValue or
+    render.RenderError."""
+    names = [m["name"] for m in shared["mail_names"]]
+    uid, gid = vmail_ids
+    files = {
+        mc.DOVECOT_CONF: mc.render_dovecot(p["hostname"], names, cert_paths, uid, gid, templates=templates),
+        mc.USERS_FILE: mc.render_users(shared["mailboxes"]),
+        mc.POSTFIX_MAIN: mc.render_main(p["hostname"], cert_paths, dict(mc.sender_settings(), **p["postfix_settings"]),
+                                        templates=templates),
+        mc.POSTFIX_MASTER: mc.render_master(shared["transports"], templates=templates),
+        mc.MAP_SENDERS: mc.render_map(shared["sender_map"], "sender_transports"),
+        mc.MAP_DOMAINS: mc.render_map(shared["domains"], "domains"),
+        mc.MAP_MAILBOXES: mc.render_map({a: u["client"] or "-" for a, u in shared["mailboxes"].items()}, "mailboxes"),
+        mc.MAP_ALIASES: mc.render_map({a: ",".join(t) for a, t in shared["aliases"].items()}, "aliases"),
+        mc.MAP_SNI: mc.render_sni(names, cert_paths, fingerprints),
+    }
+    files.update(mc.nginx_files(p["webroot"], shared["webmail_names"], cert_paths, templates=templates))
+    files.update(mc.roundcube_files(shared["webmail_names"], shared["mail_names"], des_key, p["hostname"], cert_paths,
+                                    p["webmail_ca_file"], templates=templates))
+    return files
+
+
+def ownership(path):
+    """(mode, owner, group) of one file: the secret maps and Roundcube's files are not world-readable."""
+    mode, owner, group = SECRET_FILES.get(path, (0o644, "root", "root"))
+    if path.startswith(mc.ROUNDCUBE_DIR + "/"):
+        mode, group = 0o640, "www-data"
+    return mode, owner, group
+
+
+def describe_file(path, before, after):
+    """A change line for a configuration file (the objects in the users file and maps have their own lines)."""
+    if path in (mc.USERS_FILE,) + MAPS:
+        return None
+    if path.startswith(mc.ROUNDCUBE_DIR) or "/sites/webmail." in path:
+        kind = "webmail_config"
+    else:
+        kind = "mail_config"
+    first = (after if after is not None else before).split("\n", 1)[0]
+    client = first.split("client=", 1)[1].split()[0] if "client=" in first else "(reseller)"
+    if before is None:
+        return mc.change("create", kind, path, client, ["written"])
+    if after is None:
+        return mc.change("remove", kind, path, client, [])
+    return mc.change("change", kind, path, client, ["updated"])
+
+
+def own_keys(*records):
+    """The keys of a reseller's objects as the shared files name them (addresses, domains, @domain, mail names)."""
+    keys = set()
+    for record in records:
+        if record:
+            keys |= set(record["domains"]) | set(record["mailboxes"]) | set(record["aliases"])
+            keys |= {"@" + d for d in record["domains"]} | {m["name"] for m in record["mail_names"]}
+    return keys
+
+
+def only_own(path, content, keys):
+    """A shared users file or map as this reseller's diff shows it: its own lines only (another reseller's mailboxes,
+    domains and aliases are not this reseller's to see)."""
+    if keys is None or path not in (mc.USERS_FILE,) + MAPS:
+        return content
+    out, previous = [], None
+    for line in content.splitlines():
+        key = line.split(":" if path == mc.USERS_FILE else " ", 1)[0]
+        if line.startswith("# ") and path == mc.MAP_SNI:
+            previous = line  # the fingerprint comment above an SNI entry
+            continue
+        if line.startswith("#") and path != mc.MAP_SNI:
+            out.append(line)
+        elif key in keys:
+            out += ([previous] if previous and path == mc.MAP_SNI else []) + [line]
+        previous = None
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def for_diff(path, content, keys=None):
+    if content is None:
+        return ""
+    content = only_own(path, content, keys)
+    if path == mc.USERS_FILE:
+        return mc.redact_users(content)
+    if path == mc.ROUNDCUBE_CONF:
+        key = mc.des_key_of(content)
+        return content.replace(key, mc.REDACTED) if key else content
+    return content
+
+
+def diffs(writes, before, keys):
+    """The diff of each file written ({path: content}; before: {path: content or None}), as the reseller of keys
+    (own_keys) sees it."""
+    return [dict(before_header=path, after_header=path, before=for_diff(path, before[path], keys),
+                 after=for_diff(path, content, keys)) for path, content in sorted(writes.items())]
