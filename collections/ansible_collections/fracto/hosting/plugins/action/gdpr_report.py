@@ -12,9 +12,9 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
-from ansible_collections.fracto.hosting.plugins.module_utils.files import write_in
 from ansible_collections.fracto.hosting.plugins.module_utils.gdpr import evaluate, gather
 from ansible_collections.fracto.hosting.plugins.module_utils.gdpr import report as gdpr_report
+from ansible_collections.fracto.hosting.plugins.module_utils.reports import ReportWriter
 from ansible_collections.fracto.hosting.plugins.module_utils.secrets import redact, redact_url
 
 ARGUMENT_SPEC = {
@@ -60,7 +60,8 @@ class ActionModule(ActionBase):
                     "check_mode": bool(task_vars.get("ansible_check_mode", False))}
         doc = redact(gdpr_report.document(reseller, verdicts, now.strftime("%Y-%m-%dT%H:%M:%SZ"), settings))
         lines = [redact_url(line) for line in gdpr_report.summary_lines(doc)]
-        paths = self._write(args["dest"], reseller, doc) if args["dest"] else []
+        writer = self._write(args["dest"], reseller, doc) if args["dest"] else None
+        paths = writer.paths if writer else []
         if paths:
             lines.append("written to %s" % ", ".join(paths))
         for line in lines:
@@ -68,7 +69,7 @@ class ActionModule(ActionBase):
         result.update(changed=False, compliant=doc["summary"]["compliant"], not_compliant=doc["summary"]["not_compliant"],
                       failures=evaluate.failures(verdicts), msg="\n".join(lines))
         if paths:
-            result["paths"] = paths
+            result.update(writer.result(), paths=paths)
         return result
 
     def _arguments(self):
@@ -94,8 +95,8 @@ class ActionModule(ActionBase):
 
     @staticmethod
     def _write(dest, reseller, doc):
-        """Write the report as JSON and Markdown into dest; their paths."""
-        dest = os.path.abspath(os.path.expanduser(dest))
-        os.makedirs(dest, exist_ok=True)
-        return [write_in(dest, "gdpr-%s.json" % reseller, json.dumps(doc, indent=2, sort_keys=True) + "\n"),
-                write_in(dest, "gdpr-%s.md" % reseller, gdpr_report.markdown(doc))]
+        """Write the report as JSON and Markdown into dest (and the runner's artifacts); the writer."""
+        writer = ReportWriter(dest)
+        writer.write("gdpr-%s.json" % reseller, json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        writer.write("gdpr-%s.md" % reseller, gdpr_report.markdown(doc))
+        return writer

@@ -6,10 +6,9 @@
 from __future__ import annotations
 
 import json
-import os
 
 from ansible_collections.fracto.hosting.plugins.action.client_state import ActionModule as ClientStateAction
-from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
+from ansible_collections.fracto.hosting.plugins.module_utils.reports import ReportWriter
 from ansible_collections.fracto.hosting.plugins.module_utils.state.pool import pool_table, pool_view, rdns_problems, system_lookups
 
 try:
@@ -60,11 +59,9 @@ class ActionModule(ClientStateAction):
         text = pool_table(view, show_free=bool(self._task.args.get("show_free", False)))
         dest = self._task.args.get("dest")
         if dest:
-            dest = os.path.abspath(os.path.expanduser(str(dest)))
-            os.makedirs(dest, exist_ok=True)
-            path = os.path.join(dest, "ip-pool-%s.json" % view["reseller"])
-            write_atomic(path, json.dumps(view, indent=2, sort_keys=True))
-            result["path"] = path
+            writer = ReportWriter(dest)
+            path = writer.write("ip-pool-%s.json" % view["reseller"], json.dumps(view, indent=2, sort_keys=True))
+            result.update(writer.result(), path=path)
             text += "\nwritten to %s" % path
         for line in text.splitlines():
             self._display.display(line)

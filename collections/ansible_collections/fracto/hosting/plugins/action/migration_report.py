@@ -6,11 +6,10 @@
 from __future__ import annotations
 
 import json
-import os
 
 from ansible.plugins.action import ActionBase
-from ansible_collections.fracto.hosting.plugins.module_utils.files import write_in
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.report import document, format_site, outdated
+from ansible_collections.fracto.hosting.plugins.module_utils.reports import ReportWriter
 from ansible_collections.fracto.hosting.plugins.module_utils.secrets import redact, redact_url
 
 
@@ -26,7 +25,8 @@ class ActionModule(ActionBase):
         sites = self._task.args.get("sites") or []
         dest = self._task.args.get("dest")
         check = bool(task_vars.get("ansible_check_mode", False))
-        lines, paths, failed, old = [], [], {}, {}
+        lines, failed, old = [], {}, {}
+        writer = ReportWriter(dest) if dest else None
         if not sites:
             lines.append("no site to migrate")
         for site in sorted(sites, key=lambda s: s.get("client", "")):
@@ -37,17 +37,15 @@ class ActionModule(ActionBase):
                 failed[site["client"]] = site.get("failed_step")
             if outdated(site):
                 old[site["client"]] = outdated(site)
-            if dest:
-                directory = os.path.abspath(os.path.expanduser(str(dest)))
-                os.makedirs(directory, exist_ok=True)
+            if writer:
                 stem = "migration-%s%s" % ("plan-" if check else "", site["client"])
-                paths.append(write_in(directory, stem + ".json", json.dumps(redact(document(site)), indent=2, sort_keys=True)))
-                paths.append(write_in(directory, stem + ".txt", "\n".join(block) + "\n"))
-        if paths:
-            lines.append("written to %s" % ", ".join(p for p in paths if p.endswith(".json")))
+                writer.write(stem + ".json", json.dumps(redact(document(site)), indent=2, sort_keys=True))
+                writer.write(stem + ".txt", "\n".join(block) + "\n")
+        if writer and writer.paths:
+            lines.append("written to %s" % ", ".join(p for p in writer.paths if p.endswith(".json")))
         for line in lines:
             self._display.display(line)
         result.update(changed=False, failed_sites=failed, outdated=old, msg="\n".join(lines))
-        if dest:
-            result["paths"] = paths
+        if writer:
+            result.update(writer.result(), paths=writer.paths)
         return result

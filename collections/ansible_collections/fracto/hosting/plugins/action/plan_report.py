@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 
 from ansible.plugins.action import ActionBase
 from ansible_collections.fracto.hosting.plugins.module_utils import run_report
-from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.ledger import group_by_client
+from ansible_collections.fracto.hosting.plugins.module_utils.reports import ReportWriter
 from ansible_collections.fracto.hosting.plugins.module_utils.secrets import redact, redact_url
 
 
@@ -43,8 +42,9 @@ class ActionModule(ActionBase):
         # What a module reported is printed and stored with URLs redacted.
         document = run_report.document(mode, reseller, check, counts, redact(grouped), summary, redact(notes))
         if dest:
-            path = self._write(dest, "%s-%s.json" % (mode, reseller), document)
-            result["path"] = path
+            writer = ReportWriter(dest)
+            path = writer.write("%s-%s.json" % (mode, reseller), json.dumps(document, indent=2, sort_keys=True))
+            result.update(writer.result(), path=path)
             lines.append("written to %s" % path)
         lines += run_report.service_lines(summary)
         lines = [redact_url(line) for line in lines]
@@ -52,11 +52,3 @@ class ActionModule(ActionBase):
             self._display.display(line)
         result.update(changed=False, counts=counts, plan=document["clients"], msg="\n".join(lines))
         return result
-
-    @staticmethod
-    def _write(dest, name, document):
-        dest = os.path.abspath(os.path.expanduser(str(dest)))
-        os.makedirs(dest, exist_ok=True)
-        path = os.path.join(dest, name)
-        write_atomic(path, json.dumps(document, indent=2, sort_keys=True))
-        return path

@@ -14,6 +14,9 @@ options:
     description:
       - Directory on the controller where the module writes its documents (named in its description); nothing is
         written if unset.
+      - Under ansible-runner (an AWX or Automation Platform job, C(ansible-runner run)), each document is also copied
+        into the job's artifact directory, C(<artifact dir>/fracto/); ansible-runner names that directory in
+        C(AWX_ISOLATED_DATA_DIR).
     type: path
 attributes:
   check_mode:
@@ -31,4 +34,9 @@ msg:
   description: The printed report.
   returned: always
   type: str
+artifacts:
+  description: The copies of the documents in the job's artifact directory (C(<artifact dir>/fracto/)).
+  returned: when O(dest) is set and the run is under ansible-runner
+  type: list
+  elements: str
 """
