@@ -12,7 +12,10 @@ COLLECTION := collections/ansible_collections/fracto/hosting
 # directory, data read by client_state, never an inventory (docs/security.md#inventories).
 DEMO := -i inventories/platform -e fracto_reseller_dir=inventories/demo
 
-.PHONY: setup demo plan validate gdpr lab-down lab-reset test lint sanity unit molecule
+# The execution environment's build context (ansible-builder create: no network, no container engine).
+EE_CONTEXT ?= .fracto/ee-context
+
+.PHONY: setup demo plan validate gdpr lab-down lab-reset test lint sanity unit molecule ee-context
 
 setup:  ## venv (Python >= 3.12), Docker engine, lab base image, the webmail test's browser
 	bash scripts/ensure-venv.sh
@@ -40,10 +43,15 @@ lab-down:  ## remove the lab's containers
 
 test: setup lint sanity unit molecule  ## every check
 
-lint:  ## ruff, ansible-lint (profile production) and the collection's changelog fragments
+lint: ee-context  ## ruff, ansible-lint (profile production), the collection's changelog fragments, the EE definition
 	ruff check .
 	ansible-lint
 	cd $(COLLECTION) && antsibull-changelog lint
+
+ee-context:  ## the execution environment's build context from execution-environment.yml (image build: docs/awx.md)
+	rm -rf $(EE_CONTEXT)
+	ansible-builder create --file execution-environment.yml --context $(EE_CONTEXT) --output-filename Containerfile
+	test -s $(EE_CONTEXT)/Containerfile && test -s $(EE_CONTEXT)/_build/requirements.txt
 
 sanity:
 	bash scripts/sanity.sh
