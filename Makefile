@@ -17,7 +17,7 @@ EE_CONTEXT ?= .fracto/ee-context
 
 .PHONY: setup demo plan validate gdpr lab-down lab-reset test lint sanity unit molecule ee-context
 
-setup:  ## venv (Python >= 3.12), Docker engine, lab base image, the webmail test's browser
+setup:  ## venv (Python >= 3.12), Docker engine, lab base image, the browser of the webmail and GDPR page tests
 	bash scripts/ensure-venv.sh
 	bash scripts/ensure-docker.sh
 	bash scripts/ensure-browser.sh
@@ -34,7 +34,7 @@ plan: setup  ## the dry run: what site.yml would change, per client (nothing is 
 validate: setup  ## validate the demo state without touching a host
 	ansible-playbook $(DEMO) playbooks/validate.yml
 
-gdpr: setup  ## the GDPR report of the demo (.fracto/gdpr-demo.md and .json), trusting the lab's CAs
+gdpr: setup  ## the GDPR report of the demo (.fracto/gdpr-demo.md, .json, .html and gdpr-demo/<client>.html), trusting the lab's CAs
 	python scripts/lab-roots.py .fracto/lab/roots.pem
 	ansible-playbook $(DEMO) playbooks/gdpr_report.yml -e fracto_gdpr_ca_bundle=$(CURDIR)/.fracto/lab/roots.pem
 

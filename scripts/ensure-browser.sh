@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The browser of the webmail test (molecule/mail): Debian's chromium, driven by Playwright for Python with
 # executable_path (never `playwright install`), and certutil (libnss3-tools) for its NSS trust store.
-# Installs only what is missing. Safe to run twice.
+# Also the browser of the GDPR page test (molecule/backup/tests/test_gdpr_report.py). Installs only what is missing.
+# Safe to run twice.
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)

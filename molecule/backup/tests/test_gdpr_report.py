@@ -1,8 +1,9 @@
 """The GDPR report (playbooks/gdpr_report.yml) on the demo platform after backups have run.
 
-cliente1 (package gdpr) passes with evidence from the real hosts; made non-compliant on purpose (HSTS removed
-from its vhost on cloud01, then its backup records made failed and stale on the hosts), it fails with the reasons.
-Every test puts back what it changed.
+cliente1 (package gdpr) passes with evidence from the real hosts, and its HTML page, opened in headless Chromium
+(Debian's, scripts/ensure-browser.sh), shows every requirement passed (screenshot in .fracto/backup/); made
+non-compliant on purpose (HSTS removed from its vhost on cloud01, then its backup records made failed and stale on the
+hosts), it fails with the reasons. Every test puts back what it changed.
 """
 
 import datetime
@@ -10,6 +11,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 
 import pytest
 import testinfra
@@ -26,6 +28,7 @@ STATUS = "/var/lib/fracto/backup/status/demo"
 VHOST = "/etc/nginx/fracto/sites/cliente1.test.conf"
 C1_WEB_NAMES = ["cliente1.test", "www.cliente1.test", "shop.cliente1.test", "blog.cliente1.test", "webmail.cliente1.test"]
 REQUIREMENTS = ["https-everywhere", "http-redirects-to-https", "hsts", "tls-only-mail-access", "encrypted-offsite-backup"]
+SCENARIO_REPORTS = PROJECT / ".fracto" / "backup"  # what this scenario keeps for people to look at (screenshots)
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +75,16 @@ def requirement(doc, client, rid):
     return next(r for r in doc["clients"][client]["requirements"] if r["id"] == rid)
 
 
-def test_the_gdpr_client_passes_with_evidence(backups_ran, ca_bundle, tmp_path):
-    rc, out, doc = gdpr_run(ca_bundle, tmp_path)
+@pytest.fixture(scope="module")
+def compliant_report(backups_ran, ca_bundle, tmp_path_factory):
+    """One report of the demo as converged (cliente1 compliant): (rc, output, JSON document, report directory)."""
+    report_dir = tmp_path_factory.mktemp("gdpr-report")
+    rc, out, doc = gdpr_run(ca_bundle, report_dir)
+    return rc, out, doc, report_dir
+
+
+def test_the_gdpr_client_passes_with_evidence(compliant_report):
+    rc, out, doc, report_dir = compliant_report
     assert rc == 0, out[-4000:]
     assert "client cliente1 (package gdpr, claims GDPR): COMPLIANT" in out
     c1 = doc["clients"]["cliente1"]
@@ -99,14 +110,55 @@ def test_the_gdpr_client_passes_with_evidence(backups_ran, ca_bundle, tmp_path):
         assert job["last_status"] == "ok" and job["encrypted"] and job["outside_host"] and job["snapshot_id"], job
         assert job["repository"].startswith("sftp:") and job["host"] in ("cloud01", "mail01"), job
     # The page a person reads says the same.
-    page = (tmp_path / "gdpr-demo.md").read_text()
+    page = (report_dir / "gdpr-demo.md").read_text()
     assert "## cliente1 (package gdpr): COMPLIANT" in page and "### PASS encrypted-offsite-backup" in page
+    pages = ["gdpr-demo.html"] + ["gdpr-demo/%s.html" % c for c in sorted(doc["clients"])]
+    assert all((report_dir / name).is_file() for name in pages) and "a page per client (3)" in out
     # cliente3 (entry: no AutoSSL, no backup) claims nothing: listed as not compliant, informational, not failing the run.
     c3 = doc["clients"]["cliente3"]
     assert not c3["claims_gdpr"] and not c3["compliant"] and not c3["blocking"]
     assert "no backup job: the package has backup: none (no backup outside the host)" in \
         requirement(doc, "cliente3", "encrypted-offsite-backup")["reasons"]
     assert "cliente3.test: HTTP answers 200, not a redirect to HTTPS" in requirement(doc, "cliente3", "http-redirects-to-https")["reasons"]
+
+
+def test_the_page_of_cliente1_in_a_real_browser_shows_every_requirement_passed(compliant_report):
+    """Headless Chromium opens the page the reseller hands to cliente1 (a file: nothing else may be fetched)."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "run scripts/ensure-browser.sh (Debian's chromium)"
+    _rc, _out, doc, report_dir = compliant_report
+    path = report_dir / "gdpr-demo" / "cliente1.html"
+    SCENARIO_REPORTS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, SCENARIO_REPORTS / "gdpr-demo-cliente1.html")
+    expected = {r["id"]: "passed" if r["passed"] else "failed" for r in doc["clients"]["cliente1"]["requirements"]}
+    assert expected == dict.fromkeys(REQUIREMENTS, "passed")  # the scenario's data makes every requirement pass
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            fetched = []
+            page.on("request", lambda request: fetched.append(request.url))
+            page.goto(path.as_uri(), timeout=30000)
+            assert page.locator("#client").inner_text() == "cliente1" and page.locator("#reseller").inner_text() == "demo"
+            assert page.locator("#summary").get_attribute("data-verdict") == "compliant"
+            assert "COMPLIANT" in page.locator("#summary .verdict").inner_text()
+            assert (page.locator("#passed").inner_text(), page.locator("#failed").inner_text()) == ("5", "0")
+            rows = page.locator("tr.requirement")
+            shown = {rows.nth(i).get_attribute("data-requirement"): (rows.nth(i).get_attribute("data-status"),
+                                                                     rows.nth(i).locator("td.status").inner_text())
+                     for i in range(rows.count())}
+            assert list(shown) == REQUIREMENTS
+            assert {rid: status for rid, (status, _text) in shown.items()} == expected
+            assert all("PASSED" in text for _status, text in shown.values()), shown
+            text = page.locator("body").inner_text()
+            assert "cliente1.test" in text and "cliente2" not in text and "cliente3" not in text
+            assert fetched == [path.as_uri()], fetched  # self-contained: no style sheet, font, image or script fetched
+            page.screenshot(path=str(SCENARIO_REPORTS / "gdpr-cliente1.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (SCENARIO_REPORTS / "gdpr-cliente1.png").stat().st_size > 0
 
 
 def test_check_mode_changes_nothing_and_still_reports(backups_ran, ca_bundle, tmp_path):

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: fracto.hosting contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Render the Jinja2 templates of the configuration files a module writes (nginx, PHP-FPM, Postfix, Dovecot, Roundcube).
+"""Render the Jinja2 templates of the configuration files a module writes (nginx, PHP-FPM, Postfix, Dovecot, Roundcube),
+and of the HTML pages of the GDPR report (on the controller, with autoescape on).
 
 The roles read each template's source on the controller (their defaults say where, an operator may point a variable
 at a file of their own) and pass the sources to the module in its `templates` option; the module renders them here,
@@ -12,7 +13,8 @@ the roles' templates are written for:
 
 - `StrictUndefined`: a name the context does not have fails the run (naming the template), never renders as '';
 - `trim_blocks` and `lstrip_blocks`: a line that holds only a `{% ... %}` tag leaves nothing in the output;
-- `keep_trailing_newline`: the file ends as the template does; `autoescape` off (these are not HTML).
+- `keep_trailing_newline`: the file ends as the template does; `autoescape` off (these are not HTML), on for the
+  HTML pages (`Templates(..., autoescape=True)`): every value there comes from a reseller's state or a host.
 """
 
 from __future__ import annotations
@@ -44,20 +46,21 @@ class RenderError(ValueError):
         self.name = name
 
 
-def environment():
-    """The sandboxed environment every template of the platform is rendered in."""
-    return SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False,
+def environment(autoescape=False):
+    """The sandboxed environment every template of the platform is rendered in (autoescape: for HTML)."""
+    return SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=autoescape,
                                 trim_blocks=True, lstrip_blocks=True)
 
 
 class Templates:
     """The template sources a module was given ({key: source}), each compiled once, on first use."""
 
-    def __init__(self, sources, option="templates"):
+    def __init__(self, sources, option="templates", autoescape=False):
         if not isinstance(sources, dict):
             raise RenderError(option, "must be a mapping of template name to its source")
         self.sources = dict(sources)
         self.option = option
+        self.autoescape = autoescape
         self._env = None
         self._compiled = {}
 
@@ -65,8 +68,8 @@ class Templates:
         """The keys of keys that have no source (sorted)."""
         return sorted(k for k in keys if not isinstance(self.sources.get(k), str) or not self.sources[k])
 
-    def render(self, key, context):
-        """The text of template key rendered with context; raises RenderError naming `<option>.<key>`."""
+    def compile(self, key):
+        """Template key compiled (once); raises RenderError naming `<option>.<key>` when missing or broken."""
         name = "%s.%s" % (self.option, key)
         if not HAS_JINJA2:
             raise RenderError(name, "the Python library %s is not installed on the host" % JINJA2_LIBRARY)
@@ -76,12 +79,18 @@ class Templates:
             if not isinstance(source, str) or not source:
                 raise RenderError(name, "is missing (the role passes the source of each template it ships)")
             if self._env is None:
-                self._env = environment()
+                self._env = environment(self.autoescape)
             try:
                 template = self._env.from_string(source)
             except TemplateError as exc:
                 raise RenderError(name, "does not compile: %s" % exc) from None
             self._compiled[key] = template
+        return template
+
+    def render(self, key, context):
+        """The text of template key rendered with context; raises RenderError naming `<option>.<key>`."""
+        name = "%s.%s" % (self.option, key)
+        template = self.compile(key)
         try:
             return template.render(context)
         except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:

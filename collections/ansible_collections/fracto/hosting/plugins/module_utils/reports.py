@@ -50,15 +50,31 @@ class ReportWriter:
         self.artifacts = []
 
     def write(self, name, content, mode=0o644):
-        """Write name into the report directory (and its copy); returns the report directory's path."""
+        """Write name (a file name, or sub/name) into the report directory (and its copy); returns the report
+        directory's path."""
         path = os.path.join(self.directory, name)
-        write_atomic(path, content, mode=mode)
+        write_atomic(path, content, mode=mode, makedirs=True, dir_mode=0o755)
         self.paths.append(path)
         if self.copies:
             copy = os.path.join(self.copies, name)
             write_atomic(copy, content, mode=mode, makedirs=True, dir_mode=0o755)
             self.artifacts.append(copy)
         return path
+
+    def prune(self, subdir, suffix):
+        """Remove the files of the report directory's subdir ending in suffix that this writer did not write (pages an
+        earlier run left for what this run no longer reports); returns their paths. The artifact copies are per job."""
+        directory = os.path.join(self.directory, subdir)
+        if not os.path.isdir(directory) or os.path.islink(directory):
+            return []
+        written = set(self.paths)
+        removed = []
+        for entry in sorted(os.listdir(directory)):
+            path = os.path.join(directory, entry)
+            if entry.endswith(suffix) and path not in written and (os.path.islink(path) or os.path.isfile(path)):
+                os.unlink(path)
+                removed.append(path)
+        return removed
 
     def result(self):
         """What the action returns about its documents: ``artifacts`` only when copies were made."""

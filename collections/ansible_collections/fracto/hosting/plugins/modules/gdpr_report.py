@@ -26,6 +26,10 @@ description:
   - Prints a summary and writes C(gdpr-<reseller>.json) and C(gdpr-<reseller>.md) into O(dest), with per client the
     package's claim, each requirement with its evidence, pass or fail and why, and the verdict (compliant / not
     compliant; for a package that does not claim GDPR the failures are informational).
+  - Writes the same report as HTML pages rendered from the same document (no second evaluation, redacted the same way)
+    with O(html_template) -- C(gdpr-<reseller>.html), the reseller's index, and C(gdpr-<reseller>/<client>.html), one
+    page per client with that client's data only (the page a reseller hands to its client). Pages an earlier run left
+    in C(gdpr-<reseller>/) for clients this run does not report are removed.
   - Never fails because a client is not compliant; the playbook decides with RV(failures).
 extends_documentation_fragment:
   - fracto.hosting.controller
@@ -73,6 +77,14 @@ options:
     description: Timeout of each network probe, in seconds.
     type: float
     default: 10.0
+  html_template:
+    description:
+      - Jinja2 template of the HTML pages, a file on the controller (the platform operator's; a reseller's state
+        cannot set it). The collection's C(plugins/module_utils/gdpr/templates/gdpr.html.j2) when unset.
+      - Rendered in a sandbox with autoescape on, once per page with C(page=index) or C(page=client); the values it is
+        given are listed at its top. A template that does not compile fails before anything is probed; one that fails
+        to render fails before anything is written; both name the file.
+    type: path
 notes:
   - The policy and every requirement's evidence are described in C(docs/gdpr.md).
 seealso:
@@ -90,6 +102,7 @@ EXAMPLES = r"""
     addresses: {cloud01: 198.51.100.21, mail01: 198.51.100.22}
     ca_bundle: /etc/ssl/certs/ca-certificates.crt
     dest: "{{ playbook_dir }}/../.fracto"
+    html_template: /srv/platform/templates/gdpr.html.j2  # the operator's own pages (default: the collection's)
   register: gdpr__report
 """
 
@@ -114,8 +127,27 @@ failures:
   type: dict
   sample: {cliente1: ["cliente1.test: no Strict-Transport-Security header (HTTPS answered 200)"]}
 paths:
-  description: The JSON and Markdown documents written.
+  description: The documents written, in this order -- the JSON, the Markdown, the HTML index, then each client's page.
   returned: when O(dest) is set
   type: list
   elements: str
+pages:
+  description: The HTML pages written, and the pages of an earlier run that were removed.
+  returned: when O(dest) is set
+  type: dict
+  contains:
+    index:
+      description: The reseller's index, C(gdpr-<reseller>.html).
+      type: str
+    clients:
+      description: Each client's page, C(client -> <dest>/gdpr-<reseller>/<client>.html).
+      type: dict
+    removed:
+      description: Pages of C(gdpr-<reseller>/) left by an earlier run for clients this run did not report.
+      type: list
+      elements: str
+  sample:
+    index: /srv/fracto/.fracto/gdpr-demo.html
+    clients: {cliente1: /srv/fracto/.fracto/gdpr-demo/cliente1.html}
+    removed: []
 """

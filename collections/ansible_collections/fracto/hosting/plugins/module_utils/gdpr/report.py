@@ -24,41 +24,57 @@ def _md(text):
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _evidence_lines(requirement):
+def _code(value):
+    """A name or value set apart in Markdown."""
+    return "`%s`" % (value,)
+
+
+def evidence_entries(requirement, code=_code):
+    """The evidence of a requirement as text, one entry per item: {text, details} (details: the mail checks).
+
+    code sets apart names and values (Markdown backticks; plain text for the HTML pages, which escape it)."""
     rid = requirement["id"]
     out = []
     for item in requirement["evidence"]:
+        details = []
         if rid == "https-everywhere":
             if item.get("verified"):
-                out.append("`%s` at %s: certificate `%s` issued by %s, covers %s, valid until %s (%s, HTTP %s)" % (
-                    item["name"], item.get("address"), item.get("subject"), item.get("issuer"),
-                    ", ".join(item.get("certificate_names") or []), item.get("not_after"), item.get("tls_version"), item.get("status")))
+                text = "%s at %s: certificate %s issued by %s, covers %s, valid until %s (%s, HTTP %s)" % (
+                    code(item["name"]), item.get("address"), code(item.get("subject")), item.get("issuer"),
+                    ", ".join(item.get("certificate_names") or []), item.get("not_after"), item.get("tls_version"), item.get("status"))
             else:
-                out.append("`%s` at %s: %s%s" % (item["name"], item.get("address"), item.get("error") or "not verified",
-                                                 " (presented `%s` by %s for %s)" % (item.get("subject"), item.get("issuer"),
-                                                                                     ", ".join(item.get("certificate_names") or []))
-                                                 if item.get("subject") else ""))
+                text = "%s at %s: %s%s" % (code(item["name"]), item.get("address"), item.get("error") or "not verified",
+                                           " (presented %s by %s for %s)" % (code(item.get("subject")), item.get("issuer"),
+                                                                             ", ".join(item.get("certificate_names") or []))
+                                           if item.get("subject") else "")
         elif rid == "http-redirects-to-https":
-            out.append("`http://%s/` at %s: %s" % (item["name"], item.get("address"), item.get("error") or "%s %s" % (
-                item.get("status"), ("-> " + item["location"]) if item.get("location") else "")))
+            text = "%s at %s: %s" % (code("http://%s/" % item["name"]), item.get("address"), item.get("error") or "%s %s" % (
+                item.get("status"), ("-> " + item["location"]) if item.get("location") else ""))
         elif rid == "hsts":
-            out.append("`%s`: %s" % (item["name"], "`Strict-Transport-Security: %s` (max-age %s s = %s days)" % (
-                item["header"], item.get("max_age"), (item.get("max_age") or 0) // 86400) if item.get("header") else "no header"))
+            text = "%s: %s" % (code(item["name"]), "%s (max-age %s s = %s days)" % (
+                code("Strict-Transport-Security: %s" % item["header"]), item.get("max_age"), (item.get("max_age") or 0) // 86400)
+                if item.get("header") else "no header")
         elif rid == "tls-only-mail-access":
-            out.append("`%s`%s:" % (item["name"], " at %s" % item["address"] if item.get("address") else ""))
-            out.extend("  - %s" % _md(check) for check in item.get("checks") or [])
+            text = "%s%s:" % (code(item["name"]), " at %s" % item["address"] if item.get("address") else "")
+            details = list(item.get("checks") or [])
         elif rid == "encrypted-offsite-backup":
-            if item.get("record") is None and "repository" not in item:
-                out.append("job `%s` on %s: no record" % (item["job"], item.get("host")))
-            else:
-                out.append("job `%s` on %s: last success %s%s, last run %s %s%s; repository `%s` (managed by %s, encrypted %s, "
-                           "outside the host %s), snapshot %s, %s bytes" % (
-                               item["job"], item.get("host"), item.get("last_success"),
-                               " (%s ago)" % item["age"] if item.get("age") else "", item.get("last_attempt"), item.get("last_status"),
-                               ": %s" % item["last_error"] if item.get("last_error") else "", item.get("repository"),
-                               item.get("managed_by"), item.get("encrypted"), item.get("outside_host"), item.get("snapshot_id"),
-                               item.get("size_bytes")))
+            text = _backup_text(item, code)
+        else:
+            continue
+        out.append({"text": text, "details": details})
     return out
+
+
+def _backup_text(item, code):
+    if item.get("record") is None and "repository" not in item:
+        return "job %s on %s: no record" % (code(item["job"]), item.get("host"))
+    return ("job %s on %s: last success %s%s, last run %s %s%s; repository %s (managed by %s, encrypted %s, "
+            "outside the host %s), snapshot %s, %s bytes" % (
+                code(item["job"]), item.get("host"), item.get("last_success"),
+                " (%s ago)" % item["age"] if item.get("age") else "", item.get("last_attempt"), item.get("last_status"),
+                ": %s" % item["last_error"] if item.get("last_error") else "", code(item.get("repository")),
+                item.get("managed_by"), item.get("encrypted"), item.get("outside_host"), item.get("snapshot_id"),
+                item.get("size_bytes")))
 
 
 def markdown(doc):
@@ -87,9 +103,11 @@ def markdown(doc):
                 lines.append(req["note"])
             if req["reasons"]:
                 lines += ["", "Why it fails:"] + ["- %s" % _md(r) for r in req["reasons"]]
-            evidence = _evidence_lines(req)
+            evidence = evidence_entries(req)
             if evidence:
-                lines += ["", "Evidence:"] + [line if line.startswith("  ") else "- " + _md(line) for line in evidence]
+                lines += ["", "Evidence:"]
+                for entry in evidence:
+                    lines += ["- " + _md(entry["text"])] + ["  - %s" % _md(detail) for detail in entry["details"]]
     return "\n".join(lines) + "\n"
 
 

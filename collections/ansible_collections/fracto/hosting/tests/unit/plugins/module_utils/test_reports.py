@@ -44,3 +44,16 @@ def test_a_relative_missing_or_empty_artifact_variable_is_no_artifact_directory(
     assert artifact_dir({RUNNER_ARTIFACT_ENV: "artifacts/1"}) is None
     assert artifact_dir({RUNNER_ARTIFACT_ENV: str(tmp_path / "missing")}) is None
     assert artifact_dir({RUNNER_ARTIFACT_ENV: str(tmp_path)}) == str(tmp_path / ARTIFACT_SUBDIR)
+
+
+def test_a_document_in_a_subdirectory_and_the_pruning_of_what_this_run_did_not_write(tmp_path):
+    reports = tmp_path / "reports"
+    (reports / "gdpr-demo" / "sub.html").mkdir(parents=True)  # a directory is never removed
+    (reports / "gdpr-demo" / "old.html").write_text("earlier run")
+    (reports / "gdpr-demo" / "keep.txt").write_text("not a page")
+    writer = ReportWriter(reports, environ={})
+    path = writer.write("gdpr-demo/c1.html", "<p>")
+    assert path == str(reports / "gdpr-demo" / "c1.html")
+    assert writer.prune("gdpr-demo", ".html") == [str(reports / "gdpr-demo" / "old.html")]
+    assert sorted(os.listdir(reports / "gdpr-demo")) == ["c1.html", "keep.txt", "sub.html"]
+    assert writer.prune("missing", ".html") == []
