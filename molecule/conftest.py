@@ -1,8 +1,10 @@
 """Helpers shared by the scenarios' testinfra tests: the lab's DNS and addresses, seen from the machine."""
 
+import imaplib
 import os
 import pathlib
 import re
+import socket
 
 import dns.resolver
 import pytest
@@ -83,3 +85,15 @@ def run_playbook(project, *args, env=None, timeout=900):
     run = subprocess.run(command + list(args), capture_output=True, text=True, cwd=project,
                          env=dict(os.environ, **plain, **(env or {})), timeout=timeout, check=False)
     return run.returncode, re.sub(r"\x1b\[[0-9;]*m", "", run.stdout + run.stderr)
+
+
+class LabIMAP4SSL(imaplib.IMAP4_SSL):
+    """IMAPS to an address of the lab, with the branded name as SNI and as the name verified."""
+
+    def __init__(self, address, name, context):
+        self._address = address
+        super().__init__(name, 993, ssl_context=context, timeout=10)
+
+    def _create_socket(self, timeout):
+        sock = socket.create_connection((self._address, self.port), timeout)
+        return self.ssl_context.wrap_socket(sock, server_hostname=self.host)

@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 """Hostile values in a reseller's inventory: each is refused by playbooks/validate.yml before any host is touched.
 
-A case (tests/hostile/NN-short-name.yml) is one attack, written the way a reseller (or a client through its
-reseller) would: a value of its state (`patch`, merged into the base state as in tests/test_bad_inventories.py)
+A case (tests/hostile/NN-short-name.yml, NNN- from 100 on) is one attack, written the way a reseller (or a client
+through its reseller) would: a value of its state (`patch`, merged into the base state as in tests/test_bad_inventories.py)
 or a file of its inventory (`files`: relative path -> text, e.g. group_vars/all/evil.yml setting
 ansible_connection). `expect` lists what the refusal must name: the field and the rule. Every run must fail,
 print no secret and no private key, contact no host, and run nothing: the text @MARKER@ in a case becomes a
@@ -24,7 +24,7 @@ import yaml
 from test_bad_inventories import assert_clean, build_inventory, run_validate
 
 CASES_DIR = pathlib.Path(__file__).resolve().parent / "hostile"
-CASES = sorted(CASES_DIR.glob("[0-9][0-9]-*.yml"))
+CASES = sorted(CASES_DIR.glob("[0-9][0-9]-*.yml")) + sorted(CASES_DIR.glob("[0-9][0-9][0-9]-*.yml"))
 KEYS = {"description", "class", "patch", "files", "expect"}
 
 
@@ -49,12 +49,13 @@ def with_marker(value, marker):
 
 def test_suite_covers_every_class():
     assert len(CASES) >= 40
-    numbers = [p.name[:2] for p in CASES]
+    numbers = [int(p.name.split("-", 1)[0]) for p in CASES]
     assert len(numbers) == len(set(numbers)), "two cases share a number"
-    assert sorted(CASES_DIR.glob("*.yml")) == CASES, "case files are named NN-short-name.yml"
+    assert sorted(CASES_DIR.glob("*.yml")) == sorted(CASES), "case files are named NN-short-name.yml (NNN- from 100 on)"
     classes = {load_case(p)["class"] for p in CASES}
     for required in ("inventory-origin", "template-code", "backup-repository", "local-part", "password-hash", "database",
-                     "client-id", "trailing-newline", "control-chars", "migration-site", "reserved-name", "web-settings"):
+                     "client-id", "trailing-newline", "control-chars", "migration-site", "reserved-name", "web-settings",
+                     "mail-dns"):
         assert required in classes, "no hostile case of class %s" % required
 
 

@@ -19,7 +19,7 @@ import uuid
 import pytest
 import testinfra
 import yaml
-from conftest import PROJECT, run_playbook
+from conftest import PROJECT, LabIMAP4SSL, run_playbook
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 MAIL01 = testinfra.get_host("ansible://mail01?ansible_inventory=" + INVENTORY)
@@ -173,18 +173,6 @@ def test_submitted_message_is_delivered_and_read_back_over_imaps(mail01_address,
                 break
             time.sleep(1)
         assert found, "%s did not receive %s" % (address, delivered)
-
-
-class LabIMAP4SSL(imaplib.IMAP4_SSL):
-    """IMAPS to an address of the lab, with the branded name as SNI and as the name verified."""
-
-    def __init__(self, address, name, context):
-        self._address = address
-        super().__init__(name, 993, ssl_context=context, timeout=10)
-
-    def _create_socket(self, timeout):
-        sock = socket.create_connection((self._address, self.port), timeout)
-        return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
 
 
 def test_quota_is_reported_and_enforced(mail01_address):

@@ -129,7 +129,7 @@ class ActionModule(ActionBase):
             msg="the state of reseller %s is valid: %d clients, %d names, %d hosts"
             % (state["reseller"].get("name"), len(state["clients"]), names, len(state["hosts"])),
         )
-        public = {k: state[k] for k in ("reseller", "platform", "clients", "dns")}
+        public = {k: state[k] for k in ("reseller", "platform", "clients", "dns", "mail_dns")}
         result["ansible_facts"] = {"fracto_state_public": public}
         if resolve:
             result["ansible_facts"]["fracto_state"] = state

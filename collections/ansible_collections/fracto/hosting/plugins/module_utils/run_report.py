@@ -111,10 +111,11 @@ def service_lines(summary):
     return lines
 
 
-def document(mode, reseller, check, counts, grouped, summary, notes):
-    """The JSON document of the plan or report (grouped and notes already redacted)."""
+def document(mode, reseller, check, counts, grouped, summary, notes, mail_dns=()):
+    """The JSON document of the plan or report (grouped and notes already redacted); mail_dns: the DNS records each
+    client publishes for its mail (module_utils/mail/dns_records.py)."""
     return {
         "kind": mode, "reseller": reseller, "check_mode": check, "counts": counts,
         "clients": {client: [dict(c, line=format_change(c)) for c in changes] for client, changes in grouped.items()},
-        "services": summary, "attention": notes,
+        "services": summary, "attention": notes, "mail_dns": list(mail_dns),
     }

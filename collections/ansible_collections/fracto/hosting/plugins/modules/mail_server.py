@@ -22,6 +22,10 @@ description:
   - A branded name is served with its certificate once that certificate is installed in O(store) (see
     M(fracto.hosting.tls_certificates)) and covers it; until then the host's default certificate answers
     (the one of O(hostname), or Debian's snakeoil before the first order).
+  - 'Sender binding: a mailbox that logs in on submission (587) or submissions (465) may send only as its own address
+    and the aliases of its own client that deliver to it (C(smtpd_sender_login_maps), the lmdb map
+    C(/etc/postfix/fracto/sender_logins) written with the other maps; C(reject_authenticated_sender_login_mismatch)
+    answers any other envelope sender with 553 5.7.1). See docs/mail.md.'
   - The new configuration is checked with C(postfix check), C(doveconf -n) and C(nginx -t) before any reload; on
     failure every file is put back as it was and the module fails with the checker's message.
   - Mailboxes, domains and aliases of clients that left the state are kept unless O(prune=true); the mail of a

@@ -19,6 +19,10 @@ description:
   - In check mode this is the plan of the run; otherwise it is the report of what was done. The same
     content is written as JSON (C(plan-<reseller>.json) or C(report-<reseller>.json)) for CI.
   - 'Changes carry no secret: the modules that produce them never put one in.'
+  - 'Then the DNS records each client publishes for its mail (C(mail_dns) of the state: MX, SPF, DMARC, TLS-RPT,
+    MTA-STS; per branding, docs/mail.md), printed as zone file lines per client and written in the JSON document as
+    C(mail_dns). With O(dns_check=true) each is resolved live and what is missing or different is listed under
+    "needs attention" (never fatal; a resolver that fails is reported).'
 extends_documentation_fragment:
   - fracto.hosting.controller
   - fracto.hosting.report
@@ -31,6 +35,19 @@ options:
     description: The hosts whose results are gathered; all inventory hosts by default.
     type: list
     elements: str
+  dns_check:
+    description:
+      - 'Resolve every mail DNS record live (dnspython) and list what is missing or different under "needs attention":
+        an MX that is not among the most preferred exchangers, an SPF record without our mechanisms (or more than
+        one), a DMARC, TLS-RPT or MTA-STS record without our tags. Other records and mechanisms of the client stay
+        allowed.'
+      - After 3 lookups in a row that fail (timeout, no server answers) the rest is not asked; that is reported too.
+    type: bool
+    default: false
+  nameservers:
+    description: The DNS servers O(dns_check) asks (addresses); the controller's resolver when empty.
+    type: list
+    elements: str
 author:
   - fracto.hosting founding engineers (!UNKNOWN)
 """
@@ -40,6 +57,13 @@ EXAMPLES = r"""
   fracto.hosting.plan_report:
     state: "{{ fracto_state_public }}"
     dest: "{{ playbook_dir }}/../.fracto"
+
+- name: The same, with the clients' mail DNS records resolved through the lab DNS
+  fracto.hosting.plan_report:
+    state: "{{ fracto_state_public }}"
+    dest: "{{ playbook_dir }}/../.fracto"
+    dns_check: true
+    nameservers: [198.51.100.20]
 """
 
 RETURN = r"""
@@ -54,6 +78,20 @@ plan:
   description: The changes per client, each with its host and its printed line.
   returned: always
   type: dict
+mail_dns:
+  description: The mail DNS records each client publishes (C(client), C(domain), C(purpose), C(name), C(type), C(value);
+    C(priority) of an MX, C(policy) text of an MTA-STS record); also in the JSON document.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {client: cliente1, domain: cliente1.test, purpose: spf, name: cliente1.test, type: TXT,
+       value: "v=spf1 a:mail.cliente1.test -all"}
+attention:
+  description: What needs an operator's attention (the live DNS check's findings among them), as printed.
+  returned: always
+  type: list
+  elements: dict
 path:
   description: Path of the JSON document.
   returned: when O(dest) is set

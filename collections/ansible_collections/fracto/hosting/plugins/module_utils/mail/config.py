@@ -37,6 +37,8 @@ MAP_MAILBOXES = POSTFIX_MAPS + "/mailboxes"
 MAP_ALIASES = POSTFIX_MAPS + "/aliases"
 MAP_SNI = POSTFIX_MAPS + "/sni"
 MAP_SENDERS = POSTFIX_MAPS + "/sender_transports"
+# smtpd_sender_login_maps: the addresses each login may send as (module_utils/mail/sender_logins.py).
+MAP_LOGINS = POSTFIX_MAPS + "/sender_logins"
 ROUNDCUBE_DIR = "/etc/roundcube"
 ROUNDCUBE_CONF = ROUNDCUBE_DIR + "/config.inc.php"
 ROUNDCUBE_ROOT = "/var/lib/roundcube/public_html"
@@ -295,10 +297,12 @@ def render_dovecot(hostname, mail_names, cert_paths, vmail_uid, vmail_gid, *, te
 
 # --------------------------------------------------------------------------- Postfix
 
-# The -o options of submission (587) and submissions (465): AUTH, and relaying for authenticated senders only.
+# The -o options of submission (587) and submissions (465): AUTH, relaying for authenticated senders only, and each
+# login sends only as the addresses smtpd_sender_login_maps gives it (553 5.7.1 otherwise; docs/mail.md).
 SUBMISSION_OPTIONS = (
     "smtpd_sasl_auth_enable=yes",
     "smtpd_client_restrictions=permit_sasl_authenticated,reject",
+    "smtpd_sender_restrictions=reject_authenticated_sender_login_mismatch",
     "smtpd_relay_restrictions=permit_sasl_authenticated,reject",
     "milter_macro_daemon_name=ORIGINATING",
 )
@@ -329,7 +333,7 @@ def render_main(hostname, cert_paths, extra=None, *, templates):
         "fullchain": safe.config_value(fullchain, "certificate of %s" % hostname),
         "key": safe.config_value(key, "certificate of %s" % hostname),
         "maps": {"domains": MAP_DOMAINS, "mailboxes": MAP_MAILBOXES, "aliases": MAP_ALIASES, "sni": MAP_SNI,
-                 "senders": MAP_SENDERS},
+                 "senders": MAP_SENDERS, "logins": MAP_LOGINS},
         "ciphers": MOZILLA_INTERMEDIATE_CIPHERS, "curves": list(CURVES), "postfix_settings": settings,
     }
     return templates.render("postfix_main", context)

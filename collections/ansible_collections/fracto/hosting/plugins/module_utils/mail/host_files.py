@@ -11,9 +11,10 @@ passes what it found in. A diff never shows a hash, Roundcube's DES key, or anot
 from __future__ import annotations
 
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import sender_logins
 
 SECRET_FILES = {mc.USERS_FILE: (0o640, "root", "dovecot"), mc.MAP_SNI: (0o600, "root", "root")}
-MAPS = (mc.MAP_DOMAINS, mc.MAP_MAILBOXES, mc.MAP_ALIASES, mc.MAP_SNI, mc.MAP_SENDERS)
+MAPS = (mc.MAP_DOMAINS, mc.MAP_MAILBOXES, mc.MAP_ALIASES, mc.MAP_SNI, mc.MAP_SENDERS, mc.MAP_LOGINS)
 
 
 def render_all(p, shared, cert_paths, fingerprints, vmail_ids, des_key, *, templates):
@@ -34,6 +35,7 @@ def render_all(p, shared, cert_paths, fingerprints, vmail_ids, des_key, *, templ
         mc.MAP_DOMAINS: mc.render_map(shared["domains"], "domains"),
         mc.MAP_MAILBOXES: mc.render_map({a: u["client"] or "-" for a, u in shared["mailboxes"].items()}, "mailboxes"),
         mc.MAP_ALIASES: mc.render_map({a: ",".join(t) for a, t in shared["aliases"].items()}, "aliases"),
+        mc.MAP_LOGINS: mc.render_map(sender_logins.entries(shared), "sender_logins"),
         mc.MAP_SNI: mc.render_sni(names, cert_paths, fingerprints),
     }
     files.update(mc.nginx_files(p["webroot"], shared["webmail_names"], cert_paths, templates=templates))

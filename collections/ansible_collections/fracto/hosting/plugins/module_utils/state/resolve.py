@@ -9,6 +9,7 @@ the roles consume the slice of their host and decide nothing of their own.
 
 from __future__ import annotations
 
+from ansible_collections.fracto.hosting.plugins.module_utils.mail.dns_records import MailDnsRecords
 from ansible_collections.fracto.hosting.plugins.module_utils.state.model import client_names, mail_host_fqdn
 from ansible_collections.fracto.hosting.plugins.module_utils.state.names import MAX_NAMES_PER_CERT
 from ansible_collections.fracto.hosting.plugins.module_utils.state.pool import helo_of
@@ -213,8 +214,22 @@ def _backups(hosts, client):
         })
 
 
+def _mail_dns(model, clients, hosts):
+    """The DNS records each client with mail publishes (module_utils/mail/dns_records.py), its mail domains as
+    its mail host has them."""
+    rows = []
+    for client in clients:
+        if not (client["mail_host"] and client["features"]["mail"]):
+            continue
+        domains = [d["domain"] for d in hosts[client["mail_host"]]["mail_domains"] if d["client"] == client["id"]]
+        rows.append({"id": client["id"], "branding": client["features"]["mail_branding"], "mail_names": client["mail_names"],
+                     "mail_domains": domains, "mail_ip": client["dedicated_ip"]["mail"],
+                     "dmarc_policy": client["features"]["mail_dmarc_policy"]})
+    return MailDnsRecords(model["reseller"].get("contact_email")).all(rows)
+
+
 def resolve_state(model):
-    """Turn the validated model into {'reseller', 'clients', 'hosts', 'dns'}."""
+    """Turn the validated model into {'reseller', 'clients', 'hosts', 'dns', 'mail_dns'}."""
     hosts = {}
     shared_names = {}
     clients = [model["clients"][cid] for cid in sorted(model["clients"])]
@@ -253,4 +268,5 @@ def resolve_state(model):
             "backup": (client["backup"] or {}).get("managed_by", "none"),
         }
     reseller = {k: v for k, v in model["reseller"].items() if k != "backup"}
-    return {"reseller": reseller, "platform": model["platform"], "clients": summary, "hosts": hosts, "dns": dns}
+    return {"reseller": reseller, "platform": model["platform"], "clients": summary, "hosts": hosts, "dns": dns,
+            "mail_dns": _mail_dns(model, clients, hosts)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.fracto.hosting.plugins.module_utils.mail.dns_records import DEFAULT_DMARC_POLICY, DMARC_POLICIES
 from ansible_collections.fracto.hosting.plugins.module_utils.state import rules
 from ansible_collections.fracto.hosting.plugins.module_utils.state.issues import StatePath, type_name
 
@@ -27,6 +28,8 @@ FEATURES = {
     "hsts": (False, bool),
     "mail": (False, bool),
     "mail_branding": ("generic", ("generic", "reseller", "client")),
+    # The p= of the DMARC record its clients publish (module_utils/mail/dns_records.py, docs/mail.md).
+    "mail_dmarc_policy": (DEFAULT_DMARC_POLICY, DMARC_POLICIES),
     "webmail": (False, bool),
     "backup": ("none", ("none", "reseller", "client")),
     "dedicated_ip": (False, bool),

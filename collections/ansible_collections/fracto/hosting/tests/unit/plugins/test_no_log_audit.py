@@ -75,6 +75,7 @@ REVIEWED_OPAQUE = {
     ("migration_report", "sites"): "site_* results of a migration (no secret: site_config masks its diff)",
     ("plan_report", "state"): "fracto_state_public: the resolved state without secrets",
     ("plan_report", "hosts"): "host names",
+    ("plan_report", "nameservers"): "addresses of DNS servers",
     ("ip_pool_info", "nameservers"): "addresses of DNS servers",
     ("web_sites", "sites"): "vhosts (names, docroots, php, tls, certificate ids)",
     ("web_sites", "users"): "{name, client, home} of the clients' system users",

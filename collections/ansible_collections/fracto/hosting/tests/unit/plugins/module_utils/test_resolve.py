@@ -207,7 +207,7 @@ def test_client_without_mail_is_not_on_the_mail_host(state, inventory):
 
 
 def test_public_parts_carry_no_secret(desired):
-    public = {k: desired[k] for k in ("reseller", "platform", "clients", "dns")}
+    public = {k: desired[k] for k in ("reseller", "platform", "clients", "dns", "mail_dns")}
     assert SECRET_MARK not in json.dumps(public)
     assert "backup" not in desired["reseller"]
     # The host slices do carry them (roles need them): that is why resolve: true needs no_log.
