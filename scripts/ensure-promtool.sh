@@ -22,11 +22,13 @@ if ! apt-get download prometheus >/dev/null 2>&1; then
     apt-get update -qq >/dev/null
     apt-get download prometheus >/dev/null
 fi
-rm -rf "$ROOT.tmp"
-dpkg-deb -x prometheus_*.deb "$ROOT.tmp"
-rm -f prometheus_*.deb  # 19 MB: only promtool is kept
-test -x "$ROOT.tmp/usr/bin/promtool"
+rm -rf "$CACHE/unpacked"
+dpkg-deb -x prometheus_*.deb "$CACHE/unpacked"
+rm -f prometheus_*.deb
+test -x "$CACHE/unpacked/usr/bin/promtool"
 rm -rf "$ROOT"
-mv "$ROOT.tmp" "$ROOT"
+mkdir -p "$ROOT/usr/bin"
+mv "$CACHE/unpacked/usr/bin/promtool" "$PROMTOOL"
+rm -rf "$CACHE/unpacked"  # the server and its web assets: only promtool is kept
 "$PROMTOOL" --version >/dev/null
 echo "$PROMTOOL"
