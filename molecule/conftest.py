@@ -83,3 +83,19 @@ def run_playbook(project, *args, env=None, timeout=900):
     run = subprocess.run(command + list(args), capture_output=True, text=True, cwd=project,
                          env=dict(os.environ, **plain, **(env or {})), timeout=timeout, check=False)
     return run.returncode, re.sub(r"\x1b\[[0-9;]*m", "", run.stdout + run.stderr)
+
+
+@pytest.fixture(scope="session")
+def promtool_check():
+    """``promtool check metrics`` on the controller for a text (promtool unpacked from Debian's prometheus .deb by
+    scripts/ensure-promtool.sh, never the server installed); returns (returncode, output)."""
+    import subprocess
+
+    path = subprocess.run(["bash", str(PROJECT / "scripts" / "ensure-promtool.sh")], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+    def check(text):
+        proc = subprocess.run([path, "check", "metrics"], input=text, capture_output=True, text=True, check=False)
+        return proc.returncode, proc.stdout + proc.stderr
+
+    return check

@@ -250,21 +250,28 @@ def failed_units_families(list_units_output):
 
 
 def host_metrics_main(argv, run=subprocess.run):
-    """fracto-host-metrics [--mail] [DIRECTORY]: write fracto_host.prom; exit 0, or 1 when a command failed."""
+    """fracto-host-metrics [--mail] [DIRECTORY]: write fracto_host.prom; exit 0, or 1 when a command failed (the
+    unit then fails, and is counted in fracto_failed_units at the next run). A command's metrics are left out
+    when it fails: no sample rather than a wrong one. Postfix not installed yet (fracto_base runs before
+    fracto_mail) is not a failure."""
     mail = "--mail" in argv
     rest = [a for a in argv if a != "--mail"]
     directory = rest[0] if rest else METRICS_DIR
-    failed = []
-    units = run(["systemctl", "list-units", "--state=failed", "--plain", "--no-legend"], capture_output=True, text=True,
-                check=False)
-    families = failed_units_families(units.stdout) if units.returncode == 0 else []
-    if units.returncode:
-        failed.append("systemctl")
+    commands = [(["systemctl", "list-units", "--state=failed", "--plain", "--no-legend"], failed_units_families)]
     if mail:
-        queue = run(["postqueue", "-j"], capture_output=True, text=True, check=False)
-        families += mail_queue_families(queue.stdout) if queue.returncode == 0 else []
-        if queue.returncode:
-            failed.append("postqueue -j")
+        commands.append((["postqueue", "-j"], mail_queue_families))
+    families, failed = [], []
+    for command, families_of in commands:
+        try:
+            proc = run(command, capture_output=True, text=True, check=False)
+        except FileNotFoundError:
+            if command[0] != "postqueue":
+                failed.append(command[0])
+            continue
+        if proc.returncode:
+            failed.append(" ".join(command[:2]))
+        else:
+            families += families_of(proc.stdout)
     write_metrics_file(directory, HOST_FILE, families)
     for command in failed:
         sys.stderr.write("fracto-host-metrics: %s failed; its metrics are left out\n" % command)

@@ -230,6 +230,8 @@ POSTQUEUE = "\n".join(json.dumps({"queue_name": q, "queue_id": "A%d" % i}) for i
 
 def fake_run(outputs):
     def run(command, **_kwargs):
+        if command[0] not in outputs:
+            raise FileNotFoundError(command[0])
         rc, out = outputs[command[0]]
         return SimpleNamespace(returncode=rc, stdout=out, stderr="")
     return run
@@ -248,7 +250,13 @@ def test_host_collector_without_mail_and_with_a_failing_command(tmp_path, capsys
     run = fake_run({"systemctl": (1, ""), "postqueue": (0, POSTQUEUE)})
     assert metrics.host_metrics_main([str(tmp_path)], run=run) == 1
     assert (tmp_path / "fracto_host.prom").read_text() == ""  # nothing known: no sample rather than a wrong one
-    assert "systemctl failed" in capsys.readouterr().err
+    assert "systemctl list-units failed" in capsys.readouterr().err
+
+
+def test_host_collector_on_a_mail_host_before_postfix_is_installed(tmp_path):
+    assert metrics.host_metrics_main(["--mail", str(tmp_path)], run=fake_run({"systemctl": (0, "")})) == 0
+    assert "fracto_failed_units 0\n" in (tmp_path / "fracto_host.prom").read_text()
+    assert "fracto_mail_queue" not in (tmp_path / "fracto_host.prom").read_text()
 
 
 @needs_promtool
