@@ -52,10 +52,15 @@ def test_the_mail_queue_is_measured_on_the_mail_host_only():
 
 
 @pytest.mark.parametrize("name", sorted(HOSTS))
-def test_the_collector_timer_runs_and_leaves_an_unchanged_file_alone(name):
+def test_the_collector_timer_is_enabled_and_active(name):
     host = HOSTS[name]
     assert host.service("fracto-host-metrics.timer").is_enabled
     assert host.run("systemctl is-active fracto-host-metrics.timer").stdout.strip() == "active"
+
+
+def test_a_collector_run_leaves_an_unchanged_file_alone():
+    """On cloud01 (no mail queue, whose size other tests may change meanwhile)."""
+    host = CLOUD01
     path = TEXTFILE + "/fracto_host.prom"
     before = host.run("stat -c %%i:%%Y %s" % path).stdout
     assert host.run("systemctl start fracto-host-metrics.service").rc == 0
