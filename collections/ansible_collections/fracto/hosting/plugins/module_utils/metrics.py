@@ -33,7 +33,6 @@ import json
 import math
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -249,11 +248,12 @@ def failed_units_families(list_units_output):
     return [MetricFamily("fracto_failed_units", "gauge", "systemd units in the failed state.", [({}, count)])]
 
 
-def host_metrics_main(argv, run=subprocess.run):
+def host_metrics_main(argv, run):
     """fracto-host-metrics [--mail] [DIRECTORY]: write fracto_host.prom; exit 0, or 1 when a command failed (the
     unit then fails, and is counted in fracto_failed_units at the next run). A command's metrics are left out
     when it fails: no sample rather than a wrong one. Postfix not installed yet (fracto_base runs before
-    fracto_mail) is not a failure."""
+    fracto_mail) is not a failure. Like the backup runner, it starts no process by itself: run is passed in (the
+    wrapper passes subprocess.run)."""
     mail = "--mail" in argv
     rest = [a for a in argv if a != "--mail"]
     directory = rest[0] if rest else METRICS_DIR
