@@ -12,13 +12,17 @@ COLLECTION := collections/ansible_collections/fracto/hosting
 # directory, data read by client_state, never an inventory (docs/security.md#inventories).
 DEMO := -i inventories/platform -e fracto_reseller_dir=inventories/demo
 
+# promtool, unpacked from Debian's prometheus .deb by scripts/ensure-promtool.sh (never the server installed).
+PROMTOOL := $(CURDIR)/.fracto/tools/prometheus/usr/bin/promtool
+
 # The execution environment's build context (ansible-builder create: no network, no container engine).
 EE_CONTEXT ?= .fracto/ee-context
 
 .PHONY: setup demo plan validate gdpr lab-down lab-reset test lint sanity unit molecule ee-context
 
-setup:  ## venv (Python >= 3.12), Docker engine, lab base image, the browser of the webmail and GDPR page tests
+setup:  ## venv (Python >= 3.12), Docker engine, lab base image, the browser of the webmail and GDPR page tests, promtool
 	bash scripts/ensure-venv.sh
+	bash scripts/ensure-promtool.sh >/dev/null
 	bash scripts/ensure-docker.sh
 	bash scripts/ensure-browser.sh
 	bash scripts/build-base-image.sh
@@ -43,10 +47,13 @@ lab-down:  ## remove the lab's containers
 
 test: setup lint sanity unit molecule  ## every check
 
-lint: ee-context  ## ruff, ansible-lint (profile production), the collection's changelog fragments, the EE definition
+lint: ee-context  ## ruff, ansible-lint (profile production), the collection's changelog fragments, the EE definition, the alert rules
 	ruff check .
 	ansible-lint
 	cd $(COLLECTION) && antsibull-changelog lint
+	bash scripts/ensure-promtool.sh >/dev/null
+	$(PROMTOOL) check rules monitoring/fracto-alerts.rules.yml
+	cd monitoring && $(PROMTOOL) test rules fracto-alerts.test.yml
 
 ee-context:  ## the execution environment's build context from execution-environment.yml (image build: docs/awx.md)
 	rm -rf $(EE_CONTEXT)

@@ -97,3 +97,19 @@ class LabIMAP4SSL(imaplib.IMAP4_SSL):
     def _create_socket(self, timeout):
         sock = socket.create_connection((self._address, self.port), timeout)
         return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+
+
+@pytest.fixture(scope="session")
+def promtool_check():
+    """``promtool check metrics`` on the controller for a text (promtool unpacked from Debian's prometheus .deb by
+    scripts/ensure-promtool.sh, never the server installed); returns (returncode, output)."""
+    import subprocess
+
+    path = subprocess.run(["bash", str(PROJECT / "scripts" / "ensure-promtool.sh")], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+    def check(text):
+        proc = subprocess.run([path, "check", "metrics"], input=text, capture_output=True, text=True, check=False)
+        return proc.returncode, proc.stdout + proc.stderr
+
+    return check

@@ -179,6 +179,7 @@ import os
 from types import SimpleNamespace
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fracto.hosting.plugins.module_utils import metrics as metrics_module
 from ansible_collections.fracto.hosting.plugins.module_utils import secrets as secrets_module
 from ansible_collections.fracto.hosting.plugins.module_utils.backup import runner as runner_module
 from ansible_collections.fracto.hosting.plugins.module_utils.backup.jobs import (
@@ -204,8 +205,8 @@ SETTINGS = ("config_dir", "status_dir", "spool_dir", "cache_dir", "units_dir", "
 
 
 def runner_source():
-    """The runner installed on the host: secrets.py and runner.py in one file, and its entry point."""
-    return runner_script(inspect.getsource(secrets_module), inspect.getsource(runner_module))
+    """The runner installed on the host: secrets.py, metrics.py and runner.py in one file, and its entry point."""
+    return runner_script(inspect.getsource(secrets_module), inspect.getsource(runner_module), inspect.getsource(metrics_module))
 
 
 def module_run(module):

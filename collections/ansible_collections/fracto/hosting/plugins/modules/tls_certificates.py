@@ -37,6 +37,10 @@ description:
     a host and a store.
   - The module fails at the end, with every result, when a custom certificate is refused or an order failed,
     naming each certificate and the reason. No key is ever part of the output, the diff or an error.
+  - 'After a run (not in check mode) the expiry of every installed certificate, per name and per id, and the outcome
+    of the run per certificate (renewed, ok, failed) are written to C(fracto_tls_<reseller>.prom) in O(metrics_dir),
+    the node_exporter textfile collector directory, when that directory exists and the content changed; the
+    metric names are in C(monitoring/README.md). The file is an observation: it does not make the task changed.'
   - Ids, clients, names, the reseller and the paths are matched whole against whitelists before anything (a
     refusal names the option and the rule); the store, the accounts and the challenge root are written under the
     host-wide lock of the platform's writer modules.
@@ -146,6 +150,12 @@ options:
     description: Warn for each certificate with fewer days than this left.
     type: int
     default: 30
+  metrics_dir:
+    description:
+      - The node_exporter textfile collector directory (Debian's C(prometheus-node-exporter)); nothing is written
+        when it does not exist.
+    type: path
+    default: /var/lib/prometheus/node-exporter
 attributes:
   check_mode:
     support: full
@@ -250,6 +260,10 @@ refused:
   returned: always
   type: dict
   sample: {cliente1-shop-ov: key does not match the certificate}
+metrics_written:
+  description: Whether the certificate metrics file was rewritten (its content changed); not in check mode.
+  returned: when not in check mode
+  type: bool
 failed_orders:
   description: ACME orders that failed, with the reason (C(failed) itself is the task status).
   returned: always
@@ -289,6 +303,7 @@ ARGUMENT_SPEC = dict(
     precheck_timeout=dict(type="float", default=5.0),
     order_timeout=dict(type="int", default=120),
     validity_warning_days=dict(type="int", default=30),
+    metrics_dir=dict(type="path", default="/var/lib/prometheus/node-exporter"),
 )
 
 
@@ -298,7 +313,7 @@ def check_args(params):
     CSRs, meta.json and the challenge prechecks."""
     g.reseller("reseller", params["reseller"], required=False)
     g.string_list("clients", params["clients"], g.client_id)
-    for key in ("store", "webroot", "account_dir"):
+    for key in ("store", "webroot", "account_dir", "metrics_dir"):
         g.abs_path(key, params[key])
     for i, cert in enumerate(params["certificates"]):
         at = "certificates[%d]" % i

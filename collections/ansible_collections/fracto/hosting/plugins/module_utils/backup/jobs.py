@@ -85,12 +85,14 @@ def under(root, path):
     return posixpath.isabs(path) and posixpath.commonpath([root, path]) == root
 
 
-def runner_script(secrets_source, runner_source):
-    """The runner installed on a host: one standard-library file, secrets.py (the one place of redaction) inlined
-    ahead of runner.py (whose import of it then fails over to the inlined names) and the entry point."""
+def runner_script(secrets_source, runner_source, metrics_source):
+    """The runner installed on a host: one standard-library file, secrets.py (the one place of redaction) and
+    metrics.py (the one metrics writer) inlined ahead of runner.py (whose imports of them then fail over to the
+    inlined names) and the entry point."""
     def body(source):
         return "\n".join(line for line in source.splitlines() if line.strip() != "from __future__ import annotations")
     return ("#!/usr/bin/python3\nfrom __future__ import annotations\n\n# --- secrets.py ---\n" + body(secrets_source).rstrip("\n")
+            + "\n\n# --- metrics.py ---\n" + body(metrics_source).rstrip("\n")
             + "\n\n# --- runner.py ---\n" + body(runner_source).rstrip("\n") + "\n" + ENTRY)
 
 

@@ -14,7 +14,8 @@ private spool, back up the client's site and dumps (web side) or Maildirs (mail 
 tagged reseller=/client=/side=, apply the keep policy (forget --prune), and record the result
 atomically in /var/lib/fracto/backup/status/<reseller>/<client>.<side>.json (no secret; the
 contract is in docs/state.md). A failure (target unreachable, wrong password, dump failed) is
-recorded, printed and exits 1; it touches no other job. The next run starts from scratch.
+recorded, printed and exits 1; it touches no other job. The next run starts from scratch. After the record, the
+backup metrics of every job on the host are refreshed from the records (metrics.py, fracto_backup.prom).
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ import time
 try:
     from ansible_collections.fracto.hosting.plugins.module_utils.secrets import redact_url
 except ImportError:  # pragma: no cover - the installed runner: backup_jobs inlines secrets.py ahead of this source
+    pass
+try:
+    from ansible_collections.fracto.hosting.plugins.module_utils.metrics import METRICS_DIR, refresh_backup_metrics
+except ImportError:  # pragma: no cover - the installed runner: backup_jobs inlines metrics.py ahead of this source
     pass
 
 REMOTE_BACKENDS = ("sftp:", "s3:", "rest:", "b2:", "azure:", "gs:", "swift:", "rclone:")
@@ -409,6 +414,14 @@ def run_job(job, run, restic=None):
     return snapshot_id, size
 
 
+def publish_metrics(job):
+    """Refresh fracto_backup.prom from the job records; a metrics file that cannot be written never fails the job."""
+    try:
+        refresh_backup_metrics(job["status_dir"], job.get("metrics_dir", METRICS_DIR))
+    except OSError as exc:
+        sys.stderr.write("backup metrics not written: %s\n" % exc)
+
+
 def main(argv, run, run_job=run_job):
     """The runner's command line: one job description; returns the exit status (0 ok, 1 failed, 2 usage)."""
     if len(argv) != 1:
@@ -424,9 +437,11 @@ def main(argv, run, run_job=run_job):
     except (JobError, OSError, ValueError) as exc:
         error = redact_url(str(exc))
         write_atomic(path, json.dumps(record(job, previous, attempt, False, error=error), indent=1, sort_keys=True) + "\n")
+        publish_metrics(job)
         sys.stderr.write("backup %s/%s (%s) FAILED: %s\n" % (job["client"], job["side"], job["reseller"], error))
         return 1
     write_atomic(path, json.dumps(record(job, previous, attempt, True, snapshot_id=snapshot_id, size_bytes=size),
                                   indent=1, sort_keys=True) + "\n")
+    publish_metrics(job)
     sys.stdout.write("backup %s/%s (%s) ok: snapshot %s, %s bytes\n" % (job["client"], job["side"], job["reseller"], snapshot_id, size))
     return 0

@@ -13,7 +13,7 @@ DEFAULTS = {
     "certificates": [], "clients": [], "prune": False, "store": "/etc/fracto/tls", "webroot": "/var/lib/fracto/acme",
     "acme_directory": None, "contact_email": None, "account_dir": "/etc/fracto/acme", "reseller": None,
     "renew_fraction": 0.3333, "concurrency": 4, "precheck": True, "precheck_timeout": 5.0, "order_timeout": 120,
-    "validity_warning_days": 30,
+    "validity_warning_days": 30, "metrics_dir": "/var/lib/prometheus/node-exporter",
 }
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 

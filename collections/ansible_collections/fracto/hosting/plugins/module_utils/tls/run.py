@@ -24,6 +24,7 @@ from ansible_collections.fracto.hosting.plugins.module_utils.tls.crypto import B
 from ansible_collections.fracto.hosting.plugins.module_utils.tls.decisions import needs_order, plan_order, retry_wait
 from ansible_collections.fracto.hosting.plugins.module_utils.tls.deps import missing
 from ansible_collections.fracto.hosting.plugins.module_utils.tls.installed import read_installed, short_fingerprint
+from ansible_collections.fracto.hosting.plugins.module_utils.tls.metrics import write_certificate_metrics
 from ansible_collections.fracto.hosting.plugins.module_utils.tls.params import DEFAULTS, ParameterError, checked_entries
 from ansible_collections.fracto.hosting.plugins.module_utils.tls.precheck import DnsPrecheck, HttpPrecheck, pool_size, webroot_warning
 from ansible_collections.fracto.hosting.plugins.module_utils.tls.store import CertificateStore, make_meta
@@ -69,13 +70,14 @@ class CertificateRun:
         self.warnings = []
         self.changes = {}
         self.before_views, self.after_views = {}, {}
+        self.wanted, self.expiry = {}, {}  # for the metrics: the wanted entries, {id: (names, not_after)} at the end
         self.r = {"issued": [], "renewed": [], "installed": [], "removed": [], "skipped_names": {}, "coverage_reduced": {},
                   "rate_limited": {}, "refused": {}, "failed_orders": {}}
 
     def run(self):
         entries = checked_entries(self.p, self.store)
         reseller = self.p.get("reseller")
-        wanted = {e["id"]: e for e in entries}
+        wanted = self.wanted = {e["id"]: e for e in entries}
         ids = sorted(set(wanted) | set(self.store.ids()))
         found = {cert_id: read_installed(self.store, cert_id, self.now) for cert_id in ids}
         self.found = found
@@ -354,6 +356,7 @@ class CertificateRun:
                 names, not_after = installed.names, installed.not_after
             present.append(cert_id)
             covered[cert_id] = list(names)
+            self.expiry[cert_id] = (list(names), not_after)
             if not_after is not None and not_after - end < datetime.timedelta(days=self.p["validity_warning_days"]):
                 self.warnings.append("certificate %s expires in %s (%s)" % (cert_id, span(not_after - end), iso(not_after)))
         for key in ("issued", "renewed", "installed", "removed"):
@@ -395,6 +398,11 @@ def run_module(module):
         module.fail_json(msg=str(exc))
     except OSError as exc:
         module.fail_json(msg="certificate store: %s" % exc, **run.r)
+    if not module.check_mode:
+        try:
+            result["metrics_written"] = write_certificate_metrics(run, result, params["reseller"], params["metrics_dir"])
+        except OSError as exc:  # the certificates are in place: a metrics file that cannot be written is a warning
+            module.warn("metrics file in %s: %s" % (params["metrics_dir"], exc))
     diff = result.pop("diff")
     for warning in result.pop("warnings"):
         module.warn(warning)

@@ -291,10 +291,10 @@ def test_the_installed_runner_carries_the_redaction_and_runs_standalone(tmp_path
     import inspect
     import sys
 
-    from ansible_collections.fracto.hosting.plugins.module_utils import secrets
+    from ansible_collections.fracto.hosting.plugins.module_utils import metrics, secrets
 
     script = tmp_path / "fracto-backup-job"
-    script.write_text(jobs.runner_script(inspect.getsource(secrets), inspect.getsource(runner)))
+    script.write_text(jobs.runner_script(inspect.getsource(secrets), inspect.getsource(runner), inspect.getsource(metrics)))
     compile(script.read_text(), str(script), "exec")
     job = job_description(tmp_path, repository=REST, databases=["c1_db"])
     config = tmp_path / "job.json"
