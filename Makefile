@@ -15,7 +15,7 @@ DEMO := -i inventories/platform -e fracto_reseller_dir=inventories/demo
 # The execution environment's build context (ansible-builder create: no network, no container engine).
 EE_CONTEXT ?= .fracto/ee-context
 
-.PHONY: setup demo plan validate gdpr lab-down lab-reset test lint sanity unit molecule ee-context
+.PHONY: setup demo plan validate gdpr lab-down lab-reset test lint sanity unit molecule ee-context bench-smoke
 
 setup:  ## venv (Python >= 3.12), Docker engine, lab base image, the webmail test's browser
 	bash scripts/ensure-venv.sh
@@ -41,7 +41,7 @@ gdpr: setup  ## the GDPR report of the demo (.fracto/gdpr-demo.md and .json), tr
 lab-down:  ## remove the lab's containers
 	molecule destroy -s default
 
-test: setup lint sanity unit molecule  ## every check
+test: setup lint sanity unit molecule bench-smoke  ## every check
 
 lint: ee-context  ## ruff, ansible-lint (profile production), the collection's changelog fragments, the EE definition
 	ruff check .
@@ -63,6 +63,17 @@ molecule:  ## every scenario, in turn, on one fresh lab (removed before the firs
 	$(MAKE) --no-print-directory lab-reset
 	molecule test --all --destroy=never  # a failing scenario keeps the lab for a look; the next run removes it
 	$(MAKE) --no-print-directory lab-reset
+
+# Every bench at a tiny size, each on a container of its own (fracto-bench*, never the lab's): a bench that breaks fails
+# here, not months later. The figures are printed, not judged; a bench exits 1 only when it broke. All three run, each
+# timed, even when one breaks.
+BENCHES := converge_scale mail_scale mail_migrate
+bench-smoke:  ## every bench script at a tiny size on its own containers (about 5 minutes)
+	@rc=0; start=$$SECONDS; for bench in $(BENCHES); do \
+	  echo "== bench/$$bench --smoke"; t=$$SECONDS; \
+	  bench/$$bench --smoke || { rc=1; echo "== bench/$$bench BROKEN"; }; \
+	  echo "== bench/$$bench: $$((SECONDS - t)) s"; \
+	done; echo "== bench-smoke: $$((SECONDS - start)) s"; exit $$rc
 
 # Removes the lab's containers and molecule's record of them: molecule keeps "created" per scenario under
 # ~/.ansible/tmp/molecule.<hash of the checkout's folder name>.<scenario>, shared by every checkout named alike;
