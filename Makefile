@@ -18,7 +18,7 @@ PROMTOOL := $(CURDIR)/.fracto/tools/prometheus/usr/bin/promtool
 # The execution environment's build context (ansible-builder create: no network, no container engine).
 EE_CONTEXT ?= .fracto/ee-context
 
-.PHONY: setup demo plan validate gdpr lab-down lab-reset test lint sanity unit molecule ee-context
+.PHONY: setup demo plan validate gdpr lab-down lab-reset test lint sanity unit molecule ee-context bench-smoke
 
 setup:  ## venv (Python >= 3.12), Docker engine, lab base image, the browser of the webmail and GDPR page tests, promtool
 	bash scripts/ensure-venv.sh
@@ -45,7 +45,7 @@ gdpr: setup  ## the GDPR report of the demo (.fracto/gdpr-demo.md, .json, .html 
 lab-down:  ## remove the lab's containers
 	molecule destroy -s default
 
-test: setup lint sanity unit molecule  ## every check
+test: setup lint sanity unit molecule bench-smoke  ## every check
 
 lint: ee-context  ## ruff, ansible-lint (profile production), the collection's changelog fragments, the EE definition, the alert rules
 	ruff check .
@@ -70,6 +70,19 @@ molecule:  ## every scenario, in turn, on one fresh lab (removed before the firs
 	$(MAKE) --no-print-directory lab-reset
 	molecule test --all --destroy=never  # a failing scenario keeps the lab for a look; the next run removes it
 	$(MAKE) --no-print-directory lab-reset
+
+# Every bench at a tiny size, each on a container of its own (fracto-bench*, never the lab's), the three at once: a
+# bench that breaks fails here, not months later. The figures are printed, not judged; a bench exits 1 only when it
+# broke. -k: every bench runs even when one breaks; each one's output is printed whole when it ends.
+BENCHES := converge_scale mail_scale mail_migrate
+bench-smoke:  ## every bench script at a tiny size, at once, on containers of their own (about 3 minutes)
+	@start=$$SECONDS; rc=0; \
+	$(MAKE) --no-print-directory -k -j$(words $(BENCHES)) --output-sync=target $(BENCHES:%=bench-smoke-%) || rc=1; \
+	echo "== bench-smoke: $$((SECONDS - start)) s"; exit $$rc
+
+bench-smoke-%:
+	@t=$$SECONDS; rc=0; echo "== bench/$* --smoke"; bench/$* --smoke || rc=$$?; \
+	echo "== bench/$* --smoke: $$((SECONDS - t)) s$$([ $$rc = 0 ] || echo ", BROKEN (exit $$rc)")"; exit $$rc
 
 # Removes the lab's containers and molecule's record of them: molecule keeps "created" per scenario under
 # ~/.ansible/tmp/molecule.<hash of the checkout's folder name>.<scenario>, shared by every checkout named alike;

@@ -5,9 +5,10 @@ Times, in one run and on a container of its own (fracto-bench01, docker's defaul
       ONE fracto.hosting.web_sites call for every user, docroot, PHP-FPM pool and vhost),
   (b) its idempotent rerun (must report changed=0),
   (c) the same with --check,
-  (d) the naive way (bench/naive_vhosts.yml: one ansible.builtin.template task per vhost in a
-      loop): its idempotent rerun, on a sample of the vhosts extrapolated to all of them unless
-      --naive-sample all.
+  (b2) with the role: the rerun of web_sites alone (the role's own call of it, tasks/sites.yml),
+  (d) the naive way (bench/naive_vhosts.yml: one task per vhost in a loop, rendering the role's
+      vhost template on the controller): its idempotent rerun, on a sample of the vhosts
+      extrapolated to all of them unless --naive-sample all.
 Prints the figures and the ratio naive_rerun / module_rerun; PASS/FAIL against the targets of
 issue 3 (rerun under 15 s, at least 20 times faster than the naive loop).
 Exit code: 0 when the figures were produced (even if a target is missed), 1 when something broke.
@@ -46,6 +47,14 @@ class Broken(Exception):
 
 def log(msg):
     print("[bench] %s" % msg, flush=True)
+
+
+def exit_on_sigterm():
+    """A TERM (make or CI stopping the run) exits through the finally blocks that remove the bench's container."""
+    def terminate(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
 
 
 # --- the synthetic inventory ---------------------------------------------------------------
@@ -136,7 +145,8 @@ def remove_container():
     docker("rm", "-f", CONTAINER, check=False)
 
 
-def start_container():
+def start_container(extra=()):
+    """Start CONTAINER (systemd, docker's default bridge); extra: more `docker run` options. Returns systemd's state."""
     if docker("image", "inspect", IMAGE, check=False).returncode != 0:
         log("image %s is missing: scripts/build-base-image.sh" % IMAGE)
         if subprocess.run(["bash", str(ROOT / "scripts/build-base-image.sh")]).returncode != 0:
@@ -145,7 +155,7 @@ def start_container():
     docker("run", "-d", "--name", CONTAINER, "--hostname", "%s.fracto.test" % HOST, "--label", "owner=fracto-bench",
            "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--cgroupns=host",
            "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
-           IMAGE, "/lib/systemd/systemd")
+           *extra, IMAGE, "/lib/systemd/systemd")
     deadline, state = time.monotonic() + 90, ""
     while time.monotonic() < deadline:  # systemd's bus appears a moment after the container starts
         state = docker("exec", CONTAINER, "timeout", "60", "systemctl", "is-system-running", "--wait", check=False).stdout.strip()
@@ -216,7 +226,7 @@ def bench(args, workdir):
         mode = "role" if TLS_MODULE.exists() else "module"
         if mode == "module":
             mode_note = "fracto.hosting.tls_certificates does not exist yet, so the fracto_web role cannot run"
-    log("preparing the host (apt: nginx php8.2-fpm python3-acme python3-cryptography), mode %s" % mode)
+    log("preparing the host (apt: nginx php8.2-fpm python3-acme python3-cryptography python3-jinja2), mode %s" % mode)
     seconds, outcome = runner.run("prepare", "prepare.yml", "-e", "bench_mode=%s" % mode, allow_fail=(args.mode == "auto" and mode == "role"))
     if seconds is None:
         mode_note = "the fracto_web role failed on the bench host, last lines of its run:\n%s\n" % outcome
@@ -264,10 +274,12 @@ def report(r, command):
     print("fracto.hosting converge at scale: %d clients, %d names, %d vhosts, %d PHP-FPM pools, one host (%s)"
           % (shape["clients"], shape["names"], shape["vhosts"], shape["php_clients"], CONTAINER))
     print("command: %s" % command)
-    print("converge: %s" % ("the fracto_web role" if r["mode"] == "role" else "fracto.hosting.web_sites called directly, once"))
+    print("converge: %s" % ("the fracto_web role" if r["mode"] == "role" else "fracto.hosting.web_sites alone, once (the role's tasks/sites.yml)"))
     if r["mode_note"]:
         print("          (%s)" % r["mode_note"])
     print("times are wall-clock seconds of a whole ansible-playbook run (start-up, state resolution on the controller, host)")
+    if r["smoke"]:
+        print("(smoke run: a tiny size that checks the bench works; the figures are printed, not judged)")
     print()
     rows = [
         ("(a) first converge", fig["first"], "changed=%d (tasks and handlers)" % ch["first"]),
@@ -322,23 +334,24 @@ def main():
     parser.add_argument("--mode", choices=("auto", "role", "module"), default="auto",
                         help="auto: the fracto_web role when tls_certificates exists and works on the host, else web_sites directly")
     parser.add_argument("--keep", action="store_true", help="keep the container and the work directory (for a look afterwards)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="a tiny run (3 clients, 8 names, a naive sample of 2) that checks the bench works: figures printed, not judged")
     args = parser.parse_args()
+    if args.smoke:
+        args.clients, args.names, args.naive_sample = 3, 8, "2"
     if args.naive_sample not in ("all", "-1") and not args.naive_sample.isdigit():
         parser.error("--naive-sample: a number of vhosts or 'all'")
     if shutil.which("docker") is None:
         print("bench: docker is not installed (scripts/ensure-docker.sh)", file=sys.stderr)
         return 1
 
-    def terminate(signum, _frame):
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, terminate)
+    exit_on_sigterm()
     command = " ".join(["bench/converge_scale", *sys.argv[1:]])
     workdir = Path(tempfile.mkdtemp(prefix="fracto-bench-"))
     start = time.monotonic()
     try:
         result = bench(args, workdir)
-        report(result, command)
+        report(dict(result, smoke=args.smoke), command)
         print("whole bench: %.0f s" % (time.monotonic() - start))
         return 0
     except Broken as exc:

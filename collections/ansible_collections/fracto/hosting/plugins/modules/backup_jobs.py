@@ -22,7 +22,8 @@ description:
     policy (C(restic forget --prune)) and records the result in
     C(<status_dir>/<reseller>/<client>.<side>.json) (0600, root only, repository redacted).
   - Jobs of a client still in the state but no longer wanted are removed (their snapshots stay in the repository);
-    those of clients gone from the state are kept unless O(prune).
+    those of clients gone from the state are kept unless O(prune), and reported in RV(kept) and as C(keep) lines of
+    the plan without being a change.
   - No password or key is ever printed; diffs show them as a marker, repositories as C(user:****@host).
   - Holds the host-wide lock (C(/run/fracto/host.lock)) while it writes.
 options:
@@ -166,6 +167,13 @@ changes:
   returned: always
   type: list
   elements: dict
+kept:
+  description:
+    - The jobs (C(<client>/<side>)) of clients gone from the state, kept on the host because O(prune) is off. They are
+      listed in RV(changes) as C(keep) (a plan line) but are not a change (a rerun reports C(changed=false)).
+  returned: always
+  type: list
+  elements: str
 initialised:
   description: The jobs (C(<client>/<side>)) whose repository was initialised (or would be, in check mode).
   returned: always
@@ -188,6 +196,7 @@ from ansible_collections.fracto.hosting.plugins.module_utils.backup.jobs import 
     diff_text,
     job_of_path,
     job_paths,
+    outcome,
     plan_files,
     private_directories,
     runner_script,
@@ -415,7 +424,8 @@ def main():
     for warning in warnings:
         module.warn(warning)
     changes.sort(key=lambda c: (c["client"], c["id"]))
-    result = dict(changed=bool(changes), changes=changes, initialised=initialised)
+    changed, kept = outcome(changes)
+    result = dict(changed=changed, changes=changes, kept=kept, initialised=initialised)
     if module._diff:
         touched = writes + removals
         result["diff"] = dict(before=diff_text(current, touched), after=diff_text(wanted, writes))

@@ -313,6 +313,13 @@ def plan_files(current, wanted, reseller, settings, present_clients, prune):
     return changes, writes, removals
 
 
+def outcome(changes):
+    """(changed, kept): the jobs of clients gone from the state, kept because prune is off, stay in the plan as "keep"
+    lines and in kept, but are no change: nothing is written for them, so a rerun reports changed=0."""
+    kept = sorted(c["id"] for c in changes if c["action"] == "keep")
+    return any(c["action"] != "keep" for c in changes), kept
+
+
 def _job_detail(before, after):
     try:
         old, new = json.loads(before), json.loads(after)

@@ -76,6 +76,15 @@ def test_jobs_of_a_client_still_present_are_removed_those_of_a_departed_client_k
     assert len(removals) == 4
 
 
+def test_a_kept_job_is_reported_but_is_no_change():
+    current = on_host(wanted())
+    changes, writes, removals = jobs.plan_files(current, wanted(jobs_=JOBS[:1]), "demo", SETTINGS, {"c1"}, False)
+    assert writes == [] and removals == []
+    assert jobs.outcome(changes) == (False, ["c2/web"])
+    changes, _writes, _removals = jobs.plan_files(current, wanted(jobs_=JOBS[:1]), "demo", SETTINGS, {"c1", "c2"}, False)
+    assert jobs.outcome(changes) == (True, [])
+
+
 def test_the_files_of_another_reseller_are_not_ours():
     assert jobs.job_of_path("/etc/fracto/backup/other/c1.web.json", "demo", SETTINGS) is None
     assert jobs.job_of_path("/etc/systemd/system/fracto-backup-other-c1-web.timer", "demo", SETTINGS) is None

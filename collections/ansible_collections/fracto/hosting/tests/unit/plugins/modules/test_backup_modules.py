@@ -163,6 +163,27 @@ def test_a_real_run_makes_job_records_and_their_directories_root_only(monkeypatc
     assert "def redact_url(" in runner_text and "accept-new" not in runner_text
 
 
+def test_jobs_kept_for_a_client_gone_from_the_state_are_not_a_change(monkeypatch, capsys, tmp_path, free_lock):
+    """Issue 17: with prune off, the jobs of a removed client are kept; the rerun must still report changed=false."""
+    def run_command(self, args, **kwargs):  # timers enabled and active, systemctl otherwise fine
+        return 0, "", ""
+
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: None)
+    (tmp_path / "units_dir").mkdir()
+    first = run(capsys, backup_jobs, jobs_args(tmp_path))
+    assert first["changed"] and not first.get("failed"), first
+    args = jobs_args(tmp_path, clients=["c1"])
+    args["jobs"], args["passwords"] = args["jobs"][:1], {"c1/web": args["passwords"]["c1/web"]}
+    for check in (True, False, False):
+        result = run(capsys, backup_jobs, dict(args, _ansible_check_mode=check))
+        assert not result.get("failed"), result
+        assert [(c["action"], c["id"]) for c in result["changes"]] == [("keep", "c2/web")]  # the plan line
+        assert result["changed"] is False, result
+        assert result["kept"] == ["c2/web"]
+    assert (tmp_path / "config_dir" / "demo" / "c2.web.json").exists()
+
+
 # --- backup_restore -------------------------------------------------------------------------------------------
 
 SNAPSHOT_ID = "ab" * 32
