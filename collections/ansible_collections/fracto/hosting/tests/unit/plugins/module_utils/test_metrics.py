@@ -22,7 +22,9 @@ from ansible_collections.fracto.hosting.tests.unit.plugins.module_utils.promtool
 from ansible_collections.fracto.hosting.tests.unit.plugins.module_utils.tls_fakes import NAMES, NOW, FakeCA, FakePrecheck, acme, params
 
 HOSTILE = 'evil"} fracto_x 1\n# \\ end'
-needs_promtool = pytest.mark.skipif(promtool() is None, reason="promtool missing: run scripts/ensure-promtool.sh (make setup)")
+# Skipped only outside CI: under CI (make test runs make setup first) a missing promtool fails the run.
+needs_promtool = pytest.mark.skipif(promtool() is None and not os.environ.get("CI"),
+                                    reason="promtool missing: run scripts/ensure-promtool.sh (make setup)")
 
 
 def one(value=1, **labels):
