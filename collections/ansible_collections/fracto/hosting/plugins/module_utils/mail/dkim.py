@@ -50,6 +50,8 @@ DEFAULT_KEY_SET = "rsa"
 STATES = ("active", "next", "retired", "removed")
 ROTATE_STEPS = ("none", "publish", "switch", "retire")
 SELECTOR = re.compile(r"fr[0-9]{4}[a-z]{1,2}(?:-ed25519)?")
+# A public key as the index holds it: base64 (an RSA 2048 SubjectPublicKeyInfo is 392 characters, Ed25519 44).
+PUBLIC = re.compile(r"[A-Za-z0-9+/]{40,1400}={0,2}")
 
 
 class DkimError(ValueError):
@@ -123,6 +125,8 @@ def parse_index(content):
             key_path(domain, key.get("selector"))
             if key.get("algorithm") not in ALGORITHMS or key.get("state") not in STATES:
                 raise DkimError("dkim index of %s: unknown algorithm or state in %r" % (domain, key.get("selector")))
+            if key.get("public") is not None:
+                safe.check(PUBLIC, key["public"], "dkim index of %s" % domain, "a public key must be base64", maxlen=1402)
     return data
 
 
@@ -218,7 +222,8 @@ def render_conf(index, domains, *, templates):
 
 def published(index, domains_of):
     """The keys to publish, for the controller: [{domain, client, selector, algorithm, state, value}] of domains_of
-    {domain: client} (a key not made yet, in check mode, has value None)."""
+    {domain: client} (a key not made yet, in check mode, has value None). Whitelisted values only (index entries as
+    parse_index checks them, checked domains and client ids): none holds a '$', so none can hold a password hash."""
     out = []
     for domain in sorted(domains_of):
         for key in [k for k in index.get(domain, []) if k["state"] != "removed"]:

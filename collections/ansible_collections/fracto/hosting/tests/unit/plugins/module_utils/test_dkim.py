@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import hashlib
 import pathlib
 
 import pytest
@@ -18,10 +19,15 @@ ROOT = pathlib.Path(__file__).resolve().parents[8]
 TEMPLATE = ROOT / "roles/fracto_mail/templates/etc/rspamd/local.d/dkim_signing.conf.j2"
 
 
+def pub(selector):
+    """A stand-in public key: base64 as the index holds it, one per selector."""
+    return base64.b64encode(hashlib.sha256(selector.encode()).digest()).decode()
+
+
 def made(index, make):
     """The index after the module made the keys (public halves filled in, as mail_server's make_keys does)."""
     for domain, key in make:
-        next(k for k in index[domain] if k["selector"] == key["selector"])["public"] = "PUB" + key["selector"]
+        next(k for k in index[domain] if k["selector"] == key["selector"])["public"] = pub(key["selector"])
     return index
 
 
@@ -114,8 +120,8 @@ def test_published_keys_are_txt_values_and_check_mode_keys_have_none():
     index = made(index, make)
     keys = dkim.published(index, {"c1.test": "c1"})
     assert keys[0] == {"domain": "c1.test", "client": "c1", "selector": "fr2026a", "algorithm": "rsa", "state": "active",
-                       "value": "v=DKIM1; k=rsa; p=PUBfr2026a"}
-    assert keys[1]["value"] == "v=DKIM1; k=ed25519; p=PUBfr2026a-ed25519"
+                       "value": "v=DKIM1; k=rsa; p=" + pub("fr2026a")}
+    assert keys[1]["value"] == "v=DKIM1; k=ed25519; p=" + pub("fr2026a-ed25519")
 
 
 def test_the_signing_configuration_lists_each_domain_with_its_active_keys_rsa_first():
@@ -141,6 +147,13 @@ def test_a_hostile_domain_never_reaches_a_key_path_or_the_configuration(domain):
 @pytest.mark.parametrize("selector", ["../x", "fr2026a/../../x", "default", "fr2026a\n", "fr2026a-rsa", None])
 def test_an_index_entry_with_a_selector_we_never_make_is_refused(selector):
     entry = {"selector": selector, "algorithm": "rsa", "state": "active", "public": "x"}
+    with pytest.raises(safe.UnsafeValue):
+        dkim.parse_index(dkim.render_index({"a.test": [entry]}))
+
+
+@pytest.mark.parametrize("public", ["short", "A" * 60 + "$6$x", "A" * 60 + "\n", 'A" ; path = "/etc/shadow' + "A" * 40])
+def test_an_index_entry_whose_public_key_is_not_base64_is_refused(public):
+    entry = {"selector": "fr2026a", "algorithm": "rsa", "state": "active", "public": public}
     with pytest.raises(safe.UnsafeValue):
         dkim.parse_index(dkim.render_index({"a.test": [entry]}))
 
