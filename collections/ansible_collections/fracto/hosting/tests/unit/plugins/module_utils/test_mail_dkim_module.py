@@ -6,15 +6,21 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import dkim
-from test_mail_tenancy import host, reseller_state  # noqa: F401  the fixture and the state of the tenancy tests
+from test_mail_tenancy import FakeHost, reseller_state
+
+
+@pytest.fixture
+def host(tmp_path, monkeypatch):
+    return FakeHost(tmp_path, monkeypatch)
 
 
 def keys_of(files):
     return {path: content for path, content in files.items() if path.startswith(dkim.KEY_DIR + "/")}
 
 
-def test_a_key_is_made_per_domain_signs_and_is_never_made_again(host, capsys):  # noqa: F811
+def test_a_key_is_made_per_domain_signs_and_is_never_made_again(host, capsys):
     first = host.run(capsys, "resa", **reseller_state("a", "ca"))
     keys = keys_of(host.files)
     assert list(keys) == ["/etc/fracto/dkim/keys/ca.test.fr%sa.key" % first["dkim"][0]["selector"][2:6]]
@@ -26,7 +32,7 @@ def test_a_key_is_made_per_domain_signs_and_is_never_made_again(host, capsys):  
     assert not again["changed"] and keys_of(host.files) == keys and again["dkim"] == first["dkim"]
 
 
-def test_no_private_key_in_the_result_the_changes_or_the_diff(host, capsys):  # noqa: F811
+def test_no_private_key_in_the_result_the_changes_or_the_diff(host, capsys):
     state = reseller_state("a", "ca")
     state["domains"][0]["dkim"] = ["rsa", "ed25519"]
     result = host.run(capsys, "resa", diff=True, **state)
@@ -38,14 +44,14 @@ def test_no_private_key_in_the_result_the_changes_or_the_diff(host, capsys):  # 
         k["selector"] for k in result["dkim"]]
 
 
-def test_check_mode_plans_the_key_and_makes_nothing(host, capsys):  # noqa: F811
+def test_check_mode_plans_the_key_and_makes_nothing(host, capsys):
     result = host.run(capsys, "resa", check=True, **reseller_state("a", "ca"))
     assert result["changed"] and host.files == {} and [k["value"] for k in result["dkim"]] == [None]
     [line] = [c for c in result["changes"] if c["kind"] == "dkim_key"]
     assert line["action"] == "create" and line["client"] == "ca" and line["id"].endswith("._domainkey.ca.test")
 
 
-def test_each_reseller_gets_its_own_keys_and_the_configuration_signs_both(host, capsys):  # noqa: F811
+def test_each_reseller_gets_its_own_keys_and_the_configuration_signs_both(host, capsys):
     a = host.run(capsys, "resa", **reseller_state("a", "ca"))
     b = host.run(capsys, "resb", **reseller_state("b", "cb"))
     assert [k["domain"] for k in a["dkim"]] == ["ca.test"] and [k["domain"] for k in b["dkim"]] == ["cb.test"]
@@ -54,7 +60,7 @@ def test_each_reseller_gets_its_own_keys_and_the_configuration_signs_both(host, 
     assert not host.run(capsys, "resa", **reseller_state("a", "ca"))["changed"]
 
 
-def test_a_hostile_algorithm_is_refused_before_anything_is_written(host, capsys):  # noqa: F811
+def test_a_hostile_algorithm_is_refused_before_anything_is_written(host, capsys):
     state = reseller_state("a", "ca")
     state["domains"][0]["dkim"] = ["rsa", 'ed25519"; path = "/etc/shadow']
     result = host.run(capsys, "resa", **state)
