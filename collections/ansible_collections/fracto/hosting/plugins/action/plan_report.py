@@ -38,7 +38,8 @@ class ActionModule(ActionBase):
         mode = "plan" if check else "report"
         reseller = (state.get("reseller") or {}).get("name", "reseller")
         lines, counts = run_report.change_lines(grouped, check, reseller, datetime.datetime.now(datetime.timezone.utc))
-        mail_dns = state.get("mail_dns") or []
+        # The DKIM keys are made on the mail hosts: their records are known once the hosts returned them.
+        mail_dns = dns_records.with_dkim(state.get("mail_dns") or [], run_report.dkim_keys(task_vars.get("hostvars", {}), hosts))
         notes = run_report.attention_notes(attention, state) + self._mail_dns_notes(mail_dns)
         lines += run_report.attention_lines(notes)
         summary = run_report.services(state)

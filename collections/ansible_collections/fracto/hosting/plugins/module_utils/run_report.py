@@ -51,6 +51,17 @@ def collect(hostvars, hosts):
     return by_host, attention
 
 
+def dkim_keys(hostvars, hosts):
+    """The DKIM keys the mail hosts returned (mail_server's dkim, kept by the role as fracto_mail__result_server):
+    their TXT records join the state's mail_dns (dns_records.with_dkim)."""
+    keys = []
+    for host in hosts:
+        result = hostvars.get(host, {}).get("fracto_mail__result_server")
+        if isinstance(result, dict) and isinstance(result.get("dkim"), list):
+            keys += [k for k in result["dkim"] if isinstance(k, dict)]
+    return keys
+
+
 def change_lines(grouped, check, reseller, when):
     """(lines, counts): the heading, the changes per client ({client: [change with its host]}) and their counts."""
     lines = ["%s of reseller %s (%s)" % ("PLAN (check mode: nothing was changed)" if check else "REPORT", reseller,

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: mail_server
-short_description: Converge a FractoMail host in one call (domains, mailboxes, aliases, Postfix, Dovecot, Roundcube)
+short_description: Converge a FractoMail host in one call (domains, mailboxes, aliases, Postfix, Dovecot, DKIM, Roundcube)
 version_added: 1.0.0
 description:
   - Takes the mail slice of the host's desired state (C(fracto.hosting.client_state) with C(resolve=true)) and converges,
@@ -26,8 +26,17 @@ description:
     and the aliases of its own client that deliver to it (C(smtpd_sender_login_maps), the lmdb map
     C(/etc/postfix/fracto/sender_logins) written with the other maps; C(reject_authenticated_sender_login_mismatch)
     answers any other envelope sender with 553 5.7.1). See docs/mail.md.'
-  - The new configuration is checked with C(postfix check), C(doveconf -n) and C(nginx -t) before any reload; on
-    failure every file is put back as it was and the module fails with the checker's message.
+  - 'DKIM: a key per mail domain and algorithm (RSA 2048; Ed25519 too where the domain''s C(dkim) lists it), made on
+    the host with python3-cryptography the first time the domain is seen and never again, its private half in
+    C(/etc/fracto/dkim/keys/<domain>.<selector>.key) (0640 root:_rspamd, never returned), its selector dated
+    (C(fr2026a), C(fr2026a-ed25519)); the index C(/etc/fracto/dkim/index.json) lists every key with its state and
+    public key. rspamd signs with the active keys (C(/etc/rspamd/local.d/dkim_signing.conf), template
+    C(rspamd_dkim)) the mail of submission and of the host itself (Postfix C(smtpd_milters) on submission,
+    C(non_smtpd_milters), C(milter_default_action=accept)). RV(dkim) returns the TXT records to publish. O(dkim_rotate)
+    runs one step of a key rotation (playbooks/dkim_rotate.yml). See docs/mail.md.'
+  - The new configuration is checked with C(postfix check), C(doveconf -n), C(rspamadm configtest) and C(nginx -t)
+    before any reload; on failure every file (new DKIM keys too) is put back as it was and the module fails with the
+    checker's message.
   - Mailboxes, domains and aliases of clients that left the state are kept unless O(prune=true); the mail of a
     removed mailbox stays under C(/var/vmail).
   - 'A mail host is shared by resellers: each run is one O(reseller)''s. Its domains, mailboxes, aliases, mail and
@@ -73,10 +82,27 @@ options:
     type: str
     required: true
   domains:
-    description: The mail domains, as C(fracto_state.hosts[host].mail_domains) (C(domain), C(client)).
+    description:
+      - The mail domains, as C(fracto_state.hosts[host].mail_domains) (C(domain), C(client), C(dkim)).
+      - C(dkim) is the list of DKIM algorithms the domain signs with (C(rsa), C(ed25519); C([rsa]) when absent),
+        from the package's C(mail_dkim_keys).
     type: list
     elements: dict
     default: []
+  dkim_rotate:
+    description:
+      - One step of a DKIM key rotation for the domains of O(domains) (playbooks/dkim_rotate.yml, docs/mail.md).
+      - C(publish) makes a next key (a new selector) beside each active one; it is returned in RV(dkim) to be
+        published and does not sign yet. C(switch) makes each next key at least O(dkim_switch_after) days old the
+        active one (it signs from now on) and the former one retired (still published). C(retire) stops listing the
+        retired keys (their TXT records may then be removed; the key files stay on the host).
+    type: str
+    choices: [none, publish, switch, retire]
+    default: none
+  dkim_switch_after:
+    description: The days a next key must have been published before O(dkim_rotate=switch) makes it sign.
+    type: int
+    default: 7
   mailboxes:
     description:
       - The mailboxes (C(address), C(client), C(quota) in bytes or null, C(password_hash)).
@@ -111,7 +137,7 @@ options:
   templates:
     description:
       - The Jinja2 sources (the role's, from role variables) of C(dovecot), C(postfix_main), C(postfix_master),
-        C(webmail_vhost), C(roundcube) and C(roundcube_host); rendered on the host in a sandbox (C(StrictUndefined))
+        C(webmail_vhost), C(roundcube), C(roundcube_host) and C(rspamd_dkim); rendered on the host in a sandbox (C(StrictUndefined))
         from checked values. Required to converge. The users file and the Postfix maps are written by the module.
     type: dict
     default: {}
@@ -150,9 +176,10 @@ attributes:
   platform:
     support: full
     platforms: posix
-    description: Runs on the mail host (Debian 12 with postfix, postfix-lmdb, dovecot, nginx, roundcube).
+    description: Runs on the mail host (Debian 12 with postfix, postfix-lmdb, dovecot, rspamd, nginx, roundcube).
 requirements:
   - jinja2 on the host (Debian C(python3-jinja2), installed by the roles)
+  - cryptography on the host (Debian C(python3-cryptography), installed by the role) for the DKIM keys
 seealso:
   - module: fracto.hosting.tls_certificates
 author:
@@ -197,21 +224,34 @@ served:
   returned: always
   type: list
   elements: str
+dkim:
+  description:
+    - The DKIM keys of the reseller's domains, to publish as TXT records at C(<selector>._domainkey.<domain>)
+      (C(state) active, next or retired). C(value) is null for a key check mode would make.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {domain: cliente1.test, client: cliente1, selector: fr2026a, algorithm: rsa, state: active,
+       value: "v=DKIM1; k=rsa; p=MIIBIjANBgkqh..."}
 """
 
+import datetime
+import grp
 import hashlib
 import os
 import pwd
 import secrets
 import string
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.common.parameters import remove_values
 from ansible_collections.fracto.hosting.plugins.module_utils import render
 from ansible_collections.fracto.hosting.plugins.module_utils.files import read_text, write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import dkim, owners, safe
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import host_files as hf
-from ansible_collections.fracto.hosting.plugins.module_utils.mail import owners, safe
 from ansible_collections.fracto.hosting.plugins.module_utils.render import RenderError, Templates
 from ansible_collections.fracto.hosting.plugins.module_utils.tls.store import CertificateStore
 from ansible_collections.fracto.hosting.plugins.module_utils.transaction import Transaction
@@ -290,6 +330,8 @@ def check_config(module, touched):
         checks.append(["postfix", "check"])
     if any(p.startswith("/etc/dovecot/") for p in touched):
         checks.append(["doveconf", "-n"])
+    if any(p.startswith("/etc/rspamd/") for p in touched):
+        checks.append(["rspamadm", "configtest"])
     if any(p.startswith("/etc/nginx/") for p in touched):
         checks.append(["nginx", "-t"])
     for command in checks:
@@ -305,6 +347,8 @@ def reload_services(module, touched):
         services.append(("postfix", "restart" if mc.POSTFIX_MASTER in touched else "reload-or-restart"))
     if mc.DOVECOT_CONF in touched:
         services.append(("dovecot", "restart"))
+    if any(p.startswith(("/etc/rspamd/", dkim.DKIM_DIR + "/")) for p in touched):
+        services.append(("rspamd", "reload-or-restart"))
     if any(p.startswith("/etc/nginx/") for p in touched):
         services.append(("nginx", "reload-or-restart"))
     for service, action in services:
@@ -322,11 +366,45 @@ def ensure_masters_file():
                      mode=0o640, owner="root", group="dovecot", makedirs=True)
 
 
+def ensure_dkim_dirs():
+    """The DKIM directories, 0750 root:_rspamd: rspamd reads the keys, no other user lists them."""
+    for path in (dkim.DKIM_DIR, dkim.KEY_DIR):
+        os.makedirs(path, mode=0o750, exist_ok=True)
+        os.chown(path, 0, grp.getgrnam("_rspamd").gr_gid)
+        os.chmod(path, 0o750)
+
+
+def plan_dkim(module, p):
+    """(index before as text, the index after, keys to make, changes): the DKIM keys of the reseller's domains."""
+    before = read_text(dkim.INDEX)
+    try:
+        index = dkim.parse_index(before)
+        wanted = dkim.wanted(p["domains"])
+        index, make, changes = dkim.plan(index, wanted, datetime.datetime.now(datetime.timezone.utc).date(),
+                                         p["dkim_rotate"], p["dkim_switch_after"])
+    except safe.UnsafeValue as exc:
+        module.fail_json(msg="refused, nothing was changed: %s" % exc, field=exc.field, changes=[])
+    except (ValueError, dkim.DkimError) as exc:
+        module.fail_json(msg="cannot use the DKIM index %s, nothing was changed: %s" % (dkim.INDEX, exc), changes=[])
+    return before, index, make, changes
+
+
+def make_keys(index, make):
+    """{path: private key} of the keys to make; their public halves go into index (in place). Not in check mode."""
+    keys = {}
+    for domain, key in make:
+        private, public = dkim.generate(key["algorithm"])
+        keys[dkim.key_path(domain, key["selector"])] = private
+        next(k for k in index[domain] if k["selector"] == key["selector"])["public"] = public
+    return keys
+
+
 def converge(module, p, check):
     """Plan from every reseller's record and the files, then (not in check mode) write. Runs under the host lock."""
     records, record, shared, changes = plan(module, p)
+    index_before, index, make, dkim_changes = plan_dkim(module, p)
     cert_paths = installed_certificates(p["store"], shared["certificates"])
-    files = render_files(module, p, shared, cert_paths)
+    files = render_files(module, p, shared, cert_paths, index)
     record_file = owners.record_path(p["records_dir"], p["reseller"])
     record_before = read_text(record_file)
     record_after = owners.render_record(record)
@@ -334,16 +412,27 @@ def converge(module, p, check):
     writes = {path: content for path, content in files.items() if before[path] != content}
     changes += [c for c in (hf.describe_file(path, before[path], content) for path, content in sorted(writes.items())) if c]
     changes += owners.sender_changes(p["reseller"], records, record, before[mc.MAP_SENDERS], p["hostname"])
+    changes += dkim_changes
     own_names = [m["name"] for m in record["mail_names"]] + [w["name"] for w in record["webmail_names"]]
     served = sorted(n for n in own_names if n in cert_paths)
     masters_missing = not os.path.exists(mc.MASTERS_FILE)
-    result = dict(changed=bool(writes) or record_before != record_after or masters_missing, changes=changes, reloaded=[], served=served,
-                  record=record_file)
+    own_domains = {d["domain"]: d["client"] for d in p["domains"]}
+    dkim_changed = bool(make) or dkim.render_index(index) != (index_before or dkim.render_index({}))
+    result = dict(changed=bool(writes) or record_before != record_after or masters_missing or dkim_changed, changes=changes,
+                  reloaded=[], served=served, record=record_file, dkim=dkim.published(index, own_domains))
     if module._diff:
         result["diff"] = hf.diffs(writes, before, hf.own_keys(records.get(p["reseller"]), record))
     if check or not result["changed"]:
         return result
-    result["reloaded"] = write_files(module, p, writes, before)
+    if make and not dkim.HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib("cryptography (Debian: python3-cryptography)") + "; nothing was changed")
+    # The private keys and the index are written with the configuration (put back with it on a failure), never diffed.
+    secret_writes = make_keys(index, make)
+    if dkim_changed:
+        secret_writes[dkim.INDEX] = dkim.render_index(index)
+    before.update((path, read_text(path)) for path in secret_writes)
+    result["reloaded"] = write_files(module, p, dict(writes, **secret_writes), before)
+    result["dkim"] = dkim.published(index, own_domains)
     # The record last: a run that failed above leaves the reseller's record as it was.
     write_atomic(record_file, record_after, mode=0o600, owner="root", group="root", makedirs=True, dir_mode=0o700)
     return result
@@ -368,7 +457,7 @@ def plan(module, p):
     return records, record, shared, changes
 
 
-def render_files(module, p, shared, cert_paths):
+def render_files(module, p, shared, cert_paths, dkim_index):
     """{path: content} of every file of the mail host; fails, changing nothing, on a refused value or a template error."""
     fingerprints = {chain: fingerprint(chain) for chain, _key in cert_paths.values()}
     ids = vmail_ids()
@@ -376,7 +465,7 @@ def render_files(module, p, shared, cert_paths):
         secrets.choice(string.ascii_letters + string.digits) for _i in range(24))
     templates = Templates(p["templates"])
     try:
-        files = hf.render_all(p, shared, cert_paths, fingerprints, ids, des_key, templates=templates)
+        files = hf.render_all(p, shared, cert_paths, fingerprints, ids, des_key, templates=templates, dkim_index=dkim_index)
     except safe.UnsafeValue as exc:
         module.fail_json(msg="refused, nothing was changed: %s" % exc, field=exc.field, changes=[])
     except RenderError as exc:
@@ -396,6 +485,8 @@ def write_files(module, p, writes, before):
 
     def change():
         ensure_masters_file()
+        if any(path.startswith(dkim.DKIM_DIR + "/") for path in writes):
+            ensure_dkim_dirs()
         for path, content in writes.items():
             tx.write(path, content)
 
@@ -442,6 +533,8 @@ def main():
             webmail_ca_file=dict(type="path", default=mc.SYSTEM_CA),
             host_state_dir=dict(type="path", default=owners.HOST_STATE_DIR),
             templates=dict(type="dict", default={}),
+            dkim_rotate=dict(type="str", default="none", choices=list(dkim.ROTATE_STEPS)),
+            dkim_switch_after=dict(type="int", default=7),
         ),
         supports_check_mode=True,
     )
@@ -468,7 +561,12 @@ def main():
         result = converge(module, p, True)
     else:
         result = run_locked(module, "fracto.hosting.mail_server", lambda: converge(module, p, False), reseller=p["reseller"])
-    module.exit_json(**result)
+    # The DKIM records (thousands of strings on a big host) are whitelisted values without a '$' (dkim.published), so
+    # they cannot hold a hash: masking 5,000 hashes in each of them costs seconds. Everything else is masked as always.
+    keys = result.pop("dkim", [])
+    result = remove_values(result, module.no_log_values)
+    module.no_log_values = set()
+    module.exit_json(dkim=keys, **result)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ description:
     content is written as JSON (C(plan-<reseller>.json) or C(report-<reseller>.json)) for CI.
   - 'Changes carry no secret: the modules that produce them never put one in.'
   - 'Then the DNS records each client publishes for its mail (C(mail_dns) of the state: MX, SPF, DMARC, TLS-RPT,
-    MTA-STS; per branding, docs/mail.md), printed as zone file lines per client and written in the JSON document as
+    MTA-STS; per branding, docs/mail.md; and the DKIM TXT record of each key the mail hosts returned in
+    C(fracto_mail__result_server.dkim)), printed as zone file lines per client and written in the JSON document as
     C(mail_dns). With O(dns_check=true) each is resolved live and what is missing or different is listed under
     "needs attention" (never fatal; a resolver that fails is reported).'
 extends_documentation_fragment:

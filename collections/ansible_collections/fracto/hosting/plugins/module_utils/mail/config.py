@@ -273,7 +273,7 @@ def default_certificate(hostname, cert_paths):
 # --------------------------------------------------------------------------- Dovecot
 
 # The templates mail_server renders (the role passes their sources, roles/fracto_mail/templates).
-TEMPLATES = ("dovecot", "postfix_main", "postfix_master", "webmail_vhost", "roundcube", "roundcube_host")
+TEMPLATES = ("dovecot", "postfix_main", "postfix_master", "webmail_vhost", "roundcube", "roundcube_host", "rspamd_dkim")
 
 
 def render_dovecot(hostname, mail_names, cert_paths, vmail_uid, vmail_gid, *, templates):
@@ -297,14 +297,18 @@ def render_dovecot(hostname, mail_names, cert_paths, vmail_uid, vmail_gid, *, te
 
 # --------------------------------------------------------------------------- Postfix
 
-# The -o options of submission (587) and submissions (465): AUTH, relaying for authenticated senders only, and each
-# login sends only as the addresses smtpd_sender_login_maps gives it (553 5.7.1 otherwise; docs/mail.md).
+# rspamd's milter (Debian's rspamd_proxy worker, localhost:11332): it signs with DKIM (module_utils/mail/dkim.py).
+RSPAMD_MILTER = "inet:127.0.0.1:11332"
+# The -o options of submission (587) and submissions (465): AUTH, relaying for authenticated senders only, each
+# login sends only as the addresses smtpd_sender_login_maps gives it (553 5.7.1 otherwise; docs/mail.md), and the
+# mail goes through rspamd, which signs it (main.cf's non_smtpd_milters does the same for mail made on the host).
 SUBMISSION_OPTIONS = (
     "smtpd_sasl_auth_enable=yes",
     "smtpd_client_restrictions=permit_sasl_authenticated,reject",
     "smtpd_sender_restrictions=reject_authenticated_sender_login_mismatch",
     "smtpd_relay_restrictions=permit_sasl_authenticated,reject",
     "milter_macro_daemon_name=ORIGINATING",
+    "smtpd_milters=" + RSPAMD_MILTER,
 )
 
 
@@ -335,6 +339,7 @@ def render_main(hostname, cert_paths, extra=None, *, templates):
         "maps": {"domains": MAP_DOMAINS, "mailboxes": MAP_MAILBOXES, "aliases": MAP_ALIASES, "sni": MAP_SNI,
                  "senders": MAP_SENDERS, "logins": MAP_LOGINS},
         "ciphers": MOZILLA_INTERMEDIATE_CIPHERS, "curves": list(CURVES), "postfix_settings": settings,
+        "milter": RSPAMD_MILTER,
     }
     return templates.render("postfix_main", context)
 

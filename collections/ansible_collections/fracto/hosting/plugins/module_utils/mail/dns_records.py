@@ -18,8 +18,10 @@ Computed on the controller from the resolved state (resolve.py), never on a host
   policy does, so senders fetch it again). Serving the policy at https://mta-sts.<domain>/.well-known/mta-sts.txt is
   not done yet: each record carries its policy text for that part.
 
-DKIM is not built yet: MailDnsRecords takes the public keys per domain (``dkim``) and lists one TXT per selector at
-<selector>._domainkey.<domain>; nothing else has to change when the mail hosts make keys.
+- DKIM at <selector>._domainkey.<domain>: one TXT per key the mail host made (module_utils/mail/dkim.py). The keys are
+  made on the mail hosts, so they are known only once a host ran (or, in check mode, ran before): resolve.py cannot
+  list them; plan_report adds those the hosts returned with with_dkim() (MailDnsRecords(dkim=...) does the same for
+  a caller that has them). A key longer than 255 bytes is split into several strings of one TXT record.
 Pure code on plain data: unit-tested without Ansible (tests/unit/plugins/module_utils/test_dns_records.py).
 """
 
@@ -34,6 +36,8 @@ DEFAULT_DMARC_POLICY = "quarantine"
 # MTA-STS: testing until the policy is served over HTTPS and TLS-RPT shows no failure (docs/mail.md), one week.
 MTA_STS_MODE = "testing"
 MTA_STS_MAX_AGE = 604800
+# A TXT record holds strings of at most 255 bytes each; a longer value is split (RFC 1035 3.3.14, RFC 6376 3.6.2.2).
+TXT_STRING = 255
 # The order records are listed in, per domain.
 PURPOSES = ("mx", "spf", "dmarc", "tls-rpt", "mta-sts", "dkim", "dmarc-report-authorization")
 
@@ -92,8 +96,7 @@ class MailDnsRecords:
             out.append(record(cid, domain, "tls-rpt", "_smtp._tls." + domain, "TXT", "v=TLSRPTv1; rua=mailto:%s" % self.contact))
         out.append(record(cid, domain, "mta-sts", "_mta-sts." + domain, "TXT", "v=STSv1; id=%s" % policy_id(policy),
                           policy=policy))
-        out += [record(cid, domain, "dkim", "%s._domainkey.%s" % (key["selector"], domain), "TXT", key["value"])
-                for key in self.dkim.get(domain, [])]
+        out += [dkim_record(cid, domain, key) for key in self.dkim.get(domain, [])]
         return out
 
     def dmarc(self, policy):
@@ -117,6 +120,37 @@ class MailDnsRecords:
         return out + self.report_authorizations(r["domain"] for r in out if r["purpose"] == "dmarc")
 
 
+def dkim_record(client, domain, key):
+    """The TXT record of one DKIM key ({selector, value}, as mail_server returns it)."""
+    return record(client, domain, "dkim", "%s._domainkey.%s" % (key["selector"], domain), "TXT", key["value"],
+                  **({"state": key["state"]} if key.get("state") else {}))
+
+
+def with_dkim(records, keys):
+    """records (MailDnsRecords.all()) with the TXT record of each DKIM key the mail hosts returned ([{domain, client,
+    selector, state, value}]; a key not made yet, in check mode, has no value and is left out) after the other
+    records of its domain."""
+    by_domain = {}
+    for key in keys:
+        if key.get("value"):
+            by_domain.setdefault(key["domain"], []).append(key)
+    out, placed = [], set()
+    for index, rec in enumerate(records):
+        out.append(rec)
+        last_of_domain = index + 1 == len(records) or records[index + 1]["domain"] != rec["domain"]
+        if last_of_domain and rec["client"] != RESELLER and rec["domain"] not in placed:
+            placed.add(rec["domain"])
+            out += [dkim_record(rec["client"], rec["domain"], key)
+                    for key in sorted(by_domain.get(rec["domain"], []), key=lambda k: k["selector"])]
+    return out
+
+
+def txt_strings(value, size=TXT_STRING):
+    """value as the strings of one TXT record, each at most size bytes (the records are ASCII)."""
+    data = value.encode("ascii")
+    return [data[i:i + size].decode("ascii") for i in range(0, len(data), size)] or [""]
+
+
 def mta_sts_policy(mx_names, mode=MTA_STS_MODE, max_age=MTA_STS_MAX_AGE):
     """The policy text served at https://mta-sts.<domain>/.well-known/mta-sts.txt (RFC 8461 3.2, CRLF lines)."""
     lines = ["version: STSv1", "mode: %s" % mode] + ["mx: %s" % name for name in mx_names] + ["max_age: %d" % max_age]
@@ -129,10 +163,10 @@ def policy_id(policy):
 
 
 def zone_line(rec):
-    """One record as a zone file line: name. IN MX 10 host. or name. IN TXT "text"."""
+    """One record as a zone file line: name. IN MX 10 host. or name. IN TXT "text" (a longer text as "..." "...")."""
     if rec["type"] == "MX":
         return "%s. IN MX %d %s." % (rec["name"], rec["priority"], rec["value"])
-    return '%s. IN TXT "%s"' % (rec["name"], rec["value"])
+    return "%s. IN TXT %s" % (rec["name"], " ".join('"%s"' % part for part in txt_strings(rec["value"])))
 
 
 def lines(records, branding=None):
@@ -141,7 +175,7 @@ def lines(records, branding=None):
     branding: {client: its mail branding}, shown beside the client's id."""
     if not records:
         return []
-    out = ["", "mail DNS records each client publishes (docs/mail.md; no DKIM yet):"]
+    out = ["", "mail DNS records each client publishes (docs/mail.md):"]
     grouped = {}
     for rec in records:
         grouped.setdefault(rec["client"], []).append(rec)

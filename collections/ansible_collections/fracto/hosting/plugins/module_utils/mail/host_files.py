@@ -11,18 +11,18 @@ passes what it found in. A diff never shows a hash, Roundcube's DES key, or anot
 from __future__ import annotations
 
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
-from ansible_collections.fracto.hosting.plugins.module_utils.mail import sender_logins
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import dkim, sender_logins
 
 SECRET_FILES = {mc.USERS_FILE: (0o640, "root", "dovecot"), mc.MAP_SNI: (0o600, "root", "root")}
 MAPS = (mc.MAP_DOMAINS, mc.MAP_MAILBOXES, mc.MAP_ALIASES, mc.MAP_SNI, mc.MAP_SENDERS, mc.MAP_LOGINS)
 
 
-def render_all(p, shared, cert_paths, fingerprints, vmail_ids, des_key, *, templates):
-    """{path: content} of every file of the mail host (Dovecot, the users file, Postfix and its maps, the webmail
-    vhosts and Roundcube). p: the module's parameters (hostname, postfix_settings, webroot, webmail_ca_file);
-    shared: owners.union() of every record; cert_paths: {name: (fullchain, key)} of the names served with
-    their own certificate, fingerprints: {fullchain: sha256}; vmail_ids: (uid, gid). Raises safe.UnsafeValue or
-    render.RenderError."""
+def render_all(p, shared, cert_paths, fingerprints, vmail_ids, des_key, *, templates, dkim_index=None):
+    """{path: content} of every file of the mail host (Dovecot, the users file, Postfix and its maps, rspamd's DKIM
+    signing, the webmail vhosts and Roundcube). p: the module's parameters (hostname, postfix_settings, webroot,
+    webmail_ca_file); shared: owners.union() of every record; cert_paths: {name: (fullchain, key)} of the names
+    served with their own certificate, fingerprints: {fullchain: sha256}; vmail_ids: (uid, gid); dkim_index: the
+    DKIM keys as dkim.plan() left them. Raises safe.UnsafeValue or render.RenderError."""
     names = [m["name"] for m in shared["mail_names"]]
     uid, gid = vmail_ids
     files = {
@@ -37,6 +37,7 @@ def render_all(p, shared, cert_paths, fingerprints, vmail_ids, des_key, *, templ
         mc.MAP_ALIASES: mc.render_map({a: ",".join(t) for a, t in shared["aliases"].items()}, "aliases"),
         mc.MAP_LOGINS: mc.render_map(sender_logins.entries(shared), "sender_logins"),
         mc.MAP_SNI: mc.render_sni(names, cert_paths, fingerprints),
+        dkim.RSPAMD_DKIM_CONF: dkim.render_conf(dkim_index or {}, shared["domains"], templates=templates),
     }
     files.update(mc.nginx_files(p["webroot"], shared["webmail_names"], cert_paths, templates=templates))
     files.update(mc.roundcube_files(shared["webmail_names"], shared["mail_names"], des_key, p["hostname"], cert_paths,
@@ -49,6 +50,8 @@ def ownership(path):
     mode, owner, group = SECRET_FILES.get(path, (0o644, "root", "root"))
     if path.startswith(mc.ROUNDCUBE_DIR + "/"):
         mode, group = 0o640, "www-data"
+    if path.startswith(dkim.DKIM_DIR + "/"):  # the DKIM private keys: rspamd reads them, nobody else
+        mode, group = 0o640, "_rspamd"
     return mode, owner, group
 
 

@@ -9,6 +9,7 @@ the roles consume the slice of their host and decide nothing of their own.
 
 from __future__ import annotations
 
+from ansible_collections.fracto.hosting.plugins.module_utils.mail.dkim import KEY_SETS
 from ansible_collections.fracto.hosting.plugins.module_utils.mail.dns_records import MailDnsRecords
 from ansible_collections.fracto.hosting.plugins.module_utils.state.model import client_names, mail_host_fqdn
 from ansible_collections.fracto.hosting.plugins.module_utils.state.names import MAX_NAMES_PER_CERT
@@ -135,8 +136,9 @@ def _mail(hosts, client, shared_names):
     host = _host(hosts, client["mail_host"])
     _add_role(host, "mail")
     used = {b["domain"] for b in client["mailboxes"]} | {a["address"].split("@")[1] for a in client["mail_aliases"]}
+    dkim = list(KEY_SETS[feats["mail_dkim_keys"]])  # the algorithms the mail host makes keys of
     for name in sorted({d["name"] for d in client["domains"]} | used):
-        host["mail_domains"].append({"domain": name, "client": cid})
+        host["mail_domains"].append({"domain": name, "client": cid, "dkim": dkim})
     for box in client["mailboxes"]:
         host["mailboxes"].append(dict(box, client=cid))
     for alias in client["mail_aliases"]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.fracto.hosting.plugins.module_utils.mail.dkim import DEFAULT_KEY_SET, KEY_SETS
 from ansible_collections.fracto.hosting.plugins.module_utils.mail.dns_records import DEFAULT_DMARC_POLICY, DMARC_POLICIES
 from ansible_collections.fracto.hosting.plugins.module_utils.state import rules
 from ansible_collections.fracto.hosting.plugins.module_utils.state.issues import StatePath, type_name
@@ -30,6 +31,8 @@ FEATURES = {
     "mail_branding": ("generic", ("generic", "reseller", "client")),
     # The p= of the DMARC record its clients publish (module_utils/mail/dns_records.py, docs/mail.md).
     "mail_dmarc_policy": (DEFAULT_DMARC_POLICY, DMARC_POLICIES),
+    # The DKIM keys its clients' mail is signed with: rsa (2048), or rsa+ed25519 (two signatures; module_utils/mail/dkim.py).
+    "mail_dkim_keys": (DEFAULT_KEY_SET, tuple(KEY_SETS)),
     "webmail": (False, bool),
     "backup": ("none", ("none", "reseller", "client")),
     "dedicated_ip": (False, bool),

@@ -110,7 +110,7 @@ def test_no_contact_address_means_no_report_addresses():
 def test_records_print_as_zone_file_lines_per_client_and_branding():
     records = MailDnsRecords(CONTACT).all([client("c1", "reseller", ["mail.brand.test"], ["c1.test"], mail_ip="198.51.100.7")])
     printed = dns_records.lines(records, {"c1": "reseller"})
-    assert printed[:5] == ["", "mail DNS records each client publishes (docs/mail.md; no DKIM yet):",
+    assert printed[:5] == ["", "mail DNS records each client publishes (docs/mail.md):",
                            "  c1 (mail branding reseller):",
                            "    c1.test. IN MX 10 mail.brand.test.",
                            '    c1.test. IN TXT "v=spf1 a:mail.brand.test ip4:198.51.100.7 -all"']

@@ -111,6 +111,8 @@ class FakeHost:
         monkeypatch.setattr(mail_server, "compile_maps", lambda module, paths: None)
         monkeypatch.setattr(mail_server, "check_config", lambda module, paths: None)
         monkeypatch.setattr(mail_server, "reload_services", lambda module, paths: ([], None))
+        # The DKIM keys and index are files of self.files too (write_config); their directories are not made here.
+        monkeypatch.setattr(mail_server, "ensure_dkim_dirs", lambda: None)
 
         def run_locked(module, name, body, reseller=None):
             self.locked.append((name, reseller))
