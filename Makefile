@@ -63,8 +63,8 @@ ee-context:  ## the execution environment's build context from execution-environ
 sanity:
 	bash scripts/sanity.sh
 
-unit:
-	python -m pytest -q -p no:cacheprovider $(COLLECTION)/tests/unit tests
+unit:  ## the unit tests, one worker per core (pytest-xdist): most of them run ansible-playbook, CPU-bound
+	python -m pytest -q -p no:cacheprovider -n auto $(COLLECTION)/tests/unit tests
 
 molecule:  ## every scenario, in turn, on one fresh lab (removed before the first and after the last)
 	$(MAKE) --no-print-directory lab-reset
