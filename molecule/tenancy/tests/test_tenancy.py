@@ -338,7 +338,8 @@ ROLE_TEMPLATES = {
     "fracto.hosting.mail_server": {"templates": _sources(
         "fracto_mail", dovecot="etc/dovecot/dovecot.conf.j2", postfix_main="etc/postfix/main.cf.j2",
         postfix_master="etc/postfix/master.cf.j2", webmail_vhost="etc/nginx/fracto/sites/webmail.conf.j2",
-        roundcube="etc/roundcube/config.inc.php.j2", roundcube_host="etc/roundcube/host.inc.php.j2")},
+        roundcube="etc/roundcube/config.inc.php.j2", roundcube_host="etc/roundcube/host.inc.php.j2",
+        rspamd_dkim="etc/rspamd/local.d/dkim_signing.conf.j2")},
 }
 
 
