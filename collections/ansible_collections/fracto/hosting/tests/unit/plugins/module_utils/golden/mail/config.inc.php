@@ -16,6 +16,11 @@ $config['skin'] = 'elastic';
 $config['force_https'] = true;
 $config['use_https'] = true;
 $config['login_autocomplete'] = 0;
+// Logins, failed ones included (with the client's address), to the journal as 'roundcube': fail2ban's roundcube-auth
+// jail reads them there (roles/fracto_mail/templates/etc/fail2ban/jail.d/fracto.local.j2).
+$config['log_driver'] = 'syslog';
+$config['syslog_id'] = 'roundcube';
+$config['log_logins'] = true;
 $config['include_host_config'] = [
     'webmail.cliente1.test' => 'fracto-webmail.cliente1.test.inc.php',
     'webmail.reseller-demo.test' => 'fracto-webmail.reseller-demo.test.inc.php'

@@ -1,0 +1,180 @@
+"""Brute-force protection on mail01 (issue 13): fail2ban's jails for Dovecot, Postfix SASL and Roundcube.
+
+The guessers are other lab containers, never this machine: legacy01 guesses IMAP passwords, mx01 guesses SMTP AUTH
+passwords on submission and then webmail passwords. Each is banned after the lab's 3 failures (inventories/platform
+group_vars/all/mail.yml) on every port of its jail, by nftables on mail01, and the ban expires after 30 s. This machine
+(the controller, 198.51.100.1, in fracto_mail__fail2ban_ignore) fails as many times and still logs in.
+"""
+
+import imaplib
+import os
+import socket
+import ssl
+import time
+
+import pytest
+import testinfra
+from conftest import LabIMAP4SSL
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+MAIL01 = testinfra.get_host("ansible://mail01?ansible_inventory=" + INVENTORY)
+LEGACY01 = testinfra.get_host("ansible://legacy01?ansible_inventory=" + INVENTORY)
+MX01 = testinfra.get_host("ansible://mx01?ansible_inventory=" + INVENTORY)
+CONTROLLER = "198.51.100.1"
+MAILBOX = "info@cliente1.test"
+NAME = "mail.cliente1.test"
+WEBMAIL = "webmail.cliente1.test"
+BANTIME = 30
+
+# Run on the guessing container (python3 of the lab's base image): one failed login per attempt, and what each did.
+GUESS_IMAP = r"""
+import imaplib, ssl, sys
+context = ssl._create_unverified_context()
+for attempt in range(int(sys.argv[2])):
+    try:
+        imap = imaplib.IMAP4_SSL(sys.argv[1], 993, ssl_context=context, timeout=5)
+    except OSError as error:
+        print("refused", error); continue
+    try:
+        imap.login("info@cliente1.test", "not-the-password-%d" % attempt)
+        print("accepted")
+    except imaplib.IMAP4.error:
+        print("failed")
+    imap.shutdown()
+"""
+GUESS_SMTP = r"""
+import smtplib, ssl, sys
+context = ssl._create_unverified_context()
+for attempt in range(int(sys.argv[2])):
+    try:
+        smtp = smtplib.SMTP(sys.argv[1], 587, timeout=5)
+        smtp.starttls(context=context)
+        smtp.ehlo()
+    except OSError as error:
+        print("refused", error); continue
+    try:
+        smtp.login("info@cliente1.test", "not-the-password-%d" % attempt)
+        print("accepted")
+    except smtplib.SMTPAuthenticationError:
+        print("failed")
+    smtp.close()
+"""
+GUESS_WEBMAIL = r"""
+import http.cookiejar, re, ssl, sys, urllib.parse, urllib.request
+context = ssl._create_unverified_context()
+opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context),
+                                     urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+url = "https://%s/" % sys.argv[1]
+for attempt in range(int(sys.argv[2])):
+    try:
+        page = opener.open(url + "?_task=login", timeout=5).read().decode()
+        token = re.search(r'name="_token" value="([^"]+)"', page).group(1)
+        form = {"_token": token, "_task": "login", "_action": "login", "_timezone": "UTC", "_url": "",
+                "_user": "info@cliente1.test", "_pass": "not-the-password-%d" % attempt}
+        answer = opener.open(url + "?_task=login", data=urllib.parse.urlencode(form).encode(), timeout=5).read()
+    except OSError as error:
+        print("refused", error); continue
+    print("failed" if b'name="_pass"' in answer else "accepted")
+"""
+
+
+def guess(host, script, target, attempts):
+    """The outcome of each attempt of script run on host against target ('failed', 'accepted' or 'refused ...')."""
+    run = host.run("python3 -c %s %s %d" % (quote(script), target, attempts))
+    assert run.rc == 0, run.stderr
+    return run.stdout.split("\n")[:-1]
+
+
+def quote(text):
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+def banned(jail):
+    """The addresses jail bans now, as fail2ban-client lists them."""
+    status = MAIL01.check_output("fail2ban-client status %s", jail)
+    line = [line for line in status.splitlines() if "Banned IP list:" in line][0]
+    return line.split("Banned IP list:")[1].split()
+
+
+def wait_banned(jail, address, wait=20):
+    deadline = time.time() + wait
+    while address not in banned(jail) and time.time() < deadline:
+        time.sleep(1)
+    return address in banned(jail)
+
+
+def can_connect(host, address, port):
+    """Whether host opens a TCP connection to address:port within 3 s."""
+    probe = "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 3).close()"
+    return host.run("python3 -c %s %s %d" % (quote(probe), address, port)).rc == 0
+
+
+@pytest.fixture
+def released():
+    """Every ban of the lab's guessers lifted after the test (the other scenarios use legacy01 and mx01)."""
+    yield
+    MAIL01.run("fail2ban-client unban 198.51.100.24 198.51.100.25")
+
+
+@pytest.fixture(scope="module")
+def verified(pebble_root):
+    return ssl.create_default_context(cadata=pebble_root)
+
+
+@pytest.fixture(scope="module")
+def addresses(lab_resolve):
+    return {name: lab_resolve(name + ".fracto.test")[0] for name in ("mail01", "legacy01", "mx01")}
+
+
+def test_the_jails_run_and_never_ban_the_controller():
+    status = MAIL01.check_output("fail2ban-client status")
+    for jail in ("dovecot", "postfix-sasl", "roundcube-auth", "sshd"):
+        assert jail in status, status
+    for jail in ("dovecot", "postfix-sasl", "roundcube-auth"):
+        assert CONTROLLER in MAIL01.check_output("fail2ban-client get %s ignoreip", jail)
+    assert MAIL01.run("fail2ban-client --test").rc == 0
+
+
+def test_an_imap_guesser_is_banned_on_every_mail_port_then_released(addresses, verified, vault, released):
+    mail01, legacy01 = addresses["mail01"], addresses["legacy01"]
+    assert legacy01 not in banned("dovecot")
+    outcomes = guess(LEGACY01, GUESS_IMAP, mail01, 3)
+    assert outcomes == ["failed"] * 3, outcomes
+    assert wait_banned("dovecot", legacy01), MAIL01.check_output("fail2ban-client status dovecot")
+    for port in (993, 995, 587, 465):
+        assert not can_connect(LEGACY01, mail01, port), "legacy01 still reaches port %d" % port
+    assert can_connect(MX01, mail01, 993), "the ban must be legacy01's alone"
+
+    # The controller fails as often and still logs in.
+    for attempt in range(4):
+        with LabIMAP4SSL(mail01, NAME, verified) as imap:
+            with pytest.raises(imaplib.IMAP4.error):
+                imap.login(MAILBOX, "not-the-password-%d" % attempt)
+    with LabIMAP4SSL(mail01, NAME, verified) as imap:
+        assert imap.login(MAILBOX, vault["vault_cliente1_info_password"])[0] == "OK"
+    assert CONTROLLER not in banned("dovecot")
+
+    # The ban expires by itself.
+    deadline = time.time() + BANTIME + 20
+    while not can_connect(LEGACY01, mail01, 993) and time.time() < deadline:
+        time.sleep(2)
+    assert can_connect(LEGACY01, mail01, 993), "legacy01's ban did not expire"
+    assert legacy01 not in banned("dovecot")
+
+
+def test_an_smtp_auth_guesser_is_banned(addresses, released):
+    mail01, mx01 = addresses["mail01"], addresses["mx01"]
+    outcomes = guess(MX01, GUESS_SMTP, mail01, 3)
+    assert outcomes == ["failed"] * 3, outcomes
+    assert wait_banned("postfix-sasl", mx01), MAIL01.check_output("fail2ban-client status postfix-sasl")
+    assert not can_connect(MX01, mail01, 465)
+    assert guess(MX01, GUESS_SMTP, mail01, 1)[0].startswith("refused")
+
+
+def test_a_webmail_guesser_is_banned(addresses, released):
+    mail01, mx01 = addresses["mail01"], addresses["mx01"]
+    outcomes = guess(MX01, GUESS_WEBMAIL, WEBMAIL, 3)
+    assert outcomes == ["failed"] * 3, outcomes
+    assert wait_banned("roundcube-auth", mx01), MAIL01.check_output("fail2ban-client status roundcube-auth")
+    assert not can_connect(MX01, mail01, 443)
+    assert can_connect(LEGACY01, mail01, 443), "the ban must be mx01's alone"
