@@ -8,7 +8,6 @@ group_vars/all/mail.yml) on every port of its jail, by nftables on mail01, and t
 
 import imaplib
 import os
-import socket
 import ssl
 import time
 
