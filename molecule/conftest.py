@@ -90,9 +90,9 @@ def run_playbook(project, *args, env=None, timeout=900):
 class LabIMAP4SSL(imaplib.IMAP4_SSL):
     """IMAPS to an address of the lab, with the branded name as SNI and as the name verified."""
 
-    def __init__(self, address, name, context):
+    def __init__(self, address, name, context, timeout=10):
         self._address = address
-        super().__init__(name, 993, ssl_context=context, timeout=10)
+        super().__init__(name, 993, ssl_context=context, timeout=timeout)
 
     def _create_socket(self, timeout):
         sock = socket.create_connection((self._address, self.port), timeout)
