@@ -96,11 +96,18 @@ def banned(jail):
     return line.split("Banned IP list:")[1].split()
 
 
-def wait_banned(jail, address, wait=20):
+def wait_banned(jails, address, wait=20):
+    """Whether one of jails bans address within wait seconds."""
     deadline = time.time() + wait
-    while address not in banned(jail) and time.time() < deadline:
+    while not any(address in banned(jail) for jail in jails) and time.time() < deadline:
         time.sleep(1)
-    return address in banned(jail)
+    return any(address in banned(jail) for jail in jails)
+
+
+def guessed_until_banned(outcomes):
+    """The guesses failed until the ban refused the next ones (Dovecot's own log may count a failure twice)."""
+    failed = [o for o in outcomes if o == "failed"]
+    return len(failed) >= 2 and outcomes[:len(failed)] == failed and all(o.startswith("refused") for o in outcomes[len(failed):])
 
 
 def can_connect(host, address, port):
@@ -140,8 +147,8 @@ def test_the_jails_run_and_never_ban_the_controller():
 def test_an_imap_guesser_is_banned_on_every_mail_port_then_released(addresses, verified, vault, released):
     mail01, legacy01 = addresses["mail01"], addresses["legacy01"]
     outcomes = guess(LEGACY01, GUESS_IMAP, mail01, 3)
-    assert outcomes == ["failed"] * 3, outcomes
-    assert wait_banned("dovecot", legacy01), MAIL01.check_output("fail2ban-client status dovecot")
+    assert guessed_until_banned(outcomes), outcomes
+    assert wait_banned(["dovecot"], legacy01), MAIL01.check_output("fail2ban-client status dovecot")
     for port in (993, 995, 587, 465):
         assert not can_connect(LEGACY01, mail01, port), "legacy01 still reaches port %d" % port
     assert can_connect(MX01, mail01, 993), "the ban must be legacy01's alone"
@@ -166,8 +173,9 @@ def test_an_imap_guesser_is_banned_on_every_mail_port_then_released(addresses, v
 def test_an_smtp_auth_guesser_is_banned(addresses, released):
     mail01, mx01 = addresses["mail01"], addresses["mx01"]
     outcomes = guess(MX01, GUESS_SMTP, mail01, 3)
-    assert outcomes == ["failed"] * 3, outcomes
-    assert wait_banned("postfix-sasl", mx01), MAIL01.check_output("fail2ban-client status postfix-sasl")
+    assert guessed_until_banned(outcomes), outcomes
+    # Postfix's own log (postfix-sasl) or Dovecot's, which checks the password for Postfix (dovecot: 587 and 465 too)
+    assert wait_banned(["postfix-sasl", "dovecot"], mx01), MAIL01.check_output("fail2ban-client status postfix-sasl")
     assert not can_connect(MX01, mail01, 465)
     assert guess(MX01, GUESS_SMTP, mail01, 1)[0].startswith("refused")
 
@@ -175,7 +183,7 @@ def test_an_smtp_auth_guesser_is_banned(addresses, released):
 def test_a_webmail_guesser_is_banned(addresses, released):
     mail01, mx01 = addresses["mail01"], addresses["mx01"]
     outcomes = guess(MX01, GUESS_WEBMAIL, WEBMAIL, 3)
-    assert outcomes == ["failed"] * 3, outcomes
-    assert wait_banned("roundcube-auth", mx01), MAIL01.check_output("fail2ban-client status roundcube-auth")
+    assert guessed_until_banned(outcomes), outcomes
+    assert wait_banned(["roundcube-auth"], mx01), MAIL01.check_output("fail2ban-client status roundcube-auth")
     assert not can_connect(MX01, mail01, 443)
     assert can_connect(LEGACY01, mail01, 443), "the ban must be mx01's alone"
