@@ -113,3 +113,21 @@ def promtool_check():
         return proc.returncode, proc.stdout + proc.stderr
 
     return check
+
+
+@pytest.fixture
+def chromium_home(tmp_path, pebble_root):
+    """A HOME for Debian's headless Chromium whose NSS store (~/.pki/nssdb) trusts Pebble's root."""
+    import shutil
+    import subprocess
+
+    certutil = shutil.which("certutil")
+    assert shutil.which("chromium") and certutil, "run scripts/ensure-browser.sh (Debian's chromium and libnss3-tools)"
+    home = tmp_path / "home"
+    nssdb = home / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    root = tmp_path / "pebble-root.pem"
+    root.write_text(pebble_root)
+    subprocess.run([certutil, "-d", "sql:%s" % nssdb, "-N", "--empty-password"], check=True)
+    subprocess.run([certutil, "-d", "sql:%s" % nssdb, "-A", "-t", "C,,", "-n", "pebble-root", "-i", str(root)], check=True)
+    return home

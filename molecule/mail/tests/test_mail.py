@@ -262,19 +262,11 @@ def test_webmail_login_page_carries_its_brand(mail01_address, verified, name, br
     assert response.getheader("Strict-Transport-Security")
 
 
-def test_webmail_in_a_real_browser(mail01_address, pebble_root, vault, delivered, tmp_path):
+def test_webmail_in_a_real_browser(mail01_address, chromium_home, vault, delivered):
     """Headless Chromium (Debian's) trusting Pebble's root through its NSS store: log in, find the message."""
     from playwright.sync_api import sync_playwright
 
-    chromium, certutil = shutil.which("chromium"), shutil.which("certutil")
-    assert chromium and certutil, "run scripts/ensure-browser.sh (Debian's chromium and libnss3-tools)"
-    home = tmp_path / "home"
-    nssdb = home / ".pki" / "nssdb"
-    nssdb.mkdir(parents=True)
-    root = tmp_path / "pebble-root.pem"
-    root.write_text(pebble_root)
-    subprocess.run([certutil, "-d", "sql:%s" % nssdb, "-N", "--empty-password"], check=True)
-    subprocess.run([certutil, "-d", "sql:%s" % nssdb, "-A", "-t", "C,,", "-n", "pebble-root", "-i", str(root)], check=True)
+    chromium, home = shutil.which("chromium"), chromium_home
     name, brand = WEBMAIL[0]
     artefacts = PROJECT / ".fracto"
     artefacts.mkdir(exist_ok=True)

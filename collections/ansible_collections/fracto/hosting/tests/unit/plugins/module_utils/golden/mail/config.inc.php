@@ -11,7 +11,10 @@ $config['smtp_user'] = '%u';
 $config['smtp_pass'] = '%p';
 $config['des_key'] = 'abcdefghijklmnopqrstuvwx';
 $config['product_name'] = 'Webmail';
-$config['plugins'] = [];
+// managesieve: each mailbox's filters and "Out of Office" replies (Settings), kept by Dovecot's ManageSieve (4190,
+// STARTTLS; the host per webmail name, in its own file).
+$config['plugins'] = ['managesieve'];
+$config['managesieve_vacation'] = 1;
 $config['skin'] = 'elastic';
 $config['force_https'] = true;
 $config['use_https'] = true;
