@@ -383,8 +383,11 @@ def test_roundcube_talks_to_the_local_servers_and_verifies_their_names():
         assert "$config['imap_host'] = 'ssl://127.0.0.1:993';" in text
         assert "$config['smtp_host'] = 'ssl://127.0.0.1:465';" in text
         assert "'verify_peer' => false" not in text and "'verify_peer_name' => false" not in text
-        assert text.count("'verify_peer' => true") == 2 and text.count("'verify_peer_name' => true") == 2
+        # IMAP and SMTP; the webmail name's file ManageSieve too
+        connections = 3 if text is host_file else 2
+        assert text.count("'verify_peer' => true") == connections and text.count("'verify_peer_name' => true") == connections
         assert "'cafile' => '/etc/ssl/certs/ca-certificates.crt'" in text
+    assert "$config['managesieve_host'] = 'tls://127.0.0.1:4190';" in host_file
     assert "'peer_name' => 'mail.c1.test'" in host_file and "'peer_name' => 'mail01.fracto.test'" in main
     # Until the branded name's certificate is installed, the host's own name (the one its default certificate has).
     early = mc.roundcube_files(webmail, mail_names, "k" * 24, "mail01.fracto.test", {}, templates=MAIL_T)
