@@ -127,10 +127,11 @@ def test_site_yml_with_a_role_tag_validates_resolves_and_converges_that_role_onl
     assert "fracto_web : Converge users, docroots, PHP-FPM pools and vhosts\tTAGS: [fracto_web]" in out
     assert "fracto_web : Order, renew and install the certificates\tTAGS: [fracto_web]" in out
     assert "Print and save the plan (check mode) or the report of this run\tTAGS: [always]" in out
-    # The other roles: only their checks (the state is there, their arguments), which contact no host.
+    # The other roles: only their checks (the state is there, their arguments, their platform settings), which contact
+    # no host.
     for role in ("fracto_base", "fracto_ip", "fracto_mail", "fracto_backup"):
         lines = [line.strip() for line in out.splitlines() if line.strip().startswith(role + " :")]
-        assert lines and all(line.startswith(role + " : Validating arguments") for line in lines), lines
+        assert lines and all(line.startswith((role + " : Validating arguments", role + " : Refuse ")) for line in lines), lines
     assert "Check that the platform's backup SSH key" not in out
 
 
@@ -178,3 +179,24 @@ def test_every_role_argument_spec_holds_for_the_demo_state_without_contacting_a_
     assert "UNREACHABLE" not in output and "failed=0" in output
     for role in roles:
         assert "TASK [%s : Validating arguments against arg spec 'main'" % role in output
+
+
+def test_a_never_banned_address_that_is_not_one_is_refused_before_any_host_is_touched(tmp_path):
+    """fracto_mail__fail2ban_ignore (a platform setting written into fail2ban's jails): an entry with a newline is
+    refused by the role's first task, run in every run (tag always), naming the setting and the entry; no host is
+    contacted."""
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    (lab / "id_ed25519").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nstand-in\n-----END OPENSSH PRIVATE KEY-----\n")
+    (lab / "known_hosts").write_text("backup01.fracto.test ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIStandIn\n")
+    env = dict(ansible_env(), FRACTO_REPORT_DIR=str(tmp_path), FRACTO_LAB_DIR=str(lab))
+    bad = tmp_path / "bad.yml"
+    bad.write_text('fracto_mail__fail2ban_ignore: ["198.51.100.1", "10.0.0.1\\n"]\n')
+    proc = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(REPO / "inventories" / "platform"), "-e",
+                           "fracto_reseller_dir=%s" % (REPO / "inventories" / "demo"), "-e", "@%s" % bad,
+                           str(REPO / "playbooks" / "site.yml"), "--tags", "no_such_tag"], cwd=str(REPO), env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output[-4000:]
+    assert "fracto_mail__fail2ban_ignore: every entry must be an address or a network" in output, output[-4000:]
+    assert '10.0.0.1\\n' in output and "UNREACHABLE" not in output
