@@ -123,3 +123,38 @@ def test_a_mailbox_sends_as_itself_and_as_its_aliases(mail01_address, verified, 
     finally:
         smtp.quit()
     assert inbox_has("ana@cliente1.test", vault[LOGINS["ana@cliente1.test"]], subject, mail01_address, verified)
+
+
+@pytest.mark.parametrize("port", [587, 465])
+@pytest.mark.parametrize("header_from", ["hola@cliente2.test", "sales@cliente1.test",
+                                         "info@cliente1.test, hola@cliente2.test"])
+def test_a_from_header_other_than_the_envelope_sender_is_refused(mail01_address, verified, vault, port, header_from):
+    """The envelope sender is the login's own, but the From: a reader sees (and DMARC judges) is another address, even
+    one of its own aliases, or several: rspamd refuses the message at the end of DATA (5.7.1), nothing is delivered."""
+    token = uuid.uuid4().hex[:12]
+    outside = "from-%s@inbox.test" % token
+    smtp = session(port, mail01_address, verified, "info@cliente1.test", vault[LOGINS["info@cliente1.test"]])
+    body = "From: %s\r\nTo: %s\r\nSubject: fracto-from-%s\r\n\r\nWho wrote this?\r\n" % (header_from, outside, token)
+    try:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            smtp.sendmail("info@cliente1.test", [outside], body)
+    finally:
+        smtp.quit()
+    assert refused.value.smtp_code == 554 and b"5.7.1 The From: header must be the address you send as" in refused.value.smtp_error
+    assert MX01.run("grep -r -l -- %s %s" % (token, MX01_INBOX)).rc == 1, "the refused message reached mx01"
+    assert token not in MAIL01.check_output("postqueue -p")
+
+
+def test_a_from_header_with_a_display_name_and_another_case_is_the_same_sender(mail01_address, verified, vault):
+    token = uuid.uuid4().hex[:12]
+    outside = "from-%s@inbox.test" % token
+    smtp = session(587, mail01_address, verified, "info@cliente1.test", vault[LOGINS["info@cliente1.test"]])
+    body = 'From: "Info, Cliente1" <Info@Cliente1.test>\r\nTo: %s\r\nSubject: fracto-from-%s\r\n\r\nHello\r\n' % (outside, token)
+    try:
+        assert smtp.sendmail("info@cliente1.test", [outside], body) == {}
+    finally:
+        smtp.quit()
+    deadline = time.time() + 60
+    while MX01.run("grep -r -l -- %s %s" % (token, MX01_INBOX)).rc != 0:
+        assert time.time() < deadline, "the message never reached mx01"
+        time.sleep(1)
