@@ -1,12 +1,15 @@
-"""Settings changed through variables only (issue 18): the demo's business package sets client_max_body_size and PHP
-upload limits (inventories/demo/group_vars/all/packages.yml, fracto_packages.business.web), and the platform sets a
+"""Settings changed through variables only (issue 18): the demo's business package sets client_max_body_size, PHP
+upload limits and its clients' PHP process limit (inventories/demo/group_vars/all/packages.yml,
+fracto_packages.business.web), and the platform sets a
 Postfix parameter for every mail host (inventories/platform/group_vars/all/mail.yml, fracto_mail__postfix_settings).
 Both reach the files the roles' templates render and the services' behaviour; the other packages keep the defaults."""
 
+import concurrent.futures
 import http.client
 import os
 import socket
 import ssl
+import time
 
 import testinfra
 import yaml
@@ -87,6 +90,64 @@ def test_the_packages_php_settings_are_in_its_pool_and_php_runs_with_them(cloud0
     finally:
         CLOUD01.run("rm -f %s" % script)
     assert status == 200 and body == "64M 64M"  # PHP's own defaults: 2M 8M
+
+
+def php_probe(client, site, name, code):
+    """Writes a PHP script into the client's site as the client (removed by the caller); its path on the site."""
+    path = "/srv/www/%s/%s/public/%s" % (client, site, name)
+    CLOUD01.run_expect([0], "printf '%%s' '%s' | runuser -u %s -- tee %s >/dev/null" % (code, client, path))
+    return path
+
+
+def test_a_busy_client_gets_at_most_its_packages_php_processes_and_the_others_still_answer(cloud01_address, pebble_root):
+    """cliente2's package allows 4 PHP processes at once (web.php_max_children): 8 slow requests at once run 4 by 4,
+    all answered (none lost), while cliente1's PHP answers at once from its own pool."""
+    limit = business_web()["php_max_children"]
+    assert limit == 4  # what this test is about: the demo's setting
+    assert "\npm.max_children = 4\n" in CLOUD01.file("/etc/php/8.2/fpm/pool.d/fracto-cliente2.conf").content_string
+    assert "\npm.max_children = 5\n" in CLOUD01.file("/etc/php/8.2/fpm/pool.d/fracto-cliente1.conf").content_string
+    slow = php_probe("cliente2", "cliente2.test", "fracto-slow-probe.php", "<?php sleep(3); echo getmypid();")
+    quick = php_probe("cliente1", "cliente1.test", "fracto-quick-probe.php", "<?php echo \"quick\";")
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2 * limit) as pool:
+            started = time.monotonic()
+            busy = [pool.submit(https_get, cloud01_address, "cliente2.test", pebble_root, "/fracto-slow-probe.php")
+                    for _ in range(2 * limit)]
+            time.sleep(1.5)  # the first 4 are sleeping in PHP, the other 4 wait in the pool's queue
+            workers = CLOUD01.check_output("pgrep -c -u cliente2 -f 'php-fpm: pool cliente2-8.2' || true")
+            before = time.monotonic()
+            assert https_get(cloud01_address, "cliente1.test", pebble_root, "/fracto-quick-probe.php") == (200, "quick")
+            quick_seconds = time.monotonic() - before
+            answers = [f.result(timeout=60) for f in busy]
+            elapsed = time.monotonic() - started
+    finally:
+        CLOUD01.run("rm -f %s %s" % (slow, quick))
+    assert workers == str(limit), "cliente2 ran %s PHP processes at once" % workers
+    assert quick_seconds < 2, "cliente1 waited %.1f s while cliente2 was busy" % quick_seconds
+    assert [status for status, _body in answers] == [200] * (2 * limit)  # every request answered, none lost
+    assert len({body for _status, body in answers}) <= limit  # served by at most 4 processes
+    assert elapsed >= 6, "8 requests of 3 s on 4 processes take two rounds, not %.1f s" % elapsed
+
+
+def test_a_script_past_the_packages_memory_limit_fails_alone(cloud01_address, pebble_root):
+    """cliente2's package gives PHP 96M per request: a script that needs more stops with PHP's own memory error (500),
+    its pool keeps serving, and cliente1 (another package, PHP's default 128M) runs the same script."""
+    assert business_web()["php_ini"]["memory_limit"] == "96M"  # what this test is about: the demo's setting
+    code = "<?php $a = str_repeat(\"x\", 110 * 1024 * 1024); echo strlen($a);"
+    greedy = [php_probe("cliente2", "cliente2.test", "fracto-greedy-probe.php", code),
+              php_probe("cliente1", "cliente1.test", "fracto-greedy-probe.php", code)]
+    ok = php_probe("cliente2", "cliente2.test", "fracto-ok-probe.php", "<?php echo \"ok\";")
+    try:
+        status, _body = https_get(cloud01_address, "cliente2.test", pebble_root, "/fracto-greedy-probe.php")
+        after = https_get(cloud01_address, "cliente2.test", pebble_root, "/fracto-ok-probe.php")
+        other = https_get(cloud01_address, "cliente1.test", pebble_root, "/fracto-greedy-probe.php")
+    finally:
+        CLOUD01.run("rm -f %s %s" % (" ".join(greedy), ok))
+    assert status == 500
+    log = CLOUD01.check_output("tail -n 50 /var/log/nginx/fracto-cliente2.error.log")
+    assert "Allowed memory size of 100663296 bytes exhausted" in log  # 96M, PHP's own words
+    assert after == (200, "ok")
+    assert other == (200, str(110 * 1024 * 1024))
 
 
 def test_the_platforms_postfix_parameter_replaces_the_templates_default():

@@ -23,11 +23,16 @@ PHP_SIZE = NGINX_SIZE
 SECONDS = re.compile(r"[1-9][0-9]{0,3}")
 UNITS = {"": 1, "k": KIB, "m": MIB, "g": GIB}
 
-WEB_KEYS = ("client_max_body_size", "php_ini")
+WEB_KEYS = ("client_max_body_size", "php_ini", "php_max_children")
 # client_max_body_size: the largest request body nginx accepts (uploads, form posts); nginx's default is 1m.
 BODY_SIZE_MAX = GIB
 BODY_SIZE_RULE = ("must be a size of 1-5 digits and an optional unit k, m or g (nginx, e.g. 64m), "
                   "from 1 byte to 1g")
+# php_max_children: how many PHP requests of one client run at once (its PHP-FPM pool's pm.max_children); the rest
+# wait in the pool's queue, so one busy or misbehaving site cannot take every PHP worker of the host.
+MAX_CHILDREN = re.compile(r"[1-9][0-9]{0,2}")
+MAX_CHILDREN_DEFAULT, MAX_CHILDREN_HIGHEST = 5, 100
+MAX_CHILDREN_RULE = "must be a whole number of PHP processes from 1 to %d (e.g. 10)" % MAX_CHILDREN_HIGHEST
 # The PHP ini settings a package may set in its clients' pools: name -> (kind, lowest, highest, rule).
 PHP_INI = {
     "memory_limit": ("size", 16 * MIB, 2 * GIB,
@@ -62,6 +67,14 @@ def body_size_problem(value):
     size = size_bytes(_text(value))
     if size is None or size > BODY_SIZE_MAX:
         return BODY_SIZE_RULE
+    return None
+
+
+def max_children_problem(value):
+    """The rule php_max_children breaks, or None."""
+    text = _text(value)
+    if not (isinstance(text, str) and MAX_CHILDREN.fullmatch(text) and int(text) <= MAX_CHILDREN_HIGHEST):
+        return MAX_CHILDREN_RULE
     return None
 
 
@@ -101,6 +114,12 @@ def web_settings(value, error, path):
             error(path / "client_max_body_size", rule)
         else:
             settings["client_max_body_size"] = _text(value["client_max_body_size"])
+    if value.get("php_max_children") is not None:
+        rule = max_children_problem(value["php_max_children"])
+        if rule:
+            error(path / "php_max_children", rule)
+        else:
+            settings["php_max_children"] = _text(value["php_max_children"])
     php_ini = value.get("php_ini")
     if php_ini is not None and not isinstance(php_ini, dict):
         error(path / "php_ini", "must be a mapping of PHP setting to value (allowed: %s)" % ", ".join(sorted(PHP_INI)))

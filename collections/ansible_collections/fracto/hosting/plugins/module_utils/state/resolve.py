@@ -50,14 +50,16 @@ def _web(hosts, client):
     # The package's web settings (whitelisted whole values): on each vhost and pool only when set.
     tuned = feats.get("web") or {}
     body_size = {"client_max_body_size": tuned["client_max_body_size"]} if tuned.get("client_max_body_size") else {}
-    php_ini = {"php_ini": dict(tuned["php_ini"])} if tuned.get("php_ini") else {}
+    pool_settings = {"php_ini": dict(tuned["php_ini"])} if tuned.get("php_ini") else {}
+    if tuned.get("php_max_children"):
+        pool_settings["max_children"] = int(tuned["php_max_children"])
     home = "%s/%s" % (WEB_ROOT, cid)
     host["system_users"].append({"name": cid, "client": cid, "home": home})
     if any(d["php"] for d in client["domains"]):
         versions = sorted({d["php"] for d in client["domains"] if d["php"]})
         for version in versions:
             host["php_pools"].append({"client": cid, "user": cid, "version": version, "name": "%s-%s" % (cid, version),
-                                      **php_ini})
+                                      **pool_settings})
     custom_names = {n for c in client["certificates"] for n in c["names"]}
     for domain in client["domains"]:
         # ACME certificates first, so that each vhost names the chunk that holds its name.

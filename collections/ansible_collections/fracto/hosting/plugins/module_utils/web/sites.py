@@ -114,6 +114,8 @@ def _check_pool(at, pool, homes):
         rule = tunables.php_ini_problem(name, value)
         if rule:
             raise g.Refused("%s.php_ini.%s" % (at, name), rule, value)
+    if pool.get("max_children") is not None and tunables.max_children_problem(pool["max_children"]):
+        raise g.Refused(at + ".max_children", tunables.MAX_CHILDREN_RULE, pool["max_children"])
 
 
 def _check_site(at, site, homes):
@@ -336,8 +338,9 @@ def render_site(site, cert_paths, reseller=None, ip_default=False, server_extra=
 
 
 def pool_context(pool, home, php_ini=None):
-    """The context of the php_pool template: the pool's names and paths, and its PHP ini settings: the operator's
-    (php_ini), and the package's whitelisted ones (pool["php_ini"], module_utils/tunables.py) over them."""
+    """The context of the php_pool template: the pool's names and paths, its PHP ini settings: the operator's
+    (php_ini), and the package's whitelisted ones (pool["php_ini"], module_utils/tunables.py) over them, and its
+    process limit (the package's php_max_children, else tunables.MAX_CHILDREN_DEFAULT)."""
     settings = dict(php_ini or {})
     settings.update((conf(name), conf(str(value))) for name, value in (pool.get("php_ini") or {}).items())
     return {
@@ -346,6 +349,7 @@ def pool_context(pool, home, php_ini=None):
         "home": conf(home),
         "socket": php_socket(pool["client"], pool["version"]),
         "php_ini": {name: settings[name] for name in sorted(settings)},
+        "max_children": int(pool.get("max_children") or tunables.MAX_CHILDREN_DEFAULT),
     }
 
 

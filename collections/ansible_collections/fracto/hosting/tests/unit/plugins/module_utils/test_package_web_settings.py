@@ -38,6 +38,27 @@ def test_the_packages_settings_reach_its_clients_vhosts_and_pools_only(state, in
     assert "    client_max_body_size 64m;\n" in vhost
 
 
+def test_the_packages_php_process_limit_reaches_its_clients_pools_only(state, inventory):
+    state["fracto_packages"]["business"]["web"] = {"php_max_children": 12}
+    pools = {p["name"]: p for p in resolve(state, inventory)["hosts"]["cloud01"]["php_pools"]}
+    assert pools["cliente2-8.3"]["max_children"] == 12 and "php_ini" not in pools["cliente2-8.3"]
+    assert "max_children" not in pools["cliente1-8.2"]
+    render = web.render_pool
+    assert "\npm.max_children = 12\n" in render(pools["cliente2-8.3"], "/srv/www/cliente2", templates=web_templates())
+    assert "\npm.max_children = 5\n" in render(pools["cliente1-8.2"], "/srv/www/cliente1", templates=web_templates())
+
+
+@pytest.mark.parametrize("value", [0, 101, -1, True, "ten", "5\npm = static", "5 ", 1.5])
+def test_a_php_process_limit_outside_1_to_100_is_refused_on_the_controller_and_on_the_host(state, inventory, value):
+    state["fracto_packages"]["business"]["web"] = {"php_max_children": value}
+    _model, problems = validate_state(state, inventory)
+    assert "fracto_packages.business.web.php_max_children: " + tunables.MAX_CHILDREN_RULE in problems.errors
+    pool = {"client": "c1", "user": "c1", "version": "8.2", "name": "c1-8.2", "max_children": value}
+    with pytest.raises(web.g.Refused) as refused:
+        web.check_args([], [pool], [{"name": "c1", "client": "c1", "home": "/srv/www/c1"}], ["c1"])
+    assert "php_pools[0].max_children" in str(refused.value) and tunables.MAX_CHILDREN_RULE in str(refused.value)
+
+
 def test_a_client_override_replaces_the_packages_web_settings(state, inventory):
     state["fracto_packages"]["business"]["web"] = WEB
     state["fracto_clients__cliente2"]["cliente2"]["overrides"] = {"web": {"client_max_body_size": "256m"}}
