@@ -103,6 +103,19 @@ options:
     description: The days a next key must have been published before O(dkim_rotate=switch) makes it sign.
     type: int
     default: 7
+  send_limits:
+    description:
+      - The outgoing limits of each client (C(client), C(messages_per_hour) of each of its mailboxes,
+        C(client_messages_per_hour) of all of them, C(recipients_per_message)), as C(fracto_state.hosts[host].mail_send_limits).
+      - rspamd enforces them on submitted mail (local.d/ratelimit.conf, rspamd.local.lua and the maps under
+        C(/etc/rspamd/fracto), written from every reseller's record); a mailbox of a client without an entry is not limited.
+    type: list
+    elements: dict
+    default: []
+  send_limit_window:
+    description: The seconds the message limits are per (3600, an hour; a test lab may shorten it), 60 to 86400.
+    type: int
+    default: 3600
   mailboxes:
     description:
       - The mailboxes (C(address), C(client), C(quota) in bytes or null, C(password_hash)).
@@ -137,8 +150,9 @@ options:
   templates:
     description:
       - The Jinja2 sources (the role's, from role variables) of C(dovecot), C(postfix_main), C(postfix_master),
-        C(webmail_vhost), C(roundcube), C(roundcube_host) and C(rspamd_dkim); rendered on the host in a sandbox (C(StrictUndefined))
-        from checked values. Required to converge. The users file and the Postfix maps are written by the module.
+        C(webmail_vhost), C(roundcube), C(roundcube_host), C(rspamd_dkim), C(rspamd_ratelimit) and
+        C(rspamd_local_lua); rendered on the host in a sandbox (C(StrictUndefined)) from checked values. Required
+        to converge. The users file, the Postfix maps and rspamd's limit maps are written by the module.
     type: dict
     default: {}
   ip_bindings:
@@ -250,7 +264,7 @@ from ansible_collections.fracto.hosting.plugins.module_utils import render
 from ansible_collections.fracto.hosting.plugins.module_utils.files import read_text, write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
-from ansible_collections.fracto.hosting.plugins.module_utils.mail import dkim, owners, safe
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import dkim, owners, safe, send_limits
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import host_files as hf
 from ansible_collections.fracto.hosting.plugins.module_utils.render import RenderError, Templates
 from ansible_collections.fracto.hosting.plugins.module_utils.tls.store import CertificateStore
@@ -535,6 +549,8 @@ def main():
             templates=dict(type="dict", default={}),
             dkim_rotate=dict(type="str", default="none", choices=list(dkim.ROTATE_STEPS)),
             dkim_switch_after=dict(type="int", default=7),
+            send_limits=dict(type="list", elements="dict", default=[]),
+            send_limit_window=dict(type="int", default=3600),
         ),
         supports_check_mode=True,
     )
@@ -544,6 +560,9 @@ def main():
     module.no_log_values = {b["password_hash"] for b in p["mailboxes"] if isinstance(b, dict) and b.get("password_hash")}
     try:
         safe.check_arguments(p)
+        send_limits.checked(p["send_limits"])
+        if send_limits.window_problem(p["send_limit_window"]):
+            raise safe.UnsafeValue("send_limit_window", send_limits.window_problem(p["send_limit_window"]))
     except safe.UnsafeValue as exc:
         module.fail_json(msg="refused, nothing was changed: %s" % exc, field=exc.field, changes=[])
     if p["read_hashes"]:

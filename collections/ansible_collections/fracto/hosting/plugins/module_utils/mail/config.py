@@ -273,7 +273,8 @@ def default_certificate(hostname, cert_paths):
 # --------------------------------------------------------------------------- Dovecot
 
 # The templates mail_server renders (the role passes their sources, roles/fracto_mail/templates).
-TEMPLATES = ("dovecot", "postfix_main", "postfix_master", "webmail_vhost", "roundcube", "roundcube_host", "rspamd_dkim")
+TEMPLATES = ("dovecot", "postfix_main", "postfix_master", "webmail_vhost", "roundcube", "roundcube_host", "rspamd_dkim",
+             "rspamd_ratelimit", "rspamd_local_lua")
 
 
 def render_dovecot(hostname, mail_names, cert_paths, vmail_uid, vmail_gid, *, templates):

@@ -11,7 +11,7 @@ passes what it found in. A diff never shows a hash, Roundcube's DES key, or anot
 from __future__ import annotations
 
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
-from ansible_collections.fracto.hosting.plugins.module_utils.mail import dkim, sender_logins
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import dkim, send_limits, sender_logins
 
 SECRET_FILES = {mc.USERS_FILE: (0o640, "root", "dovecot"), mc.MAP_SNI: (0o600, "root", "root")}
 MAPS = (mc.MAP_DOMAINS, mc.MAP_MAILBOXES, mc.MAP_ALIASES, mc.MAP_SNI, mc.MAP_SENDERS, mc.MAP_LOGINS)
@@ -39,6 +39,7 @@ def render_all(p, shared, cert_paths, fingerprints, vmail_ids, des_key, *, templ
         mc.MAP_SNI: mc.render_sni(names, cert_paths, fingerprints),
         dkim.RSPAMD_DKIM_CONF: dkim.render_conf(dkim_index or {}, shared["domains"], templates=templates),
     }
+    files.update(send_limits.render(shared["send_limits"], p["send_limit_window"], templates=templates))
     files.update(mc.nginx_files(p["webroot"], shared["webmail_names"], cert_paths, templates=templates))
     files.update(mc.roundcube_files(shared["webmail_names"], shared["mail_names"], des_key, p["hostname"], cert_paths,
                                     p["webmail_ca_file"], templates=templates))
@@ -51,6 +52,8 @@ def ownership(path):
     if path.startswith(mc.ROUNDCUBE_DIR + "/"):
         mode, group = 0o640, "www-data"
     if path.startswith(dkim.DKIM_DIR + "/"):  # the DKIM private keys: rspamd reads them, nobody else
+        mode, group = 0o640, "_rspamd"
+    if path in send_limits.MAPS:  # every tenant's logins: rspamd reads them, nobody else
         mode, group = 0o640, "_rspamd"
     return mode, owner, group
 
@@ -79,13 +82,21 @@ def own_keys(*records):
         if record:
             keys |= set(record["domains"]) | set(record["mailboxes"]) | set(record["aliases"])
             keys |= {"@" + d for d in record["domains"]} | {m["name"] for m in record["mail_names"]}
+            keys |= {a.lower() for a in record["mailboxes"]}
+            keys |= {"%s/%s" % (record["reseller"], c) for c in record.get("send_limits") or {}}
     return keys
 
 
 def only_own(path, content, keys):
     """A shared users file or map as this reseller's diff shows it: its own lines only (another reseller's mailboxes,
     domains and aliases are not this reseller's to see)."""
-    if keys is None or path not in (mc.USERS_FILE,) + MAPS:
+    if keys is None:
+        return content
+    if path in send_limits.MAPS:
+        lines = [line for line in content.splitlines()
+                 if line.startswith("#") or send_limits.diff_key(path, line) in keys]
+        return "\n".join(lines) + ("\n" if lines else "")
+    if path not in (mc.USERS_FILE,) + MAPS:
         return content
     out, previous = [], None
     for line in content.splitlines():

@@ -64,6 +64,8 @@ class ClientChecks:
         over = self.features(path / "overrides", overrides)
         if over is not None:
             effective.update({k: over[k] for k in overrides if k in FEATURES})
+            if "mail_limits" in overrides:  # single limits change, the package's others stay
+                effective["mail_limits"] = dict(self.model["packages"][package]["mail_limits"], **over["mail_limits"])
         client["features"] = effective
         client["overrides"] = sorted(overrides) if isinstance(overrides, dict) else []
         # A missing web_host or mail_host is reported once, as required.

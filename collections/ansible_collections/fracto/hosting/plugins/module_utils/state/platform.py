@@ -125,6 +125,8 @@ class PlatformChecks:
                 want_bool(self.problems, path / key, value)
             elif kind is dict:
                 value = tunables.web_settings(value, self.problems.error, path / key)
+            elif callable(kind):  # a checker of its own: (value, error, path) -> the checked value
+                value = kind(value, self.problems.error, path / key)
             else:
                 want_choice(self.problems, path / key, value, kind)
             features[key] = value

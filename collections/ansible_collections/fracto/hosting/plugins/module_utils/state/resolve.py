@@ -9,6 +9,7 @@ the roles consume the slice of their host and decide nothing of their own.
 
 from __future__ import annotations
 
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import send_limits
 from ansible_collections.fracto.hosting.plugins.module_utils.mail.dkim import KEY_SETS
 from ansible_collections.fracto.hosting.plugins.module_utils.mail.dns_records import MailDnsRecords
 from ansible_collections.fracto.hosting.plugins.module_utils.state.model import client_names, mail_host_fqdn
@@ -21,7 +22,7 @@ WEB_ROOT = "/srv/www"
 def _host(hosts, name):
     return hosts.setdefault(name, {
         "roles": [], "system_users": [], "sites": [], "certificates": [], "php_pools": [], "databases": [],
-        "mail_domains": [], "mailboxes": [], "mail_aliases": [], "mail_names": [], "webmail_names": [],
+        "mail_domains": [], "mailboxes": [], "mail_send_limits": [], "mail_aliases": [], "mail_names": [], "webmail_names": [],
         "ip_bindings": [], "backup_jobs": [], "clients": [], "migrations": [], "mail_migrations": [],
     })
 
@@ -143,6 +144,7 @@ def _mail(hosts, client, shared_names):
         host["mail_domains"].append({"domain": name, "client": cid, "dkim": dkim})
     for box in client["mailboxes"]:
         host["mailboxes"].append(dict(box, client=cid))
+    host["mail_send_limits"].append(dict(send_limits.with_defaults(feats["mail_limits"]), client=cid))
     for alias in client["mail_aliases"]:
         host["mail_aliases"].append(dict(alias, client=cid))
     mail = client.get("migration", {}).get("mail")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import send_limits
 from ansible_collections.fracto.hosting.plugins.module_utils.mail.dkim import DEFAULT_KEY_SET, KEY_SETS
 from ansible_collections.fracto.hosting.plugins.module_utils.mail.dns_records import DEFAULT_DMARC_POLICY, DMARC_POLICIES
 from ansible_collections.fracto.hosting.plugins.module_utils.state import rules
@@ -33,6 +34,9 @@ FEATURES = {
     "mail_dmarc_policy": (DEFAULT_DMARC_POLICY, DMARC_POLICIES),
     # The DKIM keys its clients' mail is signed with: rsa (2048), or rsa+ed25519 (two signatures; module_utils/mail/dkim.py).
     "mail_dkim_keys": (DEFAULT_KEY_SET, tuple(KEY_SETS)),
+    # Outgoing limits of each client's mail (module_utils/mail/send_limits.py): the keys given, each a whole number;
+    # a client's overrides change single keys, the defaults fill the rest (send_limits.with_defaults).
+    "mail_limits": ({}, send_limits.settings),
     "webmail": (False, bool),
     "backup": ("none", ("none", "reseller", "client")),
     "dedicated_ip": (False, bool),

@@ -82,7 +82,7 @@ def test_the_map_is_written_with_the_other_maps_and_compiled_like_them():
                                         mailboxes={"info@c1.test": box("c1"), "ana@c1.test": box("c1")},
                                         aliases={"sales@c1.test": ["info@c1.test", "ana@c1.test"]})})
     params = {"hostname": "mail01.fracto.test", "postfix_settings": {}, "webroot": "/var/lib/fracto/acme",
-              "webmail_ca_file": mc.SYSTEM_CA}
+              "webmail_ca_file": mc.SYSTEM_CA, "send_limit_window": 3600}
     files = hf.render_all(params, shared, {}, {}, (5000, 5000), "k" * 24, templates=MAIL_T)
     assert files[mc.MAP_LOGINS] == ("# managed by fracto.hosting mail_server\n"
                                     "ana@c1.test ana@c1.test\n"

@@ -3,7 +3,7 @@ host's address) and from cliente2 (its dedicated address 198.51.100.102) reaches
 the signature verifies against the key published in the lab DNS, SPF passes for the address the message came from,
 and the domain's DMARC record is found, with both results aligned to the From: domain (so DMARC passes).
 
-The converge (molecule/mail/converge.yml) runs site.yml, whose fracto_mail role makes a key per mail domain on mail01
+The converge (molecule/deliverability/converge.yml, the mail scenario's) runs site.yml, whose fracto_mail role makes a key per mail domain on mail01
 (fracto.hosting.mail_server, module_utils/mail/dkim.py), then molecule/lab/mail_dkim_dns.yml publishes the TXT records
 of the run's report (site__report.mail_dns, DKIM included) in the lab DNS. Here a mailbox of cliente1 sends through
 submission (587, STARTTLS verified against Pebble's root) to inbox.test, whose MX is mx01; the message as mx01 stored
