@@ -31,6 +31,9 @@ for unit in systemd-udevd.service systemd-udev-trigger.service getty.target cons
   ln -sf /dev/null "$ROOTFS/etc/systemd/system/$unit"
 done
 echo 'APT::Install-Recommends "false";' >"$ROOTFS/etc/apt/apt.conf.d/90-no-recommends"
+# A container may not make user namespaces: units that ask for one (Debian's redis-server) fail to start (217/USER).
+mkdir -p "$ROOTFS/etc/systemd/system/redis-server.service.d"
+printf '[Service]\nPrivateUsers=false\n' >"$ROOTFS/etc/systemd/system/redis-server.service.d/container.conf"
 rm -f "$ROOTFS/etc/machine-id"; : >"$ROOTFS/etc/machine-id"
 apt_clean="$ROOTFS/var/cache/apt/archives"; rm -f "$apt_clean"/*.deb
 # recipe-end
