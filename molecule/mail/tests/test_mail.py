@@ -243,7 +243,10 @@ def test_rerun_changes_nothing(tmp_path):
                               env={"FRACTO_REPORT_DIR": str(tmp_path)})
     assert rc == 0, output[-3000:]
     recap = [line for line in output.splitlines() if line.startswith("mail01 ")]
-    assert recap and "changed=0" in recap[-1], recap
+    lines = output.splitlines()
+    changed = [next(t for t in reversed(lines[:i]) if t.startswith("TASK ")) for i, line in enumerate(lines)
+               if line.startswith("changed: [mail01]")]
+    assert recap and "changed=0" in recap[-1], (recap, changed)
 
 
 WEBMAIL = [("webmail.cliente1.test", "cliente1.test"), ("webmail.dominioreseller.test", "dominioreseller.test")]

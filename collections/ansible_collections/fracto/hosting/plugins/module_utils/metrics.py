@@ -22,6 +22,7 @@ Metric names (prefix fracto_), documented for operators in monitoring/README.md:
   fracto_backup_last_run_ok{reseller,client,side}                                 backup job runner
   fracto_backup_size_bytes{reseller,client,side}                                  backup job runner
   fracto_mail_queue_messages / fracto_mail_queue_deferred_messages                fracto-host-metrics (mail hosts)
+  fracto_mail_rspamd_messages_total{action}                                       fracto-host-metrics (mail hosts)
   fracto_failed_units                                                             fracto-host-metrics
 """
 
@@ -242,6 +243,17 @@ def mail_queue_families(postqueue_json):
                          [({}, deferred)])]
 
 
+RSPAMD_ACTION = re.compile(r"Messages with action ([a-z ]+): ([0-9]+),")
+
+
+def rspamd_action_families(stat_output):
+    """The messages rspamd gave each action since it started, from ``rspamc stat``: ``soft reject`` counts the mail
+    deferred by the outgoing limits (and greylisting), ``reject`` the mail refused (docs/mail.md#outgoing-limits)."""
+    samples = [({"action": m.group(1)}, int(m.group(2))) for m in RSPAMD_ACTION.finditer(stat_output or "")]
+    return [MetricFamily("fracto_mail_rspamd_messages_total", "counter",
+                         "Messages rspamd scanned, per action, since it started.", samples)] if samples else []
+
+
 def failed_units_families(list_units_output):
     """The number of failed systemd units, from ``systemctl list-units --state=failed --plain --no-legend``."""
     count = sum(1 for line in (list_units_output or "").splitlines() if line.strip())
@@ -260,12 +272,13 @@ def host_metrics_main(argv, run):
     commands = [(["systemctl", "list-units", "--state=failed", "--plain", "--no-legend"], failed_units_families)]
     if mail:
         commands.append((["postqueue", "-j"], mail_queue_families))
+        commands.append((["rspamc", "stat"], rspamd_action_families))
     families, failed = [], []
     for command, families_of in commands:
         try:
             proc = run(command, capture_output=True, text=True, check=False)
         except FileNotFoundError:
-            if command[0] != "postqueue":
+            if command[0] not in ("postqueue", "rspamc"):  # not installed yet: fracto_base runs before fracto_mail
                 failed.append(command[0])
             continue
         if proc.returncode:

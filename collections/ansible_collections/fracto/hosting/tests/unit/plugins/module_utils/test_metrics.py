@@ -248,6 +248,28 @@ def test_host_collector_mail_queue_and_failed_units(tmp_path):
     assert "fracto_mail_queue_messages 3\n" in text and "fracto_mail_queue_deferred_messages 2\n" in text
 
 
+RSPAMC_STAT = """Messages scanned: 15
+Messages with action reject: 1, 6.67%
+Messages with action soft reject: 5, 33.33%
+Messages with action no action: 9, 60.00%
+"""
+
+
+def test_host_collector_counts_rspamds_actions_deferred_mail_included(tmp_path):
+    run = fake_run({"systemctl": (0, ""), "postqueue": (0, ""), "rspamc": (0, RSPAMC_STAT)})
+    assert metrics.host_metrics_main(["--mail", str(tmp_path)], run=run) == 0
+    text = (tmp_path / "fracto_host.prom").read_text()
+    assert '# TYPE fracto_mail_rspamd_messages_total counter\n' in text
+    assert 'fracto_mail_rspamd_messages_total{action="soft reject"} 5\n' in text
+    assert 'fracto_mail_rspamd_messages_total{action="reject"} 1\n' in text
+
+
+@needs_promtool
+def test_promtool_accepts_rspamds_counters():
+    rc, out = check_metrics(metrics.render_families(metrics.rspamd_action_families(RSPAMC_STAT)))
+    assert rc == 0, out
+
+
 def test_host_collector_without_mail_and_with_a_failing_command(tmp_path, capsys):
     run = fake_run({"systemctl": (1, ""), "postqueue": (0, POSTQUEUE)})
     assert metrics.host_metrics_main([str(tmp_path)], run=run) == 1
