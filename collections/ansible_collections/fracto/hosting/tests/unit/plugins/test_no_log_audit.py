@@ -71,6 +71,7 @@ REVIEWED_OPAQUE = {
     ("mail_server", "postfix_settings"): "platform main.cf settings (platform inventory)",
     ("mail_server", "templates"): "Jinja2 sources of the role's configuration templates (the role's templates/ files)",
     ("mail_server", "ip_bindings"): "{address, sides, clients, helo}",
+    ("config_files", "sets"): "{service, action, check, files: [{dest, content or src, mode, owner, group}]}: the role's own templates, no secret",
     ("mail_server", "send_limits"): "{client, messages_per_hour, client_messages_per_hour, recipients_per_message}",
     ("mariadb_databases", "databases"): "{name, user, client} (passwords apart, in the no_log passwords)",
     ("migration_report", "sites"): "site_* results of a migration (no secret: site_config masks its diff)",
