@@ -30,18 +30,12 @@ options:
     elements: dict
     default: []
   started:
-    description: Services to keep running and enabled (started and enabled only when they are not).
+    description: Services to keep running and enabled (started and enabled only when they are not; check mode reports them).
     type: list
     elements: str
     default: []
-extends_documentation_fragment: []
-attributes:
-  check_mode:
-    support: full
-    description: Reports what would be written (with O(--diff), each file before and after) and started.
-  diff_mode:
-    support: full
-    description: The before and after of each file to write.
+extends_documentation_fragment:
+  - fracto.hosting.host_files
 notes:
   - Runs under the host lock of fracto.hosting's writers (one writer at a time on a host).
 """
@@ -63,7 +57,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changes:
-  description: One line per file written (C(write <path>: content|mode|owner)) and per service started.
+  description: One line per file written (C(write) the path, then why - content, mode or owner) and per service started (C(start) the service).
   returned: always
   type: list
   elements: str
