@@ -524,6 +524,17 @@ def own_hashes(p, users_content):
     return {a: u["hash"] for a, u in current.items() if a not in others}
 
 
+def refuse_unsafe_arguments(module, p):
+    """Every argument against its whitelist, before anything is read or written (modules do not trust their callers)."""
+    try:
+        safe.check_arguments(p)
+        send_limits.checked(p["send_limits"])
+        if send_limits.window_problem(p["send_limit_window"]):
+            raise safe.UnsafeValue("send_limit_window", send_limits.window_problem(p["send_limit_window"]))
+    except safe.UnsafeValue as exc:
+        module.fail_json(msg="refused, nothing was changed: %s" % exc, field=exc.field, changes=[])
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -558,13 +569,7 @@ def main():
     # The mailboxes option is no_log as a whole: its strings (addresses too) would be masked in the result, so
     # only the hashes are no_log values here.
     module.no_log_values = {b["password_hash"] for b in p["mailboxes"] if isinstance(b, dict) and b.get("password_hash")}
-    try:
-        safe.check_arguments(p)
-        send_limits.checked(p["send_limits"])
-        if send_limits.window_problem(p["send_limit_window"]):
-            raise safe.UnsafeValue("send_limit_window", send_limits.window_problem(p["send_limit_window"]))
-    except safe.UnsafeValue as exc:
-        module.fail_json(msg="refused, nothing was changed: %s" % exc, field=exc.field, changes=[])
+    refuse_unsafe_arguments(module, p)
     if p["read_hashes"]:
         try:
             hashes = own_hashes(p, read_text(mc.USERS_FILE))
