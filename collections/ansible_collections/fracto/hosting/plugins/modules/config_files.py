@@ -18,7 +18,8 @@ description:
   - O(started) services are read in one C(systemctl show); only those stopped or disabled are started and enabled.
   - One round trip for what a role did with a template task per file, a check and a reload per service.
 version_added: "1.0.0"
-author: fracto.hosting contributors
+author:
+  - fracto.hosting founding engineers (!UNKNOWN)
 options:
   sets:
     description:
