@@ -19,6 +19,7 @@ import uuid
 import pytest
 import testinfra
 import yaml
+from ansible_collections.fracto.hosting.tests.unit.plugins.module_utils.role_templates import template_paths
 from attacks import ATTACKS
 from conftest import PROJECT
 
@@ -324,22 +325,17 @@ def fingerprint(name):
     return {k: v for k, v in (line.split("=", 1) for line in out.splitlines() if "=" in line) if k not in OWN_TREES}
 
 
-def _sources(role, **paths):
-    """{key: a lookup of the role's template file}, as the role passes its templates (read on the controller)."""
-    return {key: "{{ lookup('ansible.builtin.file', '%s', rstrip=false) }}" % (PROJECT / "roles" / role / "templates" / path)
-            for key, path in paths.items()}
+def _sources(role):
+    """{key: a lookup of the role's template file}, the keys and files the role's own call site passes (read on the
+    controller, role_templates.template_paths): a template added to the role reaches the attacks without an edit here."""
+    return {key: "{{ lookup('ansible.builtin.file', '%s', rstrip=false) }}" % path for key, path in template_paths(role).items()}
 
 
 # The writer modules render the roles' templates: every call gets them, as the roles pass them (module_defaults); they
 # are the only templated values of the attacks' playbook, never an attack's own.
 ROLE_TEMPLATES = {
-    "fracto.hosting.web_sites": {"templates": _sources(
-        "fracto_web", nginx_site="etc/nginx/fracto/sites/site.conf.j2", php_pool="etc/php/fpm/pool.d/pool.conf.j2")},
-    "fracto.hosting.mail_server": {"templates": _sources(
-        "fracto_mail", dovecot="etc/dovecot/dovecot.conf.j2", postfix_main="etc/postfix/main.cf.j2",
-        postfix_master="etc/postfix/master.cf.j2", webmail_vhost="etc/nginx/fracto/sites/webmail.conf.j2",
-        roundcube="etc/roundcube/config.inc.php.j2", roundcube_host="etc/roundcube/host.inc.php.j2",
-        rspamd_dkim="etc/rspamd/local.d/dkim_signing.conf.j2")},
+    "fracto.hosting.web_sites": {"templates": _sources("fracto_web")},
+    "fracto.hosting.mail_server": {"templates": _sources("fracto_mail")},
 }
 
 
