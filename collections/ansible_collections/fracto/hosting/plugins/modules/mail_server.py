@@ -116,6 +116,15 @@ options:
     description: The seconds the message limits are per (3600, an hour; a test lab may shorten it), 60 to 86400.
     type: int
     default: 3600
+  greylisting:
+    description:
+      - The clients whose inbound mail is greylisted (their package's C(mail_greylisting)), as
+        C(fracto_state.hosts[host].mail_greylisting).
+      - Their mail domains, from every reseller's record, go into C(/etc/rspamd/fracto/greylisted_domains.map); a
+        message is greylisted only if every recipient's domain is there (rspamd.local.lua, local.d/greylist.conf).
+    type: list
+    elements: str
+    default: []
   mailboxes:
     description:
       - The mailboxes (C(address), C(client), C(quota) in bytes or null, C(password_hash)).
@@ -264,7 +273,7 @@ from ansible_collections.fracto.hosting.plugins.module_utils import render
 from ansible_collections.fracto.hosting.plugins.module_utils.files import read_text, write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
-from ansible_collections.fracto.hosting.plugins.module_utils.mail import dkim, owners, safe, send_limits
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import dkim, greylisting, owners, safe, send_limits
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import host_files as hf
 from ansible_collections.fracto.hosting.plugins.module_utils.render import RenderError, Templates
 from ansible_collections.fracto.hosting.plugins.module_utils.tls.store import CertificateStore
@@ -403,16 +412,6 @@ def plan_dkim(module, p):
     return before, index, make, changes
 
 
-def make_keys(index, make):
-    """{path: private key} of the keys to make; their public halves go into index (in place). Not in check mode."""
-    keys = {}
-    for domain, key in make:
-        private, public = dkim.generate(key["algorithm"])
-        keys[dkim.key_path(domain, key["selector"])] = private
-        next(k for k in index[domain] if k["selector"] == key["selector"])["public"] = public
-    return keys
-
-
 def converge(module, p, check):
     """Plan from every reseller's record and the files, then (not in check mode) write. Runs under the host lock."""
     records, record, shared, changes = plan(module, p)
@@ -441,7 +440,7 @@ def converge(module, p, check):
     if make and not dkim.HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography (Debian: python3-cryptography)") + "; nothing was changed")
     # The private keys and the index are written with the configuration (put back with it on a failure), never diffed.
-    secret_writes = make_keys(index, make)
+    secret_writes = dkim.make_keys(index, make)
     if dkim_changed:
         secret_writes[dkim.INDEX] = dkim.render_index(index)
     before.update((path, read_text(path)) for path in secret_writes)
@@ -529,6 +528,7 @@ def refuse_unsafe_arguments(module, p):
     try:
         safe.check_arguments(p)
         send_limits.checked(p["send_limits"])
+        greylisting.checked(p["greylisting"])
         if send_limits.window_problem(p["send_limit_window"]):
             raise safe.UnsafeValue("send_limit_window", send_limits.window_problem(p["send_limit_window"]))
     except safe.UnsafeValue as exc:
@@ -562,6 +562,7 @@ def main():
             dkim_switch_after=dict(type="int", default=7),
             send_limits=dict(type="list", elements="dict", default=[]),
             send_limit_window=dict(type="int", default=3600),
+            greylisting=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )

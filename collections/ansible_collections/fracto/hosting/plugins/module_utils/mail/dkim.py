@@ -103,6 +103,16 @@ def generate(algorithm):
     raise DkimError("unknown DKIM algorithm %r" % algorithm)
 
 
+def make_keys(index, make):
+    """{path: private key} of the keys to make (plan()'s make); their public halves go into index (in place)."""
+    keys = {}
+    for domain, key in make:
+        private, public = generate(key["algorithm"])
+        keys[key_path(domain, key["selector"])] = private
+        next(k for k in index[domain] if k["selector"] == key["selector"])["public"] = public
+    return keys
+
+
 def public_of(algorithm, private):
     """The public key (base64) of a private key file's content, as generate() wrote it."""
     if algorithm == "rsa":

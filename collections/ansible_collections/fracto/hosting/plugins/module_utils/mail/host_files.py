@@ -11,10 +11,12 @@ passes what it found in. A diff never shows a hash, Roundcube's DES key, or anot
 from __future__ import annotations
 
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
-from ansible_collections.fracto.hosting.plugins.module_utils.mail import dkim, send_limits, sender_logins
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import dkim, greylisting, send_limits, sender_logins
 
 SECRET_FILES = {mc.USERS_FILE: (0o640, "root", "dovecot"), mc.MAP_SNI: (0o600, "root", "root")}
 MAPS = (mc.MAP_DOMAINS, mc.MAP_MAILBOXES, mc.MAP_ALIASES, mc.MAP_SNI, mc.MAP_SENDERS, mc.MAP_LOGINS)
+RSPAMD_MAPS = send_limits.MAPS + (greylisting.DOMAINS_MAP,)  # every tenant's logins and domains: for rspamd only
+LOCAL_LUA = "/etc/rspamd/rspamd.local.lua"
 
 
 def render_all(p, shared, cert_paths, fingerprints, vmail_ids, des_key, *, templates, dkim_index=None):
@@ -40,10 +42,23 @@ def render_all(p, shared, cert_paths, fingerprints, vmail_ids, des_key, *, templ
         dkim.RSPAMD_DKIM_CONF: dkim.render_conf(dkim_index or {}, shared["domains"], templates=templates),
     }
     files.update(send_limits.render(shared["send_limits"], p["send_limit_window"], templates=templates))
+    files.update(greylisting.render(shared["greylisted_domains"]))
+    files[LOCAL_LUA] = render_local_lua(templates)
     files.update(mc.nginx_files(p["webroot"], shared["webmail_names"], cert_paths, templates=templates))
     files.update(mc.roundcube_files(shared["webmail_names"], shared["mail_names"], des_key, p["hostname"], cert_paths,
                                     p["webmail_ca_file"], templates=templates))
     return files
+
+
+def render_local_lua(templates):
+    """rspamd's Lua additions: the maps of the outgoing limits and of greylisting declared by name, the rule that
+    refuses too many recipients, the symbol that spares a message from greylisting. Paths and names only, no value of
+    a reseller's state: the maps hold those, as data."""
+    return templates.render("rspamd_local_lua", {
+        "mark": "managed by fracto.hosting mail_server",
+        "maps": dict(send_limits.LUA_MAPS, greylisted_domains=greylisting.DOMAINS_MAP),
+        "skip_greylisting": greylisting.SKIP_SYMBOL,
+    })
 
 
 def ownership(path):
@@ -53,7 +68,7 @@ def ownership(path):
         mode, group = 0o640, "www-data"
     if path.startswith(dkim.DKIM_DIR + "/"):  # the DKIM private keys: rspamd reads them, nobody else
         mode, group = 0o640, "_rspamd"
-    if path in send_limits.MAPS:  # every tenant's logins: rspamd reads them, nobody else
+    if path in RSPAMD_MAPS:  # every tenant's logins and domains: rspamd reads them, nobody else
         mode, group = 0o640, "_rspamd"
     return mode, owner, group
 
@@ -87,14 +102,19 @@ def own_keys(*records):
     return keys
 
 
+def rspamd_map_key(path, line):
+    """Whose line of an rspamd map this is: a domain of the greylisting map, a login or reseller/client of the others."""
+    return line if path == greylisting.DOMAINS_MAP else send_limits.diff_key(path, line)
+
+
 def only_own(path, content, keys):
     """A shared users file or map as this reseller's diff shows it: its own lines only (another reseller's mailboxes,
     domains and aliases are not this reseller's to see)."""
     if keys is None:
         return content
-    if path in send_limits.MAPS:
+    if path in RSPAMD_MAPS:
         lines = [line for line in content.splitlines()
-                 if line.startswith("#") or send_limits.diff_key(path, line) in keys]
+                 if line.startswith("#") or rspamd_map_key(path, line) in keys]
         return "\n".join(lines) + ("\n" if lines else "")
     if path not in (mc.USERS_FILE,) + MAPS:
         return content

@@ -18,7 +18,7 @@ import json
 import os
 
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
-from ansible_collections.fracto.hosting.plugins.module_utils.mail import safe, send_limits
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import greylisting, safe, send_limits
 
 RECORDS_DIR = "/etc/fracto/mail/resellers"
 HOST_STATE_DIR = "/var/lib/fracto/state"
@@ -28,7 +28,7 @@ NAME_KINDS = ("mail_names", "webmail_names")
 
 def empty_record(reseller):
     return {"reseller": reseller, "domains": {}, "mailboxes": {}, "aliases": {}, "mail_names": [], "webmail_names": [],
-            "certificates": [], "ip_bindings": [], "send_limits": {}}
+            "certificates": [], "ip_bindings": [], "send_limits": {}, "greylisting": []}
 
 
 def record_path(directory, reseller):
@@ -149,6 +149,7 @@ def plan(reseller, records, wanted, present_clients, prune, file_objects, attrib
     for key in ("mail_names", "webmail_names", "certificates", "ip_bindings"):
         record[key] = list(wanted[3].get(key, []))
     record["send_limits"] = dict(wanted[3].get("send_limits", {}))
+    record["greylisting"] = list(wanted[3].get("greylisting", []))
     everyone = dict(records)
     everyone[reseller] = record
     shared = union(everyone, unowned)
@@ -193,6 +194,7 @@ def union(records, unowned=({}, {}, {})):
         "transports": [transports[t] for t in sorted(transports)], "sender_map": sender_map,
         "domain_entries": sorted(domain_entries, key=lambda e: e["domain"]),
         "send_limits": send_limits.logins(records),
+        "greylisted_domains": greylisting.domains(records),
     }
 
 
@@ -206,6 +208,7 @@ def wanted_of(p):
         "certificates": [{"id": c["id"], "names": list(c.get("names") or [])} for c in p["certificates"]],
         "ip_bindings": [{k: b[k] for k in ("address", "sides", "clients", "helo") if k in b} for b in p["ip_bindings"]],
         "send_limits": send_limits.checked(p["send_limits"]),
+        "greylisting": greylisting.checked(p["greylisting"]),
     }
     return domains, users, aliases, extras
 

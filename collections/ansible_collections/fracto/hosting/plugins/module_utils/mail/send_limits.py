@@ -9,7 +9,7 @@ keys. Whole numbers only, checked twice with the same rules: on the controller w
 the mail host by mail_server. rspamd (the milter of submission) enforces them: its ratelimit module keeps one leaky
 bucket per mailbox and one per client in Redis, and over the limit answers a soft reject (451 4.7.1: the mail client
 keeps the message and sends it again later); a message with too many recipients is refused (554 5.7.1), from the
-rule in rspamd.local.lua. What rspamd reads is data only: the maps below, written from every reseller's record, and
+rule in rspamd.local.lua (host_files.render_local_lua). What rspamd reads is data only: the maps below, written from every reseller's record, and
 one rate per distinct limit in local.d/ratelimit.conf.
 """
 
@@ -34,8 +34,10 @@ CLIENT_RATES = MAP_DIR + "/client_rates.map"        # set: "<N>:<reseller>/<clie
 LOGIN_CLIENTS = MAP_DIR + "/login_clients.map"      # hash: "<login> <reseller>/<client>", whose bucket it shares
 RECIPIENT_LIMITS = MAP_DIR + "/recipient_limits.map"  # hash: "<login> <N>", the most recipients of one message
 RATELIMIT_CONF = "/etc/rspamd/local.d/ratelimit.conf"
-LOCAL_LUA = "/etc/rspamd/rspamd.local.lua"
 MAPS = (MAILBOX_RATES, CLIENT_RATES, LOGIN_CLIENTS, RECIPIENT_LIMITS)
+# The names rspamd.local.lua declares the maps under (selectors take named maps only from Lua).
+LUA_MAPS = {"mailbox_rates": MAILBOX_RATES, "client_rates": CLIENT_RATES, "login_clients": LOGIN_CLIENTS,
+            "recipient_limits": RECIPIENT_LIMITS}
 
 
 def problem(key, value):
@@ -136,11 +138,8 @@ def render(by_login, window, *, templates):
         "window": window,
         "mailbox_rates": sorted({lim["messages_per_hour"] for _c, lim in by_login.values()}),
         "client_rates": sorted({lim["client_messages_per_hour"] for _c, lim in by_login.values()}),
-        "maps": {"mailbox_rates": MAILBOX_RATES, "client_rates": CLIENT_RATES, "login_clients": LOGIN_CLIENTS,
-                 "recipient_limits": RECIPIENT_LIMITS},
     }
     files[RATELIMIT_CONF] = templates.render("rspamd_ratelimit", context)
-    files[LOCAL_LUA] = templates.render("rspamd_local_lua", context)
     return files
 
 

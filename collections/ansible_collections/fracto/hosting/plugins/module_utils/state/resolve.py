@@ -22,7 +22,7 @@ WEB_ROOT = "/srv/www"
 def _host(hosts, name):
     return hosts.setdefault(name, {
         "roles": [], "system_users": [], "sites": [], "certificates": [], "php_pools": [], "databases": [],
-        "mail_domains": [], "mailboxes": [], "mail_send_limits": [], "mail_aliases": [], "mail_names": [], "webmail_names": [],
+        "mail_domains": [], "mailboxes": [], "mail_send_limits": [], "mail_greylisting": [], "mail_aliases": [], "mail_names": [], "webmail_names": [],
         "ip_bindings": [], "backup_jobs": [], "clients": [], "migrations": [], "mail_migrations": [],
     })
 
@@ -145,6 +145,8 @@ def _mail(hosts, client, shared_names):
     for box in client["mailboxes"]:
         host["mailboxes"].append(dict(box, client=cid))
     host["mail_send_limits"].append(dict(send_limits.with_defaults(feats["mail_limits"]), client=cid))
+    if feats["mail_greylisting"]:
+        host["mail_greylisting"].append(cid)
     for alias in client["mail_aliases"]:
         host["mail_aliases"].append(dict(alias, client=cid))
     mail = client.get("migration", {}).get("mail")

@@ -37,6 +37,8 @@ FEATURES = {
     # Outgoing limits of each client's mail (module_utils/mail/send_limits.py): the keys given, each a whole number;
     # a client's overrides change single keys, the defaults fill the rest (send_limits.with_defaults).
     "mail_limits": ({}, send_limits.settings),
+    # Greylisting of its clients' inbound mail (module_utils/mail/greylisting.py, docs/mail.md#greylisting).
+    "mail_greylisting": (False, bool),
     "webmail": (False, bool),
     "backup": ("none", ("none", "reseller", "client")),
     "dedicated_ip": (False, bool),

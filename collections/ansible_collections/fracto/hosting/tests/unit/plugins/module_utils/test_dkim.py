@@ -25,7 +25,7 @@ def pub(selector):
 
 
 def made(index, make):
-    """The index after the module made the keys (public halves filled in, as mail_server's make_keys does)."""
+    """The index after the module made the keys (public halves filled in, as dkim.make_keys does)."""
     for domain, key in make:
         next(k for k in index[domain] if k["selector"] == key["selector"])["public"] = pub(key["selector"])
     return index

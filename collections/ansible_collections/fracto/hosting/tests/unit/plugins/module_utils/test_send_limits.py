@@ -89,7 +89,7 @@ def test_each_login_has_its_own_bucket_and_its_clients_bucket_per_reseller():
     assert conf.count('selector = "user.lower.prepend(\'4:\').filter_map(fracto_mailbox_rates)"') == 1
     assert conf.count("fracto_mailbox_200 {") == 1 and conf.count("fracto_client_1000 {") == 1
     assert 'rate = "4 / 3600s";' in conf and "skip_recipients = true;" in conf
-    lua = files[send_limits.LOCAL_LUA]
+    lua = hf.render_local_lua(mail_templates())
     assert 'lua_selectors.maps.fracto_mailbox_rates = lua_maps.map_add_from_ucl("/etc/rspamd/fracto/mailbox_rates.map"' in lua
     assert "nolimit@c.test" not in "".join(files.values())  # a client without limits is not limited
 
