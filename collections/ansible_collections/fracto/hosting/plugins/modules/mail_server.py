@@ -116,6 +116,15 @@ options:
     description: The seconds the message limits are per (3600, an hour; a test lab may shorten it), 60 to 86400.
     type: int
     default: 3600
+  mta_sts:
+    description:
+      - The MTA-STS policy of each mail domain (C(domain), C(client), C(mx) the MX name it names), as
+        C(fracto_state.hosts[host].mta_sts); a domain must be one of O(domains), of the same client.
+      - Served at C(https://mta-sts.<domain>/.well-known/mta-sts.txt) by an nginx vhost per name (template
+        C(mta_sts_vhost)), HTTPS once the name's certificate is in O(store).
+    type: list
+    elements: dict
+    default: []
   greylisting:
     description:
       - The clients whose inbound mail is greylisted (their package's C(mail_greylisting)), as
@@ -159,8 +168,8 @@ options:
   templates:
     description:
       - The Jinja2 sources (the role's, from role variables) of C(dovecot), C(postfix_main), C(postfix_master),
-        C(webmail_vhost), C(roundcube), C(roundcube_host), C(rspamd_dkim), C(rspamd_ratelimit) and
-        C(rspamd_local_lua); rendered on the host in a sandbox (C(StrictUndefined)) from checked values. Required
+        C(webmail_vhost), C(roundcube), C(roundcube_host), C(rspamd_dkim), C(rspamd_ratelimit),
+        C(rspamd_local_lua) and C(mta_sts_vhost); rendered on the host in a sandbox (C(StrictUndefined)) from checked values. Required
         to converge. The users file, the Postfix maps and rspamd's limit maps are written by the module.
     type: dict
     default: {}
@@ -514,15 +523,6 @@ def write_files(module, p, writes, before):
     return reloaded
 
 
-def own_hashes(p, users_content):
-    """The current hashes of this reseller's mailboxes only (its record, and mailboxes no record holds): another
-    reseller's hashes never leave the host for this reseller's controller."""
-    records = owners.read_records(p["records_dir"])
-    current = mc.parse_users(users_content)
-    others = {a for r, rec in records.items() if r != p["reseller"] for a in rec["mailboxes"]}
-    return {a: u["hash"] for a, u in current.items() if a not in others}
-
-
 def refuse_unsafe_arguments(module, p):
     """Every argument against its whitelist, before anything is read or written (modules do not trust their callers)."""
     try:
@@ -563,6 +563,7 @@ def main():
             send_limits=dict(type="list", elements="dict", default=[]),
             send_limit_window=dict(type="int", default=3600),
             greylisting=dict(type="list", elements="str", default=[]),
+            mta_sts=dict(type="list", elements="dict", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -573,7 +574,7 @@ def main():
     refuse_unsafe_arguments(module, p)
     if p["read_hashes"]:
         try:
-            hashes = own_hashes(p, read_text(mc.USERS_FILE))
+            hashes = owners.own_hashes(p["reseller"], owners.read_records(p["records_dir"]), read_text(mc.USERS_FILE))
         except (OSError, ValueError) as exc:
             module.fail_json(msg="cannot read the mail records in %s: %s" % (p["records_dir"], exc))
         module.exit_json(changed=False, hashes=hashes, fingerprint_key=fingerprint_key(module.check_mode))

@@ -274,7 +274,7 @@ def default_certificate(hostname, cert_paths):
 
 # The templates mail_server renders (the role passes their sources, roles/fracto_mail/templates).
 TEMPLATES = ("dovecot", "postfix_main", "postfix_master", "webmail_vhost", "roundcube", "roundcube_host", "rspamd_dkim",
-             "rspamd_ratelimit", "rspamd_local_lua")
+             "rspamd_ratelimit", "rspamd_local_lua", "mta_sts_vhost")
 
 
 def render_dovecot(hostname, mail_names, cert_paths, vmail_uid, vmail_gid, *, templates):

@@ -65,14 +65,7 @@ class MailDnsRecords:
         self.dkim = dkim or {}
 
     def mail_name(self, client, domain):
-        """The MX of a mail domain: the one name of a generic or reseller branding; with client branding the mail name
-        of the client's domain that the mail domain is (or is a subdomain of), the longest such domain first."""
-        names = client["mail_names"]
-        if client["branding"] != "client":
-            return names[0] if names else None
-        bases = sorted((n[len("mail."):] for n in names if n.startswith("mail.")), key=len, reverse=True)
-        base = next((b for b in bases if under(domain, b)), None)
-        return "mail." + base if base else None
+        return mail_name_for(client["mail_names"], client["branding"], domain)
 
     def records(self, client):
         """Every record of one client, domain by domain (empty without mail names: nothing to point at)."""
@@ -149,6 +142,16 @@ def txt_strings(value, size=TXT_STRING):
     """value as the strings of one TXT record, each at most size bytes (the records are ASCII)."""
     data = value.encode("ascii")
     return [data[i:i + size].decode("ascii") for i in range(0, len(data), size)] or [""]
+
+
+def mail_name_for(names, branding, domain):
+    """The MX of a mail domain: the one name of a generic or reseller branding; with client branding the mail name
+    of the client's domain that the mail domain is (or is a subdomain of), the longest such domain first."""
+    if branding != "client":
+        return names[0] if names else None
+    bases = sorted((n[len("mail."):] for n in names if n.startswith("mail.")), key=len, reverse=True)
+    base = next((b for b in bases if under(domain, b)), None)
+    return "mail." + base if base else None
 
 
 def mta_sts_policy(mx_names, mode=MTA_STS_MODE, max_age=MTA_STS_MAX_AGE):

@@ -11,7 +11,7 @@ passes what it found in. A diff never shows a hash, Roundcube's DES key, or anot
 from __future__ import annotations
 
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
-from ansible_collections.fracto.hosting.plugins.module_utils.mail import dkim, greylisting, send_limits, sender_logins
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import dkim, greylisting, mta_sts, send_limits, sender_logins
 
 SECRET_FILES = {mc.USERS_FILE: (0o640, "root", "dovecot"), mc.MAP_SNI: (0o600, "root", "root")}
 MAPS = (mc.MAP_DOMAINS, mc.MAP_MAILBOXES, mc.MAP_ALIASES, mc.MAP_SNI, mc.MAP_SENDERS, mc.MAP_LOGINS)
@@ -45,6 +45,7 @@ def render_all(p, shared, cert_paths, fingerprints, vmail_ids, des_key, *, templ
     files.update(greylisting.render(shared["greylisted_domains"]))
     files[LOCAL_LUA] = render_local_lua(templates)
     files.update(mc.nginx_files(p["webroot"], shared["webmail_names"], cert_paths, templates=templates))
+    files.update(mta_sts.render(shared["mta_sts"], cert_paths, templates=templates))
     files.update(mc.roundcube_files(shared["webmail_names"], shared["mail_names"], des_key, p["hostname"], cert_paths,
                                     p["webmail_ca_file"], templates=templates))
     return files

@@ -18,7 +18,7 @@ import json
 import os
 
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
-from ansible_collections.fracto.hosting.plugins.module_utils.mail import greylisting, safe, send_limits
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import greylisting, mta_sts, safe, send_limits
 
 RECORDS_DIR = "/etc/fracto/mail/resellers"
 HOST_STATE_DIR = "/var/lib/fracto/state"
@@ -28,7 +28,8 @@ NAME_KINDS = ("mail_names", "webmail_names")
 
 def empty_record(reseller):
     return {"reseller": reseller, "domains": {}, "mailboxes": {}, "aliases": {}, "mail_names": [], "webmail_names": [],
-            "certificates": [], "ip_bindings": [], "send_limits": {}, "greylisting": []}
+            "certificates": [], "ip_bindings": [], "send_limits": {}, "greylisting": [],
+            "mta_sts": []}
 
 
 def record_path(directory, reseller):
@@ -50,6 +51,14 @@ def read_records(directory=RECORDS_DIR):
         record.update({k: v for k, v in data.items() if k in record and k != "reseller"})
         records[reseller] = record
     return records
+
+
+def own_hashes(reseller, records, users_content):
+    """The current hashes of this reseller's mailboxes only (its record, and mailboxes no record holds): another
+    reseller's hashes never leave the host for this reseller's controller."""
+    current = mc.parse_users(users_content)
+    others = {a for r, rec in records.items() if r != reseller for a in rec["mailboxes"]}
+    return {a: u["hash"] for a, u in current.items() if a not in others}
 
 
 def render_record(record):
@@ -150,6 +159,7 @@ def plan(reseller, records, wanted, present_clients, prune, file_objects, attrib
         record[key] = list(wanted[3].get(key, []))
     record["send_limits"] = dict(wanted[3].get("send_limits", {}))
     record["greylisting"] = list(wanted[3].get("greylisting", []))
+    record["mta_sts"] = [e for e in wanted[3].get("mta_sts", []) if e["domain"] in final[0]]
     everyone = dict(records)
     everyone[reseller] = record
     shared = union(everyone, unowned)
@@ -195,6 +205,7 @@ def union(records, unowned=({}, {}, {})):
         "domain_entries": sorted(domain_entries, key=lambda e: e["domain"]),
         "send_limits": send_limits.logins(records),
         "greylisted_domains": greylisting.domains(records),
+        "mta_sts": sorted((e for r in records.values() for e in r["mta_sts"]), key=lambda e: e["domain"]),
     }
 
 
@@ -209,6 +220,7 @@ def wanted_of(p):
         "ip_bindings": [{k: b[k] for k in ("address", "sides", "clients", "helo") if k in b} for b in p["ip_bindings"]],
         "send_limits": send_limits.checked(p["send_limits"]),
         "greylisting": greylisting.checked(p["greylisting"]),
+        "mta_sts": mta_sts.checked(p["mta_sts"], {d.get("domain"): d.get("client") for d in p["domains"]}),
     }
     return domains, users, aliases, extras
 

@@ -9,9 +9,9 @@ the roles consume the slice of their host and decide nothing of their own.
 
 from __future__ import annotations
 
-from ansible_collections.fracto.hosting.plugins.module_utils.mail import send_limits
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import mta_sts, send_limits
 from ansible_collections.fracto.hosting.plugins.module_utils.mail.dkim import KEY_SETS
-from ansible_collections.fracto.hosting.plugins.module_utils.mail.dns_records import MailDnsRecords
+from ansible_collections.fracto.hosting.plugins.module_utils.mail.dns_records import MailDnsRecords, mail_name_for
 from ansible_collections.fracto.hosting.plugins.module_utils.state.model import client_names, mail_host_fqdn
 from ansible_collections.fracto.hosting.plugins.module_utils.state.names import MAX_NAMES_PER_CERT
 from ansible_collections.fracto.hosting.plugins.module_utils.state.pool import helo_of
@@ -22,7 +22,8 @@ WEB_ROOT = "/srv/www"
 def _host(hosts, name):
     return hosts.setdefault(name, {
         "roles": [], "system_users": [], "sites": [], "certificates": [], "php_pools": [], "databases": [],
-        "mail_domains": [], "mailboxes": [], "mail_send_limits": [], "mail_greylisting": [], "mail_aliases": [], "mail_names": [], "webmail_names": [],
+        "mail_domains": [], "mailboxes": [], "mail_send_limits": [], "mail_greylisting": [], "mta_sts": [],
+        "mail_aliases": [], "mail_names": [], "webmail_names": [],
         "ip_bindings": [], "backup_jobs": [], "clients": [], "migrations": [], "mail_migrations": [],
     })
 
@@ -142,6 +143,9 @@ def _mail(hosts, client, shared_names):
     dkim = list(KEY_SETS[feats["mail_dkim_keys"]])  # the algorithms the mail host makes keys of
     for name in sorted({d["name"] for d in client["domains"]} | used):
         host["mail_domains"].append({"domain": name, "client": cid, "dkim": dkim})
+        mx = mail_name_for(client["mail_names"], feats["mail_branding"], name)
+        if mx:  # the policy served at mta-sts.<domain> (module_utils/mail/mta_sts.py)
+            host["mta_sts"].append({"domain": name, "client": cid, "mx": mx})
     for box in client["mailboxes"]:
         host["mailboxes"].append(dict(box, client=cid))
     host["mail_send_limits"].append(dict(send_limits.with_defaults(feats["mail_limits"]), client=cid))
@@ -247,6 +251,8 @@ def resolve_state(model):
             _mail(hosts, client, shared_names)
         _backups(hosts, client)
     _mail_certificates(hosts)
+    for host in hosts.values():
+        host["certificates"] += mta_sts.certificates(host["mta_sts"])
     domain = model["platform"].get("domain")
     _ip_bindings(hosts, clients, model["pool"], domain)
     for client in clients:
@@ -260,6 +266,9 @@ def resolve_state(model):
         # mail address carries outgoing mail, under its own name (A and PTR).
         for name in client["mail_names"] + client["webmail_names"]:
             dns[name] = {"host": client["mail_host"], "ipv4": None}
+    for host, state in sorted(hosts.items()):
+        for entry in state["mta_sts"]:
+            dns[mta_sts.name_of(entry["domain"])] = {"host": host, "ipv4": None}
     for host, state in sorted(hosts.items()):
         for binding in state["ip_bindings"]:
             if binding.get("helo"):

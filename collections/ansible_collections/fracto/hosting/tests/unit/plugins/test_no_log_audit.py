@@ -73,6 +73,7 @@ REVIEWED_OPAQUE = {
     ("mail_server", "ip_bindings"): "{address, sides, clients, helo}",
     ("config_files", "sets"): "{service, action, check, files: [{dest, content or src, mode, owner, group}]}: the role's own templates, no secret",
     ("mail_server", "send_limits"): "{client, messages_per_hour, client_messages_per_hour, recipients_per_message}",
+    ("mail_server", "mta_sts"): "{domain, client, mx}: a mail domain, its client, the MX name its policy names",
     ("mariadb_databases", "databases"): "{name, user, client} (passwords apart, in the no_log passwords)",
     ("migration_report", "sites"): "site_* results of a migration (no secret: site_config masks its diff)",
     ("plan_report", "state"): "fracto_state_public: the resolved state without secrets",
