@@ -1,10 +1,12 @@
 """Helpers shared by the scenarios' testinfra tests: the lab's DNS and addresses, seen from the machine."""
 
+import http.client
 import imaplib
 import os
 import pathlib
 import re
 import socket
+import ssl
 
 import dns.resolver
 import pytest
@@ -131,3 +133,15 @@ def chromium_home(tmp_path, pebble_root):
     subprocess.run([certutil, "-d", "sql:%s" % nssdb, "-N", "--empty-password"], check=True)
     subprocess.run([certutil, "-d", "sql:%s" % nssdb, "-A", "-t", "C,,", "-n", "pebble-root", "-i", str(root)], check=True)
     return home
+
+
+def https_get(address, name, cadata, path="/"):
+    """GET https://name/path from address with SNI name, verified against cadata; returns (status, headers, body, cert)."""
+    context = ssl.create_default_context(cadata=cadata)
+    with socket.create_connection((address, 443), timeout=10) as raw, context.wrap_socket(raw, server_hostname=name) as tls:
+        cert = tls.getpeercert()
+        conn = http.client.HTTPConnection(name)
+        conn.sock = tls
+        conn.request("GET", path, headers={"Host": name})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read().decode(errors="replace"), cert

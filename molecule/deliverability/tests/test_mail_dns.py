@@ -5,15 +5,18 @@ mail_dns). The live check of the plan (site.yml --check -e fracto_mail_dns_check
 finds nothing to report; with one record taken out of the lab DNS it reports that record under "needs attention",
 and the run still succeeds. The plan runs with --tags mail_dns_only, a tag no task has: only what is tagged always
 runs (validation, resolution, the roles' argument checks on the controller, the plan), no host is contacted.
+Each domain's MTA-STS policy is fetched as a sending MTA would: mta-sts.<domain> resolved in the lab DNS, HTTPS
+verified against Pebble's root, the text the _mta-sts record's id is the hash of.
 """
 
+import hashlib
 import json
 import os
 
 import dns.resolver
 import pytest
 import testinfra
-from conftest import LAB_DNS, PROJECT, run_playbook
+from conftest import LAB_DNS, PROJECT, https_get, run_playbook
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 ACME = testinfra.get_host("ansible://acme?ansible_inventory=" + INVENTORY)
@@ -50,6 +53,21 @@ def test_the_lab_dns_publishes_the_demos_mail_records(name, rdtype, expected):
 def test_each_mta_sts_record_names_its_policy_by_id():
     [record] = ask("_mta-sts.cliente1.test", "TXT")
     assert record.startswith("v=STSv1; id=") and len(record) == len("v=STSv1; id=") + 20
+
+
+@pytest.mark.parametrize("domain, mx", [
+    ("cliente1.test", "mail.cliente1.test"), ("cliente2.test", "mail.dominioreseller.test"),
+    ("xn--caff-8oa.test", "mail.dominioreseller.test"), ("cliente3.test", "mail01.fracto.test"),
+])
+def test_each_mta_sts_policy_is_served_over_https_as_its_record_names_it(pebble_root, domain, mx):
+    # What a sending MTA does (RFC 8461 3.3): resolve mta-sts.<domain>, fetch the policy over verified HTTPS.
+    [address] = ask("mta-sts." + domain, "A")
+    status, headers, body, _cert = https_get(address, "mta-sts." + domain, pebble_root, "/.well-known/mta-sts.txt")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain"), (status, headers)
+    assert body == "version: STSv1\r\nmode: testing\r\nmx: %s\r\nmax_age: 604800\r\n" % mx
+    [record] = ask("_mta-sts." + domain, "TXT")
+    assert record == "v=STSv1; id=%s" % hashlib.sha256(body.encode()).hexdigest()[:20]  # the id names this policy
+    assert ask(domain, "MX") == ["10 %s." % mx]                                         # and it allows the MX
 
 
 def plan_with_dns_check(tmp_path):

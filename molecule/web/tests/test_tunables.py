@@ -5,7 +5,6 @@ Postfix parameter for every mail host (inventories/platform/group_vars/all/mail.
 Both reach the files the roles' templates render and the services' behaviour; the other packages keep the defaults."""
 
 import concurrent.futures
-import http.client
 import os
 import socket
 import ssl
@@ -14,6 +13,7 @@ import time
 import testinfra
 import yaml
 from conftest import PROJECT
+from conftest import https_get as lab_https_get
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 CLOUD01 = testinfra.get_host("ansible://cloud01?ansible_inventory=" + INVENTORY)
@@ -49,13 +49,8 @@ def post_status(address, name, size, cadata=None, body=True):
 
 def https_get(address, name, cadata, path):
     """GET https://name/path from address (SNI name, verified against cadata): (status, body)."""
-    context = ssl.create_default_context(cadata=cadata)
-    with socket.create_connection((address, 443), timeout=10) as raw, context.wrap_socket(raw, server_hostname=name) as tls:
-        conn = http.client.HTTPConnection(name)
-        conn.sock = tls
-        conn.request("GET", path, headers={"Host": name})
-        response = conn.getresponse()
-        return response.status, response.read().decode(errors="replace")
+    status, _headers, body, _cert = lab_https_get(address, name, cadata, path)
+    return status, body
 
 
 def test_the_packages_body_size_is_in_its_clients_vhosts_only():

@@ -10,7 +10,7 @@ import uuid
 import pytest
 import testinfra
 import yaml
-from conftest import PROJECT, run_playbook
+from conftest import PROJECT, https_get, run_playbook
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 CLOUD01 = testinfra.get_host("ansible://cloud01?ansible_inventory=" + INVENTORY)
@@ -25,18 +25,6 @@ HTTP_ONLY_NAMES = ["cliente3.test", "www.cliente3.test"]  # entry package: no Au
 def commercial_ca():
     client = yaml.safe_load((CLIENTS / "cliente1.yml").read_text())["fracto_clients__cliente1"]["cliente1"]
     return client["certificates"][0]["chain"]
-
-
-def https_get(address, name, cadata, path="/"):
-    """GET https://name/path from address with SNI name, verified against cadata; returns (status, headers, body, cert)."""
-    context = ssl.create_default_context(cadata=cadata)
-    with socket.create_connection((address, 443), timeout=10) as raw, context.wrap_socket(raw, server_hostname=name) as tls:
-        cert = tls.getpeercert()
-        conn = http.client.HTTPConnection(name)
-        conn.sock = tls
-        conn.request("GET", path, headers={"Host": name})
-        response = conn.getresponse()
-        return response.status, dict(response.getheaders()), response.read().decode(errors="replace"), cert
 
 
 def http_get(address, name, path="/"):

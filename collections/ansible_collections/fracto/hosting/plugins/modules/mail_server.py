@@ -117,20 +117,15 @@ options:
     type: int
     default: 3600
   mta_sts:
-    description:
-      - The MTA-STS policy of each mail domain (C(domain), C(client), C(mx) the MX name it names), as
-        C(fracto_state.hosts[host].mta_sts); a domain must be one of O(domains), of the same client.
-      - Served at C(https://mta-sts.<domain>/.well-known/mta-sts.txt) by an nginx vhost per name (template
-        C(mta_sts_vhost)), HTTPS once the name's certificate is in O(store).
+    description: The MTA-STS policy of each mail domain of O(domains) (C(domain), C(client), C(mx)), as
+      C(fracto_state.hosts[host].mta_sts), served at C(https://mta-sts.<domain>/.well-known/mta-sts.txt) (template
+      C(mta_sts_vhost)); the vhosts of policies no record holds any more are removed.
     type: list
     elements: dict
     default: []
   greylisting:
-    description:
-      - The clients whose inbound mail is greylisted (their package's C(mail_greylisting)), as
-        C(fracto_state.hosts[host].mail_greylisting).
-      - Their mail domains, from every reseller's record, go into C(/etc/rspamd/fracto/greylisted_domains.map); a
-        message is greylisted only if every recipient's domain is there (rspamd.local.lua, local.d/greylist.conf).
+    description: The clients whose inbound mail is greylisted (C(fracto_state.hosts[host].mail_greylisting)); a message
+      waits only if every recipient's domain is one of theirs (C(/etc/rspamd/fracto/greylisted_domains.map)).
     type: list
     elements: str
     default: []
@@ -282,7 +277,7 @@ from ansible_collections.fracto.hosting.plugins.module_utils import render
 from ansible_collections.fracto.hosting.plugins.module_utils.files import read_text, write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
-from ansible_collections.fracto.hosting.plugins.module_utils.mail import dkim, greylisting, owners, safe, send_limits
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import dkim, greylisting, mta_sts, owners, safe, send_limits
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import host_files as hf
 from ansible_collections.fracto.hosting.plugins.module_utils.render import RenderError, Templates
 from ansible_collections.fracto.hosting.plugins.module_utils.tls.store import CertificateStore
@@ -431,6 +426,9 @@ def converge(module, p, check):
     record_before = read_text(record_file)
     record_after = owners.render_record(record)
     before = {path: read_text(path) for path in files}
+    stale = mta_sts.stale(files)  # the policies of domains no record holds any more: removed (None)
+    before.update(stale)
+    files.update(dict.fromkeys(stale))
     writes = {path: content for path, content in files.items() if before[path] != content}
     changes += [c for c in (hf.describe_file(path, before[path], content) for path, content in sorted(writes.items())) if c]
     changes += owners.sender_changes(p["reseller"], records, record, before[mc.MAP_SENDERS], p["hostname"])
@@ -510,7 +508,10 @@ def write_files(module, p, writes, before):
         if any(path.startswith(dkim.DKIM_DIR + "/") for path in writes):
             ensure_dkim_dirs()
         for path, content in writes.items():
-            tx.write(path, content)
+            if content is None:
+                tx.remove(path)
+            else:
+                tx.write(path, content)
 
     reloaded = []
     failure = tx.run(change, lambda: compile_maps(module, writes) or check_config(module, writes))

@@ -12,6 +12,8 @@ only). The name's certificate is one per client (mta-sts.<its first domain>), or
 
 from __future__ import annotations
 
+import os
+
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import safe
 from ansible_collections.fracto.hosting.plugins.module_utils.mail.dns_records import mta_sts_policy
@@ -58,6 +60,11 @@ def checked(entries, domains):
     return sorted(out, key=lambda e: e["domain"])
 
 
+def policy_of(entry):
+    """The policy text of one entry: the one its _mta-sts record's id is computed from (dns_records)."""
+    return mta_sts_policy([entry["mx"]])
+
+
 def vhost_path(domain):
     return "%s/sites/%s.conf" % (mc.NGINX_DIR, name_of(domain))
 
@@ -75,6 +82,27 @@ def render(entries, cert_paths, *, templates):
                      "key": safe.config_value(cert[1], "certificate of %s" % name)}
         first = "# %s: client=%s mta-sts=%s tls=%s\n" % (mc.MARK, entry["client"], name, "acme" if cert else "none")
         context = {"name": name, "https": https, "challenge": mc.CHALLENGE, "tls_params": mc.TLS_PARAMS,
-                   "path": POLICY_PATH, "policy_lines": mta_sts_policy([entry["mx"]]).splitlines()}
+                   "path": POLICY_PATH, "policy_lines": policy_of(entry).splitlines()}
         files[vhost_path(entry["domain"])] = first + templates.render("mta_sts_vhost", context)
     return files
+
+
+def stale(files, sites_dir=None):
+    """{path: content} of the policy vhosts on the host that no record wants any more (files: the paths rendered):
+    only files whose first line says mail_server wrote them for a policy name; anything else there is left alone."""
+    sites_dir = sites_dir or "%s/sites" % mc.NGINX_DIR
+    try:
+        names = sorted(n for n in os.listdir(sites_dir) if n.startswith(PREFIX) and n.endswith(".conf"))
+    except FileNotFoundError:
+        return {}
+    out = {}
+    for name in names:
+        path = os.path.join(sites_dir, name)
+        if path in files or not os.path.isfile(path) or os.path.islink(path):
+            continue
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            content = handle.read()
+        first = content.split("\n", 1)[0]
+        if first.startswith("# %s: " % mc.MARK) and " mta-sts=" in first:
+            out[path] = content
+    return out

@@ -1,0 +1,92 @@
+# -*- coding: utf-8 -*-
+# Copyright: fracto.hosting contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The MTA-STS policy of each mail domain (module_utils/mail/mta_sts.py): in the resolved state with the MX of its
+branding, a certificate per client and the name in the DNS map; checked again on the host, kept per reseller, and
+served by an nginx vhost whose policy is the one the _mta-sts record's id names."""
+
+from __future__ import annotations
+
+import pytest
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import mta_sts, owners, safe
+from ansible_collections.fracto.hosting.plugins.module_utils.mail.dns_records import policy_id
+from ansible_collections.fracto.hosting.plugins.module_utils.state.model import validate_state
+from ansible_collections.fracto.hosting.plugins.module_utils.state.resolve import resolve_state
+from role_templates import mail_templates
+
+
+def resolved(state, inventory):
+    model, problems = validate_state(state, inventory)
+    assert problems.errors == [], problems.errors
+    return resolve_state(model)
+
+
+def test_each_mail_domain_has_a_policy_naming_the_mx_its_record_names(state, inventory):
+    public = resolved(state, inventory)
+    entries = {e["domain"]: (e["client"], e["mx"]) for e in public["hosts"]["mail01"]["mta_sts"]}
+    mx = {r["domain"]: r["value"] for r in public["mail_dns"] if r["purpose"] == "mx"}
+    assert {d: m for d, (_c, m) in entries.items()} == mx
+    for record in (r for r in public["mail_dns"] if r["purpose"] == "mta-sts"):
+        policy = mta_sts.policy_of({"mx": entries[record["domain"]][1]})
+        assert record["value"] == "v=STSv1; id=%s" % policy_id(policy) and record["policy"] == policy
+
+
+def test_the_names_get_a_certificate_per_client_and_point_at_the_mail_host(state, inventory):
+    public = resolved(state, inventory)
+    certs = [c for c in public["hosts"]["mail01"]["certificates"] if c["id"].startswith("mta-sts.")]
+    by_client = {c["client"]: c["names"] for c in certs}
+    assert by_client["cliente2"] == ["mta-sts.cliente2.test", "mta-sts.xn--caff-8oa.test"]
+    assert all(c["source"] == "acme" for c in certs)
+    assert public["dns"]["mta-sts.cliente2.test"] == {"host": "mail01", "ipv4": None}
+
+
+def test_a_client_with_more_than_a_hundred_domains_gets_more_certificates():
+    entries = [{"domain": "d%03d.test" % i, "client": "c1", "mx": "mail01.example.net"} for i in range(150)]
+    certs = mta_sts.certificates(entries)
+    assert [len(c["names"]) for c in certs] == [100, 50] and certs[1]["id"] == "mta-sts.d100.test"
+
+
+@pytest.mark.parametrize("entry, field, rule", [
+    ({"domain": "b.test", "client": "c1", "mx": "mail.a.test"}, "mta_sts[0].domain", "not a mail domain of client c1"),
+    ({"domain": "a.test", "client": "c2", "mx": "mail.a.test"}, "mta_sts[0].domain", "not a mail domain of client c2"),
+    ({"domain": "a.test", "client": "c1", "mx": 'mail.a.test";return 200 "x'}, "mta_sts[0].mx", "host name"),
+    ({"domain": "a.test", "client": "c1", "mx": "mail.a.test", "mode": "none"}, "mta_sts[0].mode", "unknown key"),
+])
+def test_the_host_refuses_a_policy_of_another_clients_domain_or_a_value_that_breaks_nginx(entry, field, rule):
+    with pytest.raises(safe.UnsafeValue) as refused:
+        mta_sts.checked([entry], {"a.test": "c1", "b.test": "c2"})
+    assert refused.value.field == field and rule in str(refused.value)
+
+
+def test_the_vhost_serves_the_policy_over_https_once_the_certificate_is_there():
+    entry = {"domain": "a.test", "client": "c1", "mx": "mail.a.test"}
+    path = "/etc/nginx/fracto/sites/mta-sts.a.test.conf"
+    before = mta_sts.render([entry], {}, templates=mail_templates())[path]
+    assert "listen 443" not in before and "return 404;" in before  # HTTP: the ACME challenge only
+    cert = ("/etc/fracto/tls/mta-sts.a.test/fullchain.pem", "/etc/fracto/tls/mta-sts.a.test/privkey.pem")
+    after = mta_sts.render([entry], {"mta-sts.a.test": cert}, templates=mail_templates())[path]
+    assert after.startswith("# managed by fracto.hosting mail_server: client=c1 mta-sts=mta-sts.a.test tls=acme\n")
+    assert "server_name mta-sts.a.test;" in after and "ssl_certificate %s;" % cert[0] in after
+    assert "location = /.well-known/mta-sts.txt {" in after and "default_type text/plain;" in after
+    assert 'return 200 "version: STSv1\\r\\nmode: testing\\r\\nmx: mail.a.test\\r\\nmax_age: 604800\\r\\n";' in after
+
+
+def test_each_resellers_record_keeps_its_own_policies_and_the_union_has_all():
+    theirs = owners.empty_record("other")
+    theirs["domains"] = {"c.test": "c1"}
+    theirs["mta_sts"] = [{"domain": "c.test", "client": "c1", "mx": "mail01.example.net"}]
+    wanted = ({"a.test": "c1"}, {}, {}, {"mta_sts": [{"domain": "a.test", "client": "c1", "mx": "mail.a.test"}]})
+    record, shared, _changes, clashes = owners.plan("demo", {"other": theirs}, wanted, ["c1"], True, ({}, {}, {}))
+    assert clashes == [] and [e["domain"] for e in record["mta_sts"]] == ["a.test"]
+    assert [e["domain"] for e in shared["mta_sts"]] == ["a.test", "c.test"]
+
+
+def test_a_policy_vhost_no_record_wants_is_stale_and_nothing_else_there_is(tmp_path):
+    mark = "# managed by fracto.hosting mail_server: client=c1 mta-sts=mta-sts.%s tls=acme\nserver {}\n"
+    (tmp_path / "mta-sts.gone.test.conf").write_text(mark % "gone.test")
+    (tmp_path / "mta-sts.kept.test.conf").write_text(mark % "kept.test")
+    (tmp_path / "mta-sts.site.test.conf").write_text("# a web site someone called mta-sts\nserver {}\n")
+    (tmp_path / "webmail.gone.test.conf").write_text("# managed by fracto.hosting mail_server: client=c1 webmail=x\n")
+    files = {str(tmp_path / "mta-sts.kept.test.conf"): "..."}
+    assert mta_sts.stale(files, str(tmp_path)) == {str(tmp_path / "mta-sts.gone.test.conf"): mark % "gone.test"}
+    assert mta_sts.stale({}, str(tmp_path / "absent")) == {}
