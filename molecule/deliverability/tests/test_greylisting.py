@@ -25,16 +25,16 @@ NOT_GREYLISTED = "info@cliente1.test"                              # gdpr packag
 NAME = "mail01.fracto.test"                                        # cliente3's package is generic: the host's name
 DELAY = 15
 
-# Run on mx01: the message of argv[3] (the same bytes on every attempt, as an MTA retries) to mail01:25 with
-# STARTTLS, envelope from news@inbox.test to the comma-separated argv[2]; prints the server's answer.
+# Run on mx01: the message of argv[4] (the same bytes on every attempt, as an MTA retries) to mail01:25 with
+# STARTTLS, envelope from argv[2] to the comma-separated argv[3]; prints the server's answer.
 SEND = r"""
 import smtplib, ssl, sys
-mail01, recipients, message = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
+mail01, sender, recipients, message = sys.argv[1], sys.argv[2], sys.argv[3].split(","), sys.argv[4]
 with smtplib.SMTP(mail01, 25, local_hostname="mx01.fracto.test", timeout=30) as smtp:
     smtp.starttls(context=ssl._create_unverified_context())
     smtp.ehlo()
     try:
-        smtp.sendmail("news@inbox.test", recipients, message)
+        smtp.sendmail(sender, recipients, message)
         print("250 accepted")
     except smtplib.SMTPDataError as error:
         print(error.smtp_code, error.smtp_error.decode())
@@ -42,14 +42,22 @@ with smtplib.SMTP(mail01, 25, local_hostname="mx01.fracto.test", timeout=30) as 
 
 
 def message(recipients, subject):
-    return ("From: Sender <news@inbox.test>\r\nTo: %s\r\nSubject: %s\r\nDate: Mon, 07 Dec 2026 10:00:00 +0000\r\n"
+    """A message never seen before: rspamd remembers for a day the senders (envelope sender, recipient, address) and
+    the bodies that waited once, so each test has its own sender and body."""
+    return ("From: Sender <%s>\r\nTo: %s\r\nSubject: %s\r\nDate: Mon, 07 Dec 2026 10:00:00 +0000\r\n"
             "Message-ID: <%s@inbox.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-            "The newsletter of the week.\r\n" % (", ".join(recipients), subject, subject))
+            "The newsletter of the week, number %s.\r\n" % (sender_of(subject), ", ".join(recipients), subject, subject,
+                                                             subject))
 
 
-def send_from_mx01(mail01, recipients, text):
+def sender_of(subject):
+    return "news-%s@inbox.test" % subject
+
+
+def send_from_mx01(mail01, recipients, subject, text):
     """(code, text) of mail01's answer to mx01's message."""
-    run = MX01.run("python3 -c %s %s %s %s" % (shlex.quote(SEND), mail01, ",".join(recipients), shlex.quote(text)))
+    run = MX01.run("python3 -c %s %s %s %s %s" % (shlex.quote(SEND), mail01, sender_of(subject), ",".join(recipients),
+                                                 shlex.quote(text)))
     assert run.rc == 0, run.stderr
     code, _sep, answer = run.stdout.strip().partition(" ")
     return int(code), answer
@@ -83,12 +91,12 @@ def test_only_the_domains_of_the_package_with_greylisting_are_in_the_map():
 def test_a_first_message_waits_the_delay_then_is_delivered(mail01_address, verified):
     subject = "grey-" + uuid.uuid4().hex[:10]
     text = message([GREYLISTED[0]], subject)
-    first = send_from_mx01(mail01_address, [GREYLISTED[0]], text)
+    first = send_from_mx01(mail01_address, [GREYLISTED[0]], subject, text)
     assert first[0] == 451 and "Try again later" in first[1], first
-    assert send_from_mx01(mail01_address, [GREYLISTED[0]], text)[0] == 451  # too early
+    assert send_from_mx01(mail01_address, [GREYLISTED[0]], subject, text)[0] == 451  # too early
     assert not in_inbox(mail01_address, verified, GREYLISTED, subject, wait=1)
     time.sleep(DELAY + 1)
-    assert send_from_mx01(mail01_address, [GREYLISTED[0]], text) == (250, "accepted")
+    assert send_from_mx01(mail01_address, [GREYLISTED[0]], subject, text) == (250, "accepted")
     assert in_inbox(mail01_address, verified, GREYLISTED, subject)
     assert MAIL01.run("grep -q 'greylisted until' /var/log/rspamd/rspamd.log").rc == 0
 
@@ -96,6 +104,6 @@ def test_a_first_message_waits_the_delay_then_is_delivered(mail01_address, verif
 @pytest.mark.parametrize("recipients", [[NOT_GREYLISTED], [GREYLISTED[0], NOT_GREYLISTED]], ids=["other", "both"])
 def test_mail_to_a_client_without_greylisting_is_accepted_at_once(mail01_address, verified, vault, recipients):
     subject = "nogrey-" + uuid.uuid4().hex[:10]
-    assert send_from_mx01(mail01_address, recipients, message(recipients, subject)) == (250, "accepted")
+    assert send_from_mx01(mail01_address, recipients, subject, message(recipients, subject)) == (250, "accepted")
     login = (NOT_GREYLISTED, vault["vault_cliente1_info_password"])
     assert in_inbox(mail01_address, verified, login, subject, name="mail.cliente1.test")
