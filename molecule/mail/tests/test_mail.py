@@ -182,8 +182,9 @@ def test_quota_is_reported_and_enforced(mail01_address):
         imap.login(user, password)
         _typ, data = imap.getquotaroot("INBOX")
         assert b"STORAGE" in data[1][0] and b"256000" in data[1][0]  # 250M in KiB
-    # Make the mailbox look full (Maildir++ usage line), then an APPEND must be refused.
-    MAIL01.run("printf '262144000 1\\n' >> %s" % maildirsize)
+    # Make the mailbox look full (a Maildir++ maildirsize of the quota's header and one usage line: Dovecot trusts an
+    # over-quota file of two lines written in the last 15 minutes), then an APPEND must be refused.
+    MAIL01.run("printf '262144000S\\n262144000 1\\n' > %s && chown vmail:vmail %s" % (maildirsize, maildirsize))
     try:
         with imaplib.IMAP4_SSL(mail01_address, 993, ssl_context=unverified(), timeout=10) as imap:
             imap.login(user, password)
