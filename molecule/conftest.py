@@ -5,6 +5,7 @@ import imaplib
 import os
 import pathlib
 import re
+import shlex
 import socket
 import ssl
 
@@ -145,3 +146,11 @@ def https_get(address, name, cadata, path="/"):
         conn.request("GET", path, headers={"Host": name})
         response = conn.getresponse()
         return response.status, dict(response.getheaders()), response.read().decode(errors="replace"), cert
+
+
+def script_answer(host, script, *args):
+    """(code, text) of the line '<code> <text>' a python3 script run on a lab host prints (an SMTP server's answer)."""
+    run = host.run("python3 -c %s %s" % (shlex.quote(script), " ".join(shlex.quote(str(a)) for a in args)))
+    assert run.rc == 0, run.stderr
+    code, _sep, text = run.stdout.strip().partition(" ")
+    return int(code), text

@@ -8,14 +8,13 @@ every recipient's client chose it. The mailbox is read over IMAPS from this mach
 """
 
 import os
-import shlex
 import ssl
 import time
 import uuid
 
 import pytest
 import testinfra
-from conftest import LabIMAP4SSL
+from conftest import LabIMAP4SSL, script_answer
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 MAIL01 = testinfra.get_host("ansible://mail01?ansible_inventory=" + INVENTORY)
@@ -56,11 +55,7 @@ def sender_of(subject):
 
 def send_from_mx01(mail01, recipients, subject, text):
     """(code, text) of mail01's answer to mx01's message."""
-    run = MX01.run("python3 -c %s %s %s %s %s" % (shlex.quote(SEND), mail01, sender_of(subject), ",".join(recipients),
-                                                 shlex.quote(text)))
-    assert run.rc == 0, run.stderr
-    code, _sep, answer = run.stdout.strip().partition(" ")
-    return int(code), answer
+    return script_answer(MX01, SEND, mail01, sender_of(subject), ",".join(recipients), text)
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,13 @@ The mailbox is read over IMAPS from this machine, verified against Pebble's root
 """
 
 import os
-import shlex
 import ssl
 import time
 import uuid
 
 import pytest
 import testinfra
-from conftest import LabIMAP4SSL
+from conftest import LabIMAP4SSL, script_answer
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 MAIL01 = testinfra.get_host("ansible://mail01?ansible_inventory=" + INVENTORY)
@@ -45,10 +44,7 @@ with smtplib.SMTP(mail01, 25, local_hostname="mx01.fracto.test", timeout=30) as 
 
 def send_from_mx01(mail01, subject, body):
     """(code, text) of mail01's answer to mx01's message."""
-    run = MX01.run("python3 -c %s %s %s %s" % (shlex.quote(SEND), mail01, subject, shlex.quote(body)))
-    assert run.rc == 0, run.stderr
-    code, _sep, text = run.stdout.strip().partition(" ")
-    return int(code), text
+    return script_answer(MX01, SEND, mail01, subject, body)
 
 
 @pytest.fixture(scope="module")
