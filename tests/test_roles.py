@@ -181,22 +181,28 @@ def test_every_role_argument_spec_holds_for_the_demo_state_without_contacting_a_
         assert "TASK [%s : Validating arguments against arg spec 'main'" % role in output
 
 
-def test_a_never_banned_address_that_is_not_one_is_refused_before_any_host_is_touched(tmp_path):
-    """fracto_mail__fail2ban_ignore (a platform setting written into fail2ban's jails): an entry with a newline is
-    refused by the role's first task, run in every run (tag always), naming the setting and the entry; no host is
-    contacted."""
+@pytest.mark.parametrize("setting, expected", [
+    ('fracto_mail__fail2ban_ignore: ["198.51.100.1", "10.0.0.1\\n"]\n',
+     ["fracto_mail__fail2ban_ignore: every entry must be an address or a network", '10.0.0.1\\n']),
+    ("fracto_mail__greylist_score: 6\n",
+     ["fracto_mail__greylist_score: must be below fracto_mail__rspamd_actions.add_header (6)"]),
+], ids=["never-banned-address", "greylist-score"])
+def test_a_bad_mail_platform_setting_is_refused_before_any_host_is_touched(tmp_path, setting, expected):
+    """fracto_mail__fail2ban_ignore (written into fail2ban's jails and rspamd's greylisting) with an entry that holds a
+    newline, a greylisting score not below add_header: refused by the role's first tasks, run in every run (tag
+    always), naming the setting and the rule; no host is contacted."""
     lab = tmp_path / "lab"
     lab.mkdir()
     (lab / "id_ed25519").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nstand-in\n-----END OPENSSH PRIVATE KEY-----\n")
     (lab / "known_hosts").write_text("backup01.fracto.test ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIStandIn\n")
     env = dict(ansible_env(), FRACTO_REPORT_DIR=str(tmp_path), FRACTO_LAB_DIR=str(lab))
     bad = tmp_path / "bad.yml"
-    bad.write_text('fracto_mail__fail2ban_ignore: ["198.51.100.1", "10.0.0.1\\n"]\n')
+    bad.write_text(setting)
     proc = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(REPO / "inventories" / "platform"), "-e",
                            "fracto_reseller_dir=%s" % (REPO / "inventories" / "demo"), "-e", "@%s" % bad,
                            str(REPO / "playbooks" / "site.yml"), "--tags", "no_such_tag"], cwd=str(REPO), env=env,
                           capture_output=True, text=True, timeout=300, check=False)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2, output[-4000:]
-    assert "fracto_mail__fail2ban_ignore: every entry must be an address or a network" in output, output[-4000:]
-    assert '10.0.0.1\\n' in output and "UNREACHABLE" not in output
+    assert all(text in output for text in expected), output[-4000:]
+    assert "UNREACHABLE" not in output
