@@ -37,8 +37,13 @@ def synthetic_state(n_domains, n_mailboxes, per_client):
                           "quota": (1 + i % 4) << 30, "password": "bench-password-%05d" % i, "password_hash": None})
     aliases = [{"address": "info@%s" % d["domain"], "client": d["client"],
                 "targets": [b["address"] for b in mailboxes[i::n_domains][:2]]} for i, d in enumerate(domains)]
+    # What resolve.py gives each client with mail besides: its outgoing limits (the defaults) and, per domain, the
+    # MTA-STS policy the mail host serves (the generic mail name: no certificate to order, port 80 only).
+    limits = [{"client": c, "messages_per_hour": 200, "client_messages_per_hour": 1000, "recipients_per_message": 100}
+              for c in sorted(set(clients))]
+    policies = [{"domain": d["domain"], "client": d["client"], "mx": "%s.fracto.test" % cs.HOST} for d in domains]
     state = {"mail_domains": domains, "mailboxes": mailboxes, "mail_aliases": aliases, "mail_names": [], "webmail_names": [],
-             "certificates": []}
+             "certificates": [], "mail_send_limits": limits, "mta_sts": policies}
     return state, sorted(set(clients))
 
 
