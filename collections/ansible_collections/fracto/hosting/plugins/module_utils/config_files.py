@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A role's own configuration files, written, checked and loaded in one round trip (fracto.hosting.config_files).
 
-A set is one service's files, the commands that check its whole configuration (rspamadm configtest, sievec,
+A set is one service's files (and the files it must no longer read, removed), the commands that check its whole configuration (rspamadm configtest, sievec,
 fail2ban-client --test) and how the service takes them (reload or restart). Every changed file of every set is
 written in one Transaction; each changed set's checks run; when one fails, every file is put back as it was (or
 removed) and the service keeps its last good configuration. Then the changed sets' services reload; a reload that
@@ -59,7 +59,11 @@ def checked_sets(sets):
                 raise ConfigError("%s.files[%d].mode: must be an octal mode such as 0644" % (where, j)) from None
             files.append({"dest": dest, "content": item["content"], "mode": mode,
                           "owner": item.get("owner") or "root", "group": item.get("group") or "root"})
-        out.append({"service": service, "action": action, "check": checks, "files": files})
+        absent = entry.get("absent") or []
+        for j, dest in enumerate(absent):
+            if not isinstance(dest, str) or not os.path.isabs(dest) or "/../" in dest + "/":
+                raise ConfigError("%s.absent[%d]: must be an absolute path" % (where, j))
+        out.append({"service": service, "action": action, "check": checks, "files": files, "absent": list(absent)})
     return out
 
 
@@ -98,6 +102,9 @@ def plan(sets, read=read_text, lstat=os.stat):
             why = differs(item, before, info)
             if why:
                 files.append((item, before, why))
+        for dest in entry.get("absent", []):
+            if os.path.lexists(dest):  # a file the service must no longer read: removed (put back on a failure)
+                files.append(({"dest": dest, "content": None}, read(dest), "absent"))
         if files:
             changes.append((entry, files))
     return changes
@@ -149,8 +156,11 @@ def apply(changes, run, write):
     def change():
         for _entry, files in changes:
             for item, _before, _why in files:
-                tx.write(item["dest"], item["content"], mode=item["mode"], owner=item["owner"], group=item["group"],
-                         makedirs=True)
+                if item["content"] is None:
+                    tx.remove(item["dest"])
+                else:
+                    tx.write(item["dest"], item["content"], mode=item["mode"], owner=item["owner"], group=item["group"],
+                             makedirs=True)
 
     failure = tx.run(change, lambda: _run_checks(run, changes))
     if failure:

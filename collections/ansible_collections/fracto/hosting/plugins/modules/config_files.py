@@ -26,7 +26,8 @@ options:
       - The services' file sets, in order. Each has C(service) (a systemd unit), C(action) (C(reload), the default,
         or C(restart)), C(check) (commands, each a list of arguments, run with no shell) and C(files) (C(dest), an
         absolute path; C(src), a template the action plugin renders on the controller, or C(content); C(mode),
-        default C(0644); C(owner) and C(group), default C(root)).
+        default C(0644); C(owner) and C(group), default C(root)) and C(absent) (absolute paths of files the service
+        must no longer read: removed when present, put back on a failure, the set checked and loaded as for a write).
     type: list
     elements: dict
     default: []
@@ -58,7 +59,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changes:
-  description: One line per file written (C(write) the path, then why - content, mode or owner) and per service started (C(start) the service).
+  description: One line per file written (C(write) the path, then why - content, mode or owner), removed (C(remove) the path) and per service started (C(start) the service).
   returned: always
   type: list
   elements: str
@@ -87,12 +88,13 @@ def converge(module, sets, started):
         stopped = cf.to_start(run, started)
     except cf.ConfigError as exc:
         module.fail_json(msg=str(exc), changes=[])
-    lines = ["write %s: %s" % (item["dest"], why) for _entry, files in changes for item, _before, why in files]
+    lines = [("remove %s" if why == "absent" else "write %%s: %s" % why) % item["dest"]
+             for _entry, files in changes for item, _before, why in files]
     lines += ["start %s" % service for service in stopped]
     result = dict(changed=bool(lines), changes=lines, loaded=[], started=stopped if module.check_mode else [])
     if module._diff:
         result["diff"] = [dict(before_header=item["dest"], after_header=item["dest"], before=before or "",
-                               after=item["content"]) for _entry, files in changes for item, before, _why in files]
+                               after=item["content"] or "") for _entry, files in changes for item, before, _why in files]
     if module.check_mode or not lines:
         return result
     loaded, failure = cf.apply(changes, run, write_atomic)

@@ -92,7 +92,25 @@ def test_only_stopped_or_disabled_services_are_started():
     assert cf.to_start(host, []) == []
 
 
+def test_a_file_the_service_must_no_longer_read_is_removed_checked_and_put_back_on_a_refusal(tmp_path):
+    old = tmp_path / "sites-enabled" / "default"
+    old.parent.mkdir()
+    old.write_text("server { listen 80 default_server; }\n")
+    absent = cf.checked_sets([{"service": "nginx", "check": [["nginx", "-t"]], "absent": [str(old)]}])
+    changes = cf.plan(absent)
+    assert [(f["dest"], before, why) for _s, files in changes for f, before, why in files] == [
+        (str(old), "server { listen 80 default_server; }\n", "absent")]
+    loaded, failure = cf.apply(changes, Host(fail={"nginx -t"}), write_atomic)
+    assert failure and old.read_text() == "server { listen 80 default_server; }\n"  # the check refused: put back
+    host = Host()
+    loaded, failure = cf.apply(cf.plan(absent), host, write_atomic)
+    assert failure is None and loaded == ["nginx"] and not old.exists()
+    assert host.ran == ["nginx -t", "systemctl reload-or-restart nginx"]
+    assert cf.plan(absent) == []  # gone: a second run does nothing
+
+
 @pytest.mark.parametrize("entry, expected", [
+    ({"service": "nginx", "absent": ["sites-enabled/default"]}, "sets[0].absent[0]: must be an absolute path"),
     ({"service": "../x"}, "sets[0].service: must be a systemd unit name"),
     ({"service": "rspamd", "action": "kill"}, "sets[0].action: must be one of reload, restart"),
     ({"service": "rspamd", "check": ["rspamadm configtest"]}, "sets[0].check: must be a list of commands"),
