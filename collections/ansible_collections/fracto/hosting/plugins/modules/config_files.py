@@ -27,7 +27,7 @@ options:
         or C(restart)), C(check) (commands, each a list of arguments, run with no shell) and C(files) (C(dest), an
         absolute path; C(src), a template the action plugin renders on the controller, or C(content); C(mode),
         default C(0644); C(owner) and C(group), default C(root)) and C(absent) (absolute paths of files the service
-        must no longer read: removed when present, put back on a failure, the set checked and loaded as for a write).
+        must no longer read, removed when present and put back on a failure; the set is checked and loaded as for a write).
     type: list
     elements: dict
     default: []
@@ -59,7 +59,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changes:
-  description: One line per file written (C(write) the path, then why - content, mode or owner), removed (C(remove) the path) and per service started (C(start) the service).
+  description:
+    - One line per file written (C(write) the path, then why - content, mode or owner), per file removed (C(remove)
+      the path) and per service started (C(start) the service).
   returned: always
   type: list
   elements: str
