@@ -81,6 +81,7 @@ def test_only_the_domains_of_the_package_with_greylisting_are_in_the_map():
     assert "cliente3.test" in domains and "cliente1.test" not in domains and "cliente2.test" not in domains
     greylist = MAIL01.check_output("rspamadm configdump greylist")
     assert "timeout = %d;" % DELAY in greylist and '"FRACTO_NOT_GREYLISTED"' in greylist, greylist
+    assert '"198.51.100.1",' in greylist or '"198.51.100.1"\n' in greylist  # the controller: never greylisted
 
 
 def test_a_first_message_waits_the_delay_then_is_delivered(mail01_address, verified):

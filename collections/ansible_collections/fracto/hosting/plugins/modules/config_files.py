@@ -82,6 +82,8 @@ from ansible_collections.fracto.hosting.plugins.module_utils import config_files
 from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
 
+REMOVED = "(this file is removed; its content is not shown)\n"
+
 
 def converge(module, sets, started):
     run = module.run_command
@@ -95,8 +97,10 @@ def converge(module, sets, started):
     lines += ["start %s" % service for service in stopped]
     result = dict(changed=bool(lines), changes=lines, loaded=[], started=stopped if module.check_mode else [])
     if module._diff:
-        result["diff"] = [dict(before_header=item["dest"], after_header=item["dest"], before=before or "",
-                               after=item["content"] or "") for _entry, files in changes for item, before, _why in files]
+        # A removed file shows as removed, never its content (it may hold a secret: the former master user's hash).
+        result["diff"] = [dict(before_header=item["dest"], after_header=item["dest"],
+                               before=REMOVED if why == "absent" else before or "", after=item["content"] or "")
+                          for _entry, files in changes for item, before, why in files]
     if module.check_mode or not lines:
         return result
     loaded, failure = cf.apply(changes, run, write_atomic)

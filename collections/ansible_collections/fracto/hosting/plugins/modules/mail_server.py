@@ -277,7 +277,7 @@ from ansible_collections.fracto.hosting.plugins.module_utils import render
 from ansible_collections.fracto.hosting.plugins.module_utils.files import read_text, write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
-from ansible_collections.fracto.hosting.plugins.module_utils.mail import dkim, greylisting, mta_sts, owners, safe, send_limits
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import dkim, mta_sts, owners, safe, send_limits
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import host_files as hf
 from ansible_collections.fracto.hosting.plugins.module_utils.render import RenderError, Templates
 from ansible_collections.fracto.hosting.plugins.module_utils.tls.store import CertificateStore
@@ -528,8 +528,7 @@ def refuse_unsafe_arguments(module, p):
     """Every argument against its whitelist, before anything is read or written (modules do not trust their callers)."""
     try:
         safe.check_arguments(p)
-        send_limits.checked(p["send_limits"])
-        greylisting.checked(p["greylisting"])
+        owners.check_extras(p)
         if send_limits.window_problem(p["send_limit_window"]):
             raise safe.UnsafeValue("send_limit_window", send_limits.window_problem(p["send_limit_window"]))
     except safe.UnsafeValue as exc:

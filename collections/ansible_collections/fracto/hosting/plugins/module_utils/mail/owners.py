@@ -209,6 +209,14 @@ def union(records, unowned=({}, {}, {})):
     }
 
 
+def check_extras(p):
+    """The outgoing limits, greylisting and MTA-STS entries of mail_server's parameters against their whitelists, as
+    wanted_of() reads them; raises safe.UnsafeValue naming the field (before anything is read or written)."""
+    send_limits.checked(p["send_limits"])
+    greylisting.checked(p["greylisting"])
+    mta_sts.checked(p["mta_sts"], {d.get("domain"): d.get("client") for d in p["domains"]})
+
+
 def wanted_of(p):
     """The wanted objects of plan(), (domains, mailboxes, aliases, extras), from mail_server's parameters."""
     domains, users, aliases = mc.wanted_objects(p["domains"], p["mailboxes"], p["aliases"])

@@ -90,3 +90,12 @@ def test_a_policy_vhost_no_record_wants_is_stale_and_nothing_else_there_is(tmp_p
     files = {str(tmp_path / "mta-sts.kept.test.conf"): "..."}
     assert mta_sts.stale(files, str(tmp_path)) == {str(tmp_path / "mta-sts.gone.test.conf"): mark % "gone.test"}
     assert mta_sts.stale({}, str(tmp_path / "absent")) == {}
+
+
+def test_mail_server_refuses_a_bad_policy_before_anything_is_read():
+    """owners.check_extras is what mail_server runs first (refuse_unsafe_arguments): a refusal names the field."""
+    p = {"send_limits": [], "greylisting": [], "domains": [{"domain": "a.test", "client": "c1"}],
+         "mta_sts": [{"domain": "other.test", "client": "c1", "mx": "mail.a.test"}]}
+    with pytest.raises(safe.UnsafeValue) as refused:
+        owners.check_extras(p)
+    assert refused.value.field == "mta_sts[0].domain"
