@@ -430,7 +430,8 @@ def converge(module, p, check):
     before.update(stale)
     files.update(dict.fromkeys(stale))
     writes = {path: content for path, content in files.items() if before[path] != content}
-    changes += [c for c in (hf.describe_file(path, before[path], content) for path, content in sorted(writes.items())) if c]
+    shown = hf.shown_to(writes, keys=hf.own_keys(records.get(p["reseller"]), record))
+    changes += [c for c in (hf.describe_file(path, before[path], content) for path, content in sorted(shown.items())) if c]
     changes += owners.sender_changes(p["reseller"], records, record, before[mc.MAP_SENDERS], p["hostname"])
     changes += dkim_changes
     own_names = [m["name"] for m in record["mail_names"]] + [w["name"] for w in record["webmail_names"]]
@@ -441,7 +442,7 @@ def converge(module, p, check):
     result = dict(changed=bool(writes) or record_before != record_after or masters_missing or dkim_changed, changes=changes,
                   reloaded=[], served=served, record=record_file, dkim=dkim.published(index, own_domains))
     if module._diff:
-        result["diff"] = hf.diffs(writes, before, hf.own_keys(records.get(p["reseller"]), record))
+        result["diff"] = hf.diffs(shown, before, hf.own_keys(records.get(p["reseller"]), record))
     if check or not result["changed"]:
         return result
     if make and not dkim.HAS_CRYPTOGRAPHY:

@@ -10,6 +10,8 @@ passes what it found in. A diff never shows a hash, Roundcube's DES key, or anot
 
 from __future__ import annotations
 
+import os
+
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import dkim, greylisting, mta_sts, send_limits, sender_logins
 
@@ -100,7 +102,25 @@ def own_keys(*records):
             keys |= {"@" + d for d in record["domains"]} | {m["name"] for m in record["mail_names"]}
             keys |= {a.lower() for a in record["mailboxes"]}
             keys |= {"%s/%s" % (record["reseller"], c) for c in record.get("send_limits") or {}}
+            keys |= {w["name"] for w in record["webmail_names"]} | {"mta-sts." + d for d in record["domains"]}
     return keys
+
+
+def name_of_file(path):
+    """The name a file of one name is for (a webmail or MTA-STS vhost, a Roundcube brand file), else None."""
+    directory, base = os.path.split(path)
+    if directory == mc.NGINX_DIR + "/sites" and base.endswith(".conf"):
+        return base[:-len(".conf")]
+    if directory == mc.ROUNDCUBE_DIR and base.startswith("fracto-") and base.endswith(".inc.php"):
+        return base[len("fracto-"):-len(".inc.php")]
+    return None
+
+
+def shown_to(writes, keys):
+    """The files of writes ({path: content}) that the reseller of keys (own_keys; None: everyone) sees in its diff and
+    change lines: the file of a name it does not hold is another reseller's (its path alone names that domain)."""
+    names = {path: name_of_file(path) for path in writes}
+    return {path: content for path, content in writes.items() if keys is None or names[path] in keys | {None}}
 
 
 def rspamd_map_key(path, line):

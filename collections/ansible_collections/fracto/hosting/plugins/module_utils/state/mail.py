@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import mta_sts
 from ansible_collections.fracto.hosting.plugins.module_utils.state import rules
 from ansible_collections.fracto.hosting.plugins.module_utils.state.issues import check_mapping
 from ansible_collections.fracto.hosting.plugins.module_utils.state.schema import MIN_PASSWORD
-from ansible_collections.fracto.hosting.plugins.module_utils.state.served_names import client_names, mail_host_fqdn
+from ansible_collections.fracto.hosting.plugins.module_utils.state.served_names import client_names, mail_domains, mail_host_fqdn
 
 QUOTA = re.compile(r"([1-9][0-9]{0,14})([KMGT]?)")
 QUOTA_UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
@@ -141,3 +142,12 @@ class MailChecks:
                     reported.add(name)
                     self.problems.error(owner[1], "%s is a mail name of client %s (mail_branding: %s) and cannot also be a site"
                                         % (name, client["id"], client["features"]["mail_branding"]))
+            if not client["mail_names"]:
+                continue
+            for domain in mail_domains(client):  # the MTA-STS policy's name points at the mail host
+                name = mta_sts.name_of(domain)
+                owner = self.name_owner.get(name)
+                if owner is not None and name not in reported:
+                    reported.add(name)
+                    self.problems.error(owner[1], "%s serves the MTA-STS policy of mail domain %s (client %s) from its"
+                                        " mail host and cannot also be a site" % (name, domain, client["id"]))

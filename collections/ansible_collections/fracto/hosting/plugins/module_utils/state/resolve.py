@@ -14,6 +14,7 @@ from ansible_collections.fracto.hosting.plugins.module_utils.mail.dkim import KE
 from ansible_collections.fracto.hosting.plugins.module_utils.mail.dns_records import MailDnsRecords, mail_name_for
 from ansible_collections.fracto.hosting.plugins.module_utils.state.model import client_names, mail_host_fqdn
 from ansible_collections.fracto.hosting.plugins.module_utils.state.names import MAX_NAMES_PER_CERT
+from ansible_collections.fracto.hosting.plugins.module_utils.state.served_names import mail_domains
 from ansible_collections.fracto.hosting.plugins.module_utils.state.pool import helo_of
 
 WEB_ROOT = "/srv/www"
@@ -139,9 +140,8 @@ def _mail(hosts, client, shared_names):
     cid, feats = client["id"], client["features"]
     host = _host(hosts, client["mail_host"])
     _add_role(host, "mail")
-    used = {b["domain"] for b in client["mailboxes"]} | {a["address"].split("@")[1] for a in client["mail_aliases"]}
     dkim = list(KEY_SETS[feats["mail_dkim_keys"]])  # the algorithms the mail host makes keys of
-    for name in sorted({d["name"] for d in client["domains"]} | used):
+    for name in mail_domains(client):
         host["mail_domains"].append({"domain": name, "client": cid, "dkim": dkim})
         mx = mail_name_for(client["mail_names"], feats["mail_branding"], name)
         if mx:  # the policy served at mta-sts.<domain> (module_utils/mail/mta_sts.py)

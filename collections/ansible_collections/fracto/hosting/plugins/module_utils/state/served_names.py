@@ -29,5 +29,11 @@ def client_vhosts(client):
     return vhosts
 
 
+def mail_domains(client):
+    """The client's mail domains: its domains and the domains of its mailboxes and aliases, sorted."""
+    used = {b["domain"] for b in client["mailboxes"]} | {a["address"].split("@")[1] for a in client["mail_aliases"]}
+    return sorted({d["name"] for d in client["domains"]} | used)
+
+
 def mail_host_fqdn(host, platform_domain):
     return "%s.%s" % (host, platform_domain) if platform_domain else host

@@ -8,6 +8,7 @@ served by an nginx vhost whose policy is the one the _mta-sts record's id names.
 from __future__ import annotations
 
 import pytest
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import host_files as hf
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import mta_sts, owners, safe
 from ansible_collections.fracto.hosting.plugins.module_utils.mail.dns_records import policy_id
 from ansible_collections.fracto.hosting.plugins.module_utils.state.model import validate_state
@@ -79,6 +80,23 @@ def test_each_resellers_record_keeps_its_own_policies_and_the_union_has_all():
     record, shared, _changes, clashes = owners.plan("demo", {"other": theirs}, wanted, ["c1"], True, ({}, {}, {}))
     assert clashes == [] and [e["domain"] for e in record["mta_sts"]] == ["a.test"]
     assert [e["domain"] for e in shared["mta_sts"]] == ["a.test", "c.test"]
+
+
+def test_a_resellers_diff_never_shows_another_resellers_policy_or_webmail_files():
+    """Their vhost changes when their certificate arrives or the template changes: in this reseller's run, the path
+    alone would name their domain."""
+    ours = owners.empty_record("demo")
+    ours["domains"] = {"a.test": "c1"}
+    ours["webmail_names"] = [{"name": "webmail.a.test", "branding": "client", "clients": ["c1"]}]
+    writes = {mta_sts.vhost_path(d): "x" for d in ("a.test", "c.test")}
+    writes.update({"/etc/nginx/fracto/sites/webmail.a.test.conf": "x", "/etc/nginx/fracto/sites/webmail.c.test.conf": "x",
+                   "/etc/roundcube/fracto-webmail.c.test.inc.php": "x", "/etc/roundcube/fracto-webmail.a.test.inc.php": "x",
+                   "/etc/nginx/fracto/tls-params.conf": "x", "/etc/rspamd/rspamd.local.lua": "x"})
+    shown = sorted(hf.shown_to(writes, hf.own_keys(ours)))
+    assert shown == ["/etc/nginx/fracto/sites/mta-sts.a.test.conf", "/etc/nginx/fracto/sites/webmail.a.test.conf",
+                     "/etc/nginx/fracto/tls-params.conf", "/etc/roundcube/fracto-webmail.a.test.inc.php",
+                     "/etc/rspamd/rspamd.local.lua"]
+    assert hf.shown_to(writes, None) == writes  # the platform's own runs (no reseller) see everything
 
 
 def test_a_policy_vhost_no_record_wants_is_stale_and_nothing_else_there_is(tmp_path):
