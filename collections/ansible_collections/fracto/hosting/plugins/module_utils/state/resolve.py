@@ -14,8 +14,8 @@ from ansible_collections.fracto.hosting.plugins.module_utils.mail.dkim import KE
 from ansible_collections.fracto.hosting.plugins.module_utils.mail.dns_records import MailDnsRecords, mail_name_for
 from ansible_collections.fracto.hosting.plugins.module_utils.state.model import client_names, mail_host_fqdn
 from ansible_collections.fracto.hosting.plugins.module_utils.state.names import MAX_NAMES_PER_CERT
-from ansible_collections.fracto.hosting.plugins.module_utils.state.served_names import mail_domains
 from ansible_collections.fracto.hosting.plugins.module_utils.state.pool import helo_of
+from ansible_collections.fracto.hosting.plugins.module_utils.state.served_names import mail_domains
 
 WEB_ROOT = "/srv/www"
 
