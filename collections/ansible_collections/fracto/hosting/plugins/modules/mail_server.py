@@ -147,7 +147,7 @@ options:
     elements: dict
     default: []
   webmail_names:
-    description: The webmail names (C(name), C(branding), C(clients)); Roundcube is served at each over HTTPS.
+    description: The webmail names (C(name), C(branding), C(clients)); Roundcube is served at each over HTTPS; the vhost of a name no record holds any more is removed.
     type: list
     elements: dict
     default: []
@@ -277,7 +277,7 @@ from ansible_collections.fracto.hosting.plugins.module_utils import render
 from ansible_collections.fracto.hosting.plugins.module_utils.files import read_text, write_atomic
 from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_locked
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
-from ansible_collections.fracto.hosting.plugins.module_utils.mail import dkim, mta_sts, owners, safe, send_limits
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import dkim, owners, safe, send_limits
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import host_files as hf
 from ansible_collections.fracto.hosting.plugins.module_utils.render import RenderError, Templates
 from ansible_collections.fracto.hosting.plugins.module_utils.tls.store import CertificateStore
@@ -426,7 +426,7 @@ def converge(module, p, check):
     record_before = read_text(record_file)
     record_after = owners.render_record(record)
     before = {path: read_text(path) for path in files}
-    stale = mta_sts.stale(files)  # the policies of domains no record holds any more: removed (None)
+    stale = hf.stale(files)  # the webmail and MTA-STS vhosts of names no record holds any more: removed (None)
     before.update(stale)
     files.update(dict.fromkeys(stale))
     writes = {path: content for path, content in files.items() if before[path] != content}

@@ -116,6 +116,28 @@ def name_of_file(path):
     return None
 
 
+def stale(files, sites_dir=None):
+    """{path: content} of the vhosts of one name on the host (a webmail name, an MTA-STS policy name) that no record
+    wants any more (files: the paths rendered): only files whose first line says mail_server wrote them for such a
+    name; anything else there (a web site, a file of the operator's) is left alone."""
+    sites_dir = sites_dir or "%s/sites" % mc.NGINX_DIR
+    try:
+        names = sorted(n for n in os.listdir(sites_dir) if n.endswith(".conf"))
+    except FileNotFoundError:
+        return {}
+    out = {}
+    for name in names:
+        path = os.path.join(sites_dir, name)
+        if path in files or not os.path.isfile(path) or os.path.islink(path):
+            continue
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            content = handle.read()
+        first = content.split("\n", 1)[0]
+        if first.startswith("# %s: " % mc.MARK) and (" mta-sts=" in first or " webmail=" in first):
+            out[path] = content
+    return out
+
+
 def shown_to(writes, keys):
     """The files of writes ({path: content}) that the reseller of keys (own_keys; None: everyone) sees in its diff and
     change lines: the file of a name it does not hold is another reseller's (its path alone names that domain)."""

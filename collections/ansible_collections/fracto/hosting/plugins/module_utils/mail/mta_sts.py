@@ -12,8 +12,6 @@ only). The name's certificate is one per client (mta-sts.<its first domain>), or
 
 from __future__ import annotations
 
-import os
-
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import safe
 from ansible_collections.fracto.hosting.plugins.module_utils.mail.dns_records import mta_sts_policy
@@ -86,23 +84,3 @@ def render(entries, cert_paths, *, templates):
         files[vhost_path(entry["domain"])] = first + templates.render("mta_sts_vhost", context)
     return files
 
-
-def stale(files, sites_dir=None):
-    """{path: content} of the policy vhosts on the host that no record wants any more (files: the paths rendered):
-    only files whose first line says mail_server wrote them for a policy name; anything else there is left alone."""
-    sites_dir = sites_dir or "%s/sites" % mc.NGINX_DIR
-    try:
-        names = sorted(n for n in os.listdir(sites_dir) if n.startswith(PREFIX) and n.endswith(".conf"))
-    except FileNotFoundError:
-        return {}
-    out = {}
-    for name in names:
-        path = os.path.join(sites_dir, name)
-        if path in files or not os.path.isfile(path) or os.path.islink(path):
-            continue
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            content = handle.read()
-        first = content.split("\n", 1)[0]
-        if first.startswith("# %s: " % mc.MARK) and " mta-sts=" in first:
-            out[path] = content
-    return out

@@ -99,15 +99,19 @@ def test_a_resellers_diff_never_shows_another_resellers_policy_or_webmail_files(
     assert hf.shown_to(writes, None) == writes  # the platform's own runs (no reseller) see everything
 
 
-def test_a_policy_vhost_no_record_wants_is_stale_and_nothing_else_there_is(tmp_path):
+def test_a_policy_or_webmail_vhost_no_record_wants_is_stale_and_nothing_else_there_is(tmp_path):
     mark = "# managed by fracto.hosting mail_server: client=c1 mta-sts=mta-sts.%s tls=acme\nserver {}\n"
+    webmail = "# managed by fracto.hosting mail_server: client=c1 webmail=webmail.%s tls=acme\nserver {}\n"
     (tmp_path / "mta-sts.gone.test.conf").write_text(mark % "gone.test")
     (tmp_path / "mta-sts.kept.test.conf").write_text(mark % "kept.test")
     (tmp_path / "mta-sts.site.test.conf").write_text("# a web site someone called mta-sts\nserver {}\n")
-    (tmp_path / "webmail.gone.test.conf").write_text("# managed by fracto.hosting mail_server: client=c1 webmail=x\n")
-    files = {str(tmp_path / "mta-sts.kept.test.conf"): "..."}
-    assert mta_sts.stale(files, str(tmp_path)) == {str(tmp_path / "mta-sts.gone.test.conf"): mark % "gone.test"}
-    assert mta_sts.stale({}, str(tmp_path / "absent")) == {}
+    (tmp_path / "webmail.gone.test.conf").write_text(webmail % "gone.test")
+    (tmp_path / "webmail.kept.test.conf").write_text(webmail % "kept.test")
+    (tmp_path / "shop.test.conf").write_text("# managed by fracto.hosting web_sites: client=c1\nserver {}\n")
+    files = {str(tmp_path / "mta-sts.kept.test.conf"): "...", str(tmp_path / "webmail.kept.test.conf"): "..."}
+    assert hf.stale(files, str(tmp_path)) == {str(tmp_path / "mta-sts.gone.test.conf"): mark % "gone.test",
+                                              str(tmp_path / "webmail.gone.test.conf"): webmail % "gone.test"}
+    assert hf.stale({}, str(tmp_path / "absent")) == {}
 
 
 def test_mail_server_refuses_a_bad_policy_before_anything_is_read():
