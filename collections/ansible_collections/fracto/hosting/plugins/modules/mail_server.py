@@ -147,7 +147,7 @@ options:
     elements: dict
     default: []
   webmail_names:
-    description: The webmail names (C(name), C(branding), C(clients)); Roundcube is served at each over HTTPS; the vhost of a name no record holds any more is removed.
+    description: The webmail names (C(name), C(branding), C(clients)); Roundcube served at each over HTTPS; a name no record holds loses its vhost.
     type: list
     elements: dict
     default: []
