@@ -423,14 +423,14 @@ def converge(module, p, check):
     cert_paths = installed_certificates(p["store"], shared["certificates"])
     files = render_files(module, p, shared, cert_paths, index)
     record_file = owners.record_path(p["records_dir"], p["reseller"])
-    record_before = read_text(record_file)
-    record_after = owners.render_record(record)
+    record_before, record_after = read_text(record_file), owners.render_record(record)
     before = {path: read_text(path) for path in files}
     stale = hf.stale(files)  # the webmail and MTA-STS vhosts of names no record holds any more: removed (None)
     before.update(stale)
     files.update(dict.fromkeys(stale))
     writes = {path: content for path, content in files.items() if before[path] != content}
-    shown = hf.shown_to(writes, keys=hf.own_keys(records.get(p["reseller"]), record))
+    view = hf.view_of(records, p["reseller"], record)  # (own names, other resellers' names)
+    shown = hf.shown_to(writes, keys=view[0])
     changes += [c for c in (hf.describe_file(path, before[path], content) for path, content in sorted(shown.items())) if c]
     changes += owners.sender_changes(p["reseller"], records, record, before[mc.MAP_SENDERS], p["hostname"])
     changes += dkim_changes
@@ -442,7 +442,7 @@ def converge(module, p, check):
     result = dict(changed=bool(writes) or record_before != record_after or masters_missing or dkim_changed, changes=changes,
                   reloaded=[], served=served, record=record_file, dkim=dkim.published(index, own_domains))
     if module._diff:
-        result["diff"] = hf.diffs(shown, before, hf.own_keys(records.get(p["reseller"]), record))
+        result["diff"] = hf.diffs(shown, before, *view)
     if check or not result["changed"]:
         return result
     if make and not dkim.HAS_CRYPTOGRAPHY:

@@ -11,12 +11,14 @@ passes what it found in. A diff never shows a hash, Roundcube's DES key, or anot
 from __future__ import annotations
 
 import os
+import re
 
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import dkim, greylisting, mta_sts, send_limits, sender_logins
 
 SECRET_FILES = {mc.USERS_FILE: (0o640, "root", "dovecot"), mc.MAP_SNI: (0o600, "root", "root")}
 MAPS = (mc.MAP_DOMAINS, mc.MAP_MAILBOXES, mc.MAP_ALIASES, mc.MAP_SNI, mc.MAP_SENDERS, mc.MAP_LOGINS)
+NAME_TOKEN = re.compile(r"[A-Za-z0-9@_.-]+")  # a name, an address or a path part, as the configuration files write them
 RSPAMD_MAPS = send_limits.MAPS + (greylisting.DOMAINS_MAP,)  # every tenant's logins and domains: for rspamd only
 LOCAL_LUA = "/etc/rspamd/rspamd.local.lua"
 
@@ -106,6 +108,30 @@ def own_keys(*records):
     return keys
 
 
+def view_of(records, reseller, record):
+    """(keys, hidden) of what a reseller's diff shows: own_keys() of its record, and the names of every other
+    reseller's record on the host (none of their lines is shown; the host's generic names are everyone's)."""
+    keys = own_keys(records.get(reseller), record)
+    generic = {n["name"] for r in records.values() for n in r["mail_names"] + r["webmail_names"]
+               if n.get("branding", "generic") == "generic"}
+    return keys, own_keys(*(r for name, r in records.items() if name != reseller)) - keys - generic
+
+
+def mentions(line, names):
+    """Whether a line names one of names: a whole token, or a token that starts with the name and a dot (a key or
+    certificate path: <domain>.<selector>.key)."""
+    for token in NAME_TOKEN.findall(line):
+        token = token.lower()
+        if token in names:
+            return True
+        dot = token.find(".")
+        while dot != -1:
+            if token[:dot] in names:
+                return True
+            dot = token.find(".", dot + 1)
+    return False
+
+
 def name_of_file(path):
     """The name a file of one name is for (a webmail or MTA-STS vhost, a Roundcube brand file), else None."""
     directory, base = os.path.split(path)
@@ -131,18 +157,18 @@ def stale(files, sites_dir=None):
         if path in files or not os.path.isfile(path) or os.path.islink(path):
             continue
         with open(path, encoding="utf-8", errors="replace") as handle:
-            content = handle.read()
-        first = content.split("\n", 1)[0]
-        if first.startswith("# %s: " % mc.MARK) and (" mta-sts=" in first or " webmail=" in first):
-            out[path] = content
+            first = handle.readline()  # a web site's vhost (a host that is both) is not read further
+            if first.startswith("# %s: " % mc.MARK) and (" mta-sts=" in first or " webmail=" in first):
+                out[path] = first + handle.read()
     return out
 
 
 def shown_to(writes, keys):
     """The files of writes ({path: content}) that the reseller of keys (own_keys; None: everyone) sees in its diff and
     change lines: the file of a name it does not hold is another reseller's (its path alone names that domain)."""
-    names = {path: name_of_file(path) for path in writes}
-    return {path: content for path, content in writes.items() if keys is None or names[path] in keys | {None}}
+    if keys is None:
+        return dict(writes)
+    return {path: content for path, content in writes.items() if name_of_file(path) is None or name_of_file(path) in keys}
 
 
 def rspamd_map_key(path, line):
@@ -150,11 +176,15 @@ def rspamd_map_key(path, line):
     return line if path == greylisting.DOMAINS_MAP else send_limits.diff_key(path, line)
 
 
-def only_own(path, content, keys):
-    """A shared users file or map as this reseller's diff shows it: its own lines only (another reseller's mailboxes,
-    domains and aliases are not this reseller's to see)."""
+def only_own(path, content, keys, hidden=frozenset()):
+    """A shared file as this reseller's diff shows it: the users file and maps with its own lines only (another
+    reseller's mailboxes, domains and aliases are not this reseller's to see), any other file without the lines that
+    name one of hidden (view_of())."""
     if keys is None:
         return content
+    if hidden and path not in (mc.USERS_FILE,) + MAPS + RSPAMD_MAPS:  # Dovecot's local_name blocks, DKIM, Roundcube
+        lines = [line for line in content.splitlines() if not mentions(line, hidden)]
+        return "\n".join(lines) + ("\n" if lines else "")
     if path in RSPAMD_MAPS:
         lines = [line for line in content.splitlines()
                  if line.startswith("#") or rspamd_map_key(path, line) in keys]
@@ -175,10 +205,10 @@ def only_own(path, content, keys):
     return "\n".join(out) + ("\n" if out else "")
 
 
-def for_diff(path, content, keys=None):
+def for_diff(path, content, keys=None, hidden=frozenset()):
     if content is None:
         return ""
-    content = only_own(path, content, keys)
+    content = only_own(path, content, keys, hidden)
     if path == mc.USERS_FILE:
         return mc.redact_users(content)
     if path == mc.ROUNDCUBE_CONF:
@@ -187,8 +217,8 @@ def for_diff(path, content, keys=None):
     return content
 
 
-def diffs(writes, before, keys):
+def diffs(writes, before, keys, hidden=frozenset()):
     """The diff of each file written ({path: content}; before: {path: content or None}), as the reseller of keys
-    (own_keys) sees it."""
-    return [dict(before_header=path, after_header=path, before=for_diff(path, before[path], keys),
-                 after=for_diff(path, content, keys)) for path, content in sorted(writes.items())]
+    sees it (view_of())."""
+    return [dict(before_header=path, after_header=path, before=for_diff(path, before[path], keys, hidden),
+                 after=for_diff(path, content, keys, hidden)) for path, content in sorted(writes.items())]

@@ -12,6 +12,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.fracto.hosting.plugins.module_utils import lock as host_lock
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import host_files as hf
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import masters, owners, safe
 from ansible_collections.fracto.hosting.plugins.modules import imap_migrate, mail_server
 from role_templates import mail_templates, sources
@@ -345,6 +346,9 @@ def test_a_diff_shows_only_the_callers_lines_of_the_shared_files(host, capsys):
     shared = [d for d in result["diff"] if d["after_header"] in (mc.USERS_FILE, mc.MAP_DOMAINS, mc.MAP_ALIASES, mc.MAP_SNI)]
     assert len(shared) == 4 and all("cb.test" in d["after"] for d in shared)
     assert "ca.test" not in json.dumps(shared)  # reseller A's mailboxes, domains and aliases are not B's to see
+    # Nor in any other file: Dovecot's local_name blocks, rspamd's DKIM domains, Roundcube's brands, the vhosts
+    assert "ca.test" not in json.dumps(result["diff"]) and "ca.test" not in json.dumps(result["changes"])
+    assert any("cb.test" in d["after"] for d in result["diff"] if d["after_header"] == mc.DOVECOT_CONF)
 
 
 def argument_spec(module, monkeypatch):
@@ -494,3 +498,18 @@ def test_the_migration_refuses_control_characters_and_broken_names(tmp_path, cap
     box = dict({"address": "info@ca.test", "client": "ca"}, **item)
     result = run_migrate(capsys, tmp_path, reseller="resa", mailboxes=[box])
     assert result["failed"] and field in result["msg"] and "nothing was changed" in result["msg"]
+
+
+@pytest.mark.parametrize("line, shown", [
+    ("local_name mail.ca.test {", False),
+    ('  ssl_cert = </etc/fracto/tls/mail.ca.test/fullchain.pem', False),
+    ('    path = "/var/lib/rspamd/dkim/ca.test.fr2026a.key";', False),  # the name, then a dot: a key of its domain
+    ("  'webmail.ca.test' => 'fracto-webmail.ca.test.inc.php',", False),
+    ("local_name mail.cb.test {", True),
+    ("local_name shop.ca.test.example {", False),
+    ("local_name notca.test {", True),                 # another name that merely ends like it
+    ("  ssl_cert = </etc/fracto/tls/mail01/fullchain.pem", True),
+])
+def test_a_line_naming_another_resellers_name_is_left_out_of_a_diff(line, shown):
+    hidden = {"mail.ca.test", "webmail.ca.test", "ca.test", "shop.ca.test"}
+    assert hf.only_own(mc.DOVECOT_CONF, line + "\n", {"cb.test"}, hidden) == (line + "\n" if shown else "")
