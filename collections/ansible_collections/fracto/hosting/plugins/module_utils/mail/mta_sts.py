@@ -83,4 +83,3 @@ def render(entries, cert_paths, *, templates):
                    "path": POLICY_PATH, "policy_lines": policy_of(entry).splitlines()}
         files[vhost_path(entry["domain"])] = first + templates.render("mta_sts_vhost", context)
     return files
-
