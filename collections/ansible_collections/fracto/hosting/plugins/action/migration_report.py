@@ -25,7 +25,7 @@ class ActionModule(ActionBase):
         sites = self._task.args.get("sites") or []
         dest = self._task.args.get("dest")
         check = bool(task_vars.get("ansible_check_mode", False))
-        lines, failed, old = [], {}, {}
+        lines, failed, old, live = [], {}, {}, {}
         writer = ReportWriter(dest) if dest else None
         if not sites:
             lines.append("no site to migrate")
@@ -35,6 +35,8 @@ class ActionModule(ActionBase):
             lines.extend(block)
             if site.get("status") == "failed":
                 failed[site["client"]] = site.get("failed_step")
+            if site.get("status") == "cut_over":
+                live[site["client"]] = site.get("cut_over_at")
             if outdated(site):
                 old[site["client"]] = outdated(site)
             if writer:
@@ -45,7 +47,7 @@ class ActionModule(ActionBase):
             lines.append("written to %s" % ", ".join(p for p in writer.paths if p.endswith(".json")))
         for line in lines:
             self._display.display(line)
-        result.update(changed=False, failed_sites=failed, outdated=old, msg="\n".join(lines))
+        result.update(changed=False, failed_sites=failed, outdated=old, cut_over=live, msg="\n".join(lines))
         if writer:
             result.update(writer.result(), paths=writer.paths)
         return result

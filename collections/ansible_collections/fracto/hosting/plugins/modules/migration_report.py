@@ -15,6 +15,8 @@ description:
   - Takes the results that C(playbooks/migrate_site.yml) gathered per site (preflight, files, database, config,
     smoke test, or the step that failed and why) and prints one block per site, with every C(OUTDATED) finding
     (for example Joomla 2.5, end of life since 2014-12-31) and every difference the smoke test found.
+  - Says which step each site is at (C(step) in its JSON) - C(migrated) (copied and smoke-tested, DNS may move),
+    C(cut over) (live on the new host, left as it is by later runs) or C(failed) (at the named step).
   - Writes C(migration-<client>.json) and C(migration-<client>.txt) per site into O(dest)
     (C(migration-plan-<client>.*) in check mode, where they are the plan of the migration). No secret is part of them.
 extends_documentation_fragment:
@@ -46,6 +48,10 @@ failed_sites:
   type: dict
 outdated:
   description: Clients with an outdated CMS, with the findings.
+  returned: always
+  type: dict
+cut_over:
+  description: Clients whose site is cut over (live on the new host, not copied by this run), with the date of the cut-over.
   returned: always
   type: dict
 paths:

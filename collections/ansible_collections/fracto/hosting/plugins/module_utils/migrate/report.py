@@ -26,14 +26,31 @@ def outdated(site):
     return [f["text"] for f in (site.get("preflight") or {}).get("findings", []) if f.get("level") == "outdated"]
 
 
+def step(site):
+    """Where the site is: failed (at a named step), migrated (copied, smoke-tested: DNS may move), or cut over (live)."""
+    return {"failed": "failed", "cut_over": "cut over"}.get(site.get("status"), "migrated")
+
+
+def _cut_over(site, check):
+    if site.get("cut_over_now"):
+        return ("would be marked as cut over (check mode: nothing was changed)" if check
+                else "marked as cut over: later runs leave the live site as it is")
+    return ("cut over on %s: left as it is, nothing copied (the live site is never overwritten; -e force=true copies it"
+            " again from the old host)" % site.get("cut_over_at"))
+
+
 def format_site(site):
     """The text block of one site."""
     check = site.get("check_mode")
     where = "%s:%s -> %s:%s" % (site.get("from"), site.get("path"), site.get("host"), site.get("docroot"))
     if site.get("status") == "failed":
         head = "FAILED at step %r: %s (the source was not changed)" % (site.get("failed_step"), site.get("error"))
+    elif site.get("status") == "cut_over":
+        head = _cut_over(site, check)
     else:
         head = "would migrate (check mode: nothing was changed)" if check else "migrated"
+        if site.get("forced_over_cut_over"):
+            head += " (forced over the live site, cut over on %s)" % site["forced_over_cut_over"]
     lines = ["site of client %s (%s) [%s]: %s" % (site.get("client"), site.get("domain"), where, head)]
     pre = site.get("preflight") or {}
     if pre:
@@ -70,4 +87,4 @@ def format_site(site):
 
 def document(site):
     """The JSON document of one site."""
-    return dict(site, outdated=outdated(site), text=format_site(site))
+    return dict(site, step=step(site), outdated=outdated(site), text=format_site(site))

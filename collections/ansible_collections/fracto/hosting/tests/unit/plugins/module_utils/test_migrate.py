@@ -291,6 +291,23 @@ def test_report_flags_outdated_and_failed_steps():
     assert report.human(10 * 1024 ** 3) == "10.0 GiB" and report.human(10) == "10 B"
 
 
+def test_report_says_which_step_each_site_is_at():
+    where = {"client": "c1", "domain": "c1.test", "from": "legacy01", "path": "/home/c1", "host": "cloud01", "docroot": "/srv/www/c1"}
+    live = dict(where, status="cut_over", cut_over_at="2026-12-07T21:00:00Z", cut_over_now=False)
+    assert report.format_site(live)[0].endswith(
+        "cut over on 2026-12-07T21:00:00Z: left as it is, nothing copied (the live site is never overwritten; -e force=true"
+        " copies it again from the old host)")
+    assert report.document(live)["step"] == "cut over"
+    marked = dict(live, cut_over_now=True)
+    assert report.format_site(marked)[0].endswith("marked as cut over: later runs leave the live site as it is")
+    assert report.format_site(dict(marked, check_mode=True))[0].endswith("would be marked as cut over (check mode: nothing was changed)")
+    forced = dict(where, status="ok", forced_over_cut_over="2026-12-07T21:00:00Z")
+    assert report.format_site(forced)[0].endswith("migrated (forced over the live site, cut over on 2026-12-07T21:00:00Z)")
+    assert report.document(forced)["step"] == "migrated"
+    assert report.format_site(dict(forced, forced_over_cut_over=None))[0].endswith(": migrated")
+    assert report.document(dict(where, status="failed", failed_step="x", error="y"))["step"] == "failed"
+
+
 def test_report_names_what_a_hostile_dump_tried():
     site = {"client": "c1", "domain": "c1.test", "from": "legacy01", "path": "/home/c1", "host": "cloud01", "docroot": "/srv/www/c1",
             "status": "failed", "failed_step": "Database: dump the source and import it as the client's database user", "error": "denied",
