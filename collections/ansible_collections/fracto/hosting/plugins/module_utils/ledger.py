@@ -56,21 +56,44 @@ def host_objects(host_state):
     return objects
 
 
+def served_names(objects):
+    """{host name: clients} of every name the objects answer for on the host: a vhost's name and aliases, a
+    certificate's names, mail and webmail names, a mail domain and its MTA-STS policy name (mta-sts.<domain>)."""
+    names = {}
+    for obj in objects.values():
+        kind, attrs = obj["kind"], obj.get("attrs") or {}
+        claimed = {"vhost": [obj["id"]] + list(attrs.get("aliases") or []),
+                   "certificate": list(attrs.get("names") or []),
+                   "mail_name": [obj["id"]], "webmail_name": [obj["id"]],
+                   "mail_domain": [obj["id"], "mta-sts." + obj["id"]]}.get(kind, [])
+        for name in claimed:
+            names.setdefault(name.lower(), set()).add(obj["client"])
+    return names
+
+
 def foreign_clashes(wanted, others):
     """What a reseller's objects on a host would take from another reseller's record on that host, as sorted lines.
 
     A client id is one (the client's system user, home, PHP pools and databases are named after it), and so is an
-    object both records hold (a vhost, certificate, mailbox, ...), unless both hold it as a reseller-level name (the
-    host's generic mail and webmail names are every reseller's). others: {reseller: recorded objects}.
+    object both records hold (a vhost, certificate, mailbox, ...) or a host name both answer for (an alias of one is
+    the other's site, a site is named after the other's mail domain or its mta-sts.<domain>), unless both hold it as
+    a reseller-level name (the host's generic mail and webmail names are every reseller's).
+    others: {reseller: recorded objects}.
     """
     mine = {o["client"] for o in wanted.values()} - {RESELLER}
+    my_names = served_names(wanted)
     lines = []
     for other, objects in sorted(others.items()):
         theirs = {o["client"] for o in objects.values()} - {RESELLER}
         lines.extend("client id %s is a client of reseller %s here" % (cid, other) for cid in sorted(mine & theirs))
-        for key in sorted(set(wanted) & set(objects)):
-            if RESELLER != wanted[key]["client"] or RESELLER != objects[key]["client"]:
-                lines.append("%s is held by reseller %s (client %s)" % (key, other, objects[key]["client"]))
+        held = [key for key in sorted(set(wanted) & set(objects))
+                if RESELLER != wanted[key]["client"] or RESELLER != objects[key]["client"]]
+        lines.extend("%s is held by reseller %s (client %s)" % (key, other, objects[key]["client"]) for key in held)
+        said = served_names({key: objects[key] for key in held})  # an object said held: its names need no line
+        for name, clients in sorted(served_names(objects).items()):
+            if name in my_names and name not in said and (my_names[name] | clients) != {RESELLER}:
+                lines.append("host name %s is served by reseller %s here (client %s)"
+                             % (name, other, ", ".join(sorted(clients))))
     return lines
 
 

@@ -218,6 +218,27 @@ def test_another_resellers_object_is_a_clash_whoever_the_client():
                            {"other": dict(_obj("mail_name", "mail.x.test", "zeta"))})
 
 
+def _vhost(name, client, aliases=()):
+    return {"vhost %s" % name: {"kind": "vhost", "id": name, "client": client, "attrs": {"aliases": list(aliases)}}}
+
+
+def test_a_host_name_another_reseller_serves_is_a_clash_whatever_the_object():
+    theirs = {"other": {**_vhost("shop.a.test", "zeta", aliases=["www.shop.a.test"]), **_obj("mail_domain", "a.test", "zeta")}}
+    # an alias of mine is their site's alias; my site is named after their mail domain's MTA-STS policy, or the domain itself
+    assert foreign_clashes(_vhost("b.test", "cliente1", aliases=["www.shop.a.test"]), theirs) == [
+        "host name www.shop.a.test is served by reseller other here (client zeta)"]
+    assert foreign_clashes(_vhost("mta-sts.a.test", "cliente1"), theirs) == [
+        "host name mta-sts.a.test is served by reseller other here (client zeta)"]
+    assert foreign_clashes(_vhost("A.test", "cliente1"), theirs) == ["host name a.test is served by reseller other here (client zeta)"]
+    # a certificate naming their site, and my mail domain whose policy name is their site
+    cert = {"certificate c1": {"kind": "certificate", "id": "c1", "client": "cliente1", "attrs": {"names": ["b.test", "shop.a.test"]}}}
+    assert foreign_clashes(cert, theirs) == ["host name shop.a.test is served by reseller other here (client zeta)"]
+    assert foreign_clashes(_obj("mail_domain", "a.test", "cliente1"), theirs) == ["mail_domain a.test is held by reseller other (client zeta)"]
+    # the same vhost held by both: said once, as the object
+    assert foreign_clashes(_vhost("shop.a.test", "cliente1"), theirs) == ["vhost shop.a.test is held by reseller other (client zeta)"]
+    assert foreign_clashes(_vhost("b.test", "cliente1", aliases=["www.b.test"]), theirs) == []
+
+
 def test_generic_names_held_by_both_resellers_are_shared():
     mine = {**_obj("mail_name", "mail01.fracto.test", RESELLER), **_obj("mailbox", "a@a.test", "cliente1")}
     others = {"other": {**_obj("mail_name", "mail01.fracto.test", RESELLER), **_obj("mailbox", "b@b.test", "zeta")}}
