@@ -491,6 +491,26 @@ def alpha2_objects():
     }
 
 
+def test_a_name_alpha_serves_is_refused_to_beta_before_any_file_is_written(tmp_path):
+    """beta asks for www.alpha1.test (alpha1.test's alias on cloud01) as a site of its own: host_state refuses it on
+    cloud01 (a host name another reseller serves), before nginx, the certificate store or anything else is touched."""
+    taken = "www.alpha1.test"
+    before = {"sites": sh(CLOUD01, "ls -1 %s" % NGINX_SITES), "alpha": CLOUD01.file(NGINX_SITES + "/alpha1.test.conf").content_string,
+              "tls": sh(CLOUD01, "ls -1 /etc/fracto/tls"), "record": CLOUD01.file("/var/lib/fracto/state/beta.json").content_string}
+    hostile = tmp_path / "beta"
+    shutil.copytree(RESELLERS / "beta", hostile)
+    client = hostile / "group_vars" / "all" / "clients" / "beta1.yml"
+    state = yaml.safe_load(client.read_text())
+    state["fracto_clients__beta1"]["beta1"]["domains"][taken] = {"php": "8.2"}
+    client.write_text(yaml.safe_dump(state))
+    rc, out = site(hostile, tmp_path, "--limit", "localhost,cloud01")
+    assert rc != 0
+    assert "host name %s is served by reseller alpha here (client alpha1)" % taken in out, out[-3000:]
+    after = {"sites": sh(CLOUD01, "ls -1 %s" % NGINX_SITES), "alpha": CLOUD01.file(NGINX_SITES + "/alpha1.test.conf").content_string,
+             "tls": sh(CLOUD01, "ls -1 /etc/fracto/tls"), "record": CLOUD01.file("/var/lib/fracto/state/beta.json").content_string}
+    assert after == before and taken not in after["sites"]
+
+
 def test_alphas_prune_leaves_every_object_of_the_others_intact(tmp_path):
     assert_betas_objects_are_there()
     assert all(alpha2_objects().values()), alpha2_objects()
