@@ -108,7 +108,12 @@ php_range:
   returned: always
   type: str
 findings:
-  description: What an operator must know, each C({level, text}); C(level) is C(outdated), C(warning) or C(info).
+  description:
+    - What an operator must know, each C({level, text}); C(level) is C(outdated), C(warning) or C(info).
+    - And one per rule of the site's C(.htaccess) files that the new vhost does not serve (nginx reads no C(.htaccess)),
+      C(text) naming the file and line - C(exposed) for a rule that protected something (deny, password), C(htaccess)
+      for the rest (rewrites, redirects, PHP settings, headers). A CMS front controller, dotfile denials and
+      C(Options -Indexes) are served by the vhost and not listed.
   returned: always
   type: list
   elements: dict
@@ -154,6 +159,7 @@ from ansible_collections.fracto.hosting.plugins.module_utils.migrate.survey impo
     database_facts,
     database_query,
     files_to_read,
+    htaccess_findings,
     measure,
     site_owner,
 )
@@ -250,8 +256,12 @@ def main():
         texts = read_many_as([os.path.join(root, name) for name in files_to_read()], owner["uid"], owner["gid"], READ_LIMIT)
     except ClientFsError as exc:
         module.fail_json(msg="cannot read the site as its owner: %s" % exc)
-    size, files, uses_php = measure(root)
+    size, files, uses_php, rules = measure(root)
     site = assess_site(lambda relative: texts.get(os.path.join(root, relative)), uses_php, p["php_offered"], p["php_target"])
+    try:
+        site["findings"] += htaccess_findings(root, rules, lambda paths: read_many_as(paths, owner["uid"], owner["gid"], READ_LIMIT))
+    except ClientFsError as exc:
+        module.fail_json(msg="cannot read the site's .htaccess files as its owner: %s" % exc)
     forced = forced_commands(module, p, owner)
     result = dict(changed=False, size_bytes=size, files=files, uses_php=uses_php, owner=owner, forced_commands=forced, **site)
     if p["database"]:

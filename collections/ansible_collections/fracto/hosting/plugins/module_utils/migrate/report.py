@@ -60,7 +60,8 @@ def format_site(site):
                         "%s %s" % (cms["name"], cms["version"]) if cms else ("none (custom PHP)" if pre.get("uses_php") else "none (static)"),
                         pre.get("php_range") or "(any)", site.get("php") or "none (static)"))
         for finding in pre.get("findings", []):
-            lines.append("  ! %s: %s" % ("OUTDATED" if finding["level"] == "outdated" else finding["level"], finding["text"]))
+            level = finding["level"].upper() if finding["level"] in ("outdated", "exposed") else finding["level"]
+            lines.append("  ! %s: %s" % (level, finding["text"]))
     files = site.get("files")
     if files:
         verb = "would copy" if check else "copied"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import pwd
 
+from ansible_collections.fracto.hosting.plugins.module_utils.migrate import htaccess
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.cms import CONFIG_FILES, SIGNATURES, assess, detect_cms, php_range
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.config import public_settings
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.step import InvalidValue
@@ -21,10 +22,12 @@ READ_LIMIT = 512 * 1024  # bytes of each file read for the CMS and configuration
 
 
 def measure(root):
-    """(size in bytes, number of files, whether any is a .php file) of the tree under root."""
+    """(size in bytes, number of files, whether any is a .php file, the .htaccess files' paths from root) of the tree."""
     size = files = 0
     uses_php = False
-    for directory, _dirs, names in os.walk(root):
+    rules = []
+    for directory, dirs, names in os.walk(root):
+        dirs.sort()
         for name in names:
             try:
                 size += os.lstat(os.path.join(directory, name)).st_size
@@ -32,7 +35,16 @@ def measure(root):
                 continue
             files += 1
             uses_php = uses_php or name.endswith(".php")
-    return size, files, uses_php
+            if name == htaccess.NAME:
+                rules.append(os.path.relpath(os.path.join(directory, name), root))
+    return size, files, uses_php, rules
+
+
+def htaccess_findings(root, rules, read_many):
+    """Findings of the site's .htaccess files (the first MAX_FILES, read through read_many(paths) -> {path: text})."""
+    texts = read_many([os.path.join(root, path) for path in rules[:htaccess.MAX_FILES]])
+    return htaccess.review_all({os.path.relpath(path, root): text for path, text in texts.items()},
+                               skipped=max(0, len(rules) - htaccess.MAX_FILES))
 
 
 def site_owner(root, min_uid):

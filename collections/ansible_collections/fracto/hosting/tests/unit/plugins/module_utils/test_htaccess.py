@@ -1,0 +1,82 @@
+"""The old site's .htaccess files against the new vhost: served, or a finding with the file and line (never dropped)."""
+
+from ansible_collections.fracto.hosting.plugins.module_utils.migrate import htaccess
+
+WORDPRESS = """# BEGIN WordPress
+<IfModule mod_rewrite.c>
+RewriteEngine On
+RewriteRule .* - [E=HTTP_AUTHORIZATION:%{HTTP:Authorization}]
+RewriteBase /
+RewriteRule ^index\\.php$ - [L]
+RewriteCond %{REQUEST_FILENAME} !-f
+RewriteCond %{REQUEST_FILENAME} !-d
+RewriteRule . /index.php [L]
+</IfModule>
+# END WordPress
+Options -Indexes
+<Files .htaccess>
+  Require all denied
+</Files>
+<FilesMatch "^\\.ht">
+  Order allow,deny
+  Deny from all
+</FilesMatch>
+"""
+
+JOOMLA = """Options +FollowSymlinks
+RewriteEngine On
+RewriteCond %{QUERY_STRING} base64_encode[^(]*\\([^)]*\\) [OR]
+RewriteCond %{QUERY_STRING} (<|%3C)([^s]*s)+cript.*(>|%3E) [NC]
+RewriteRule .* index.php [F]
+RewriteCond %{REQUEST_URI} !^/index\\.php
+RewriteCond %{REQUEST_FILENAME} !-f
+RewriteCond %{REQUEST_FILENAME} !-d
+RewriteRule .* index.php [L]
+"""
+
+
+def texts(findings):
+    return [f["text"] for f in findings]
+
+
+def test_a_cms_front_controller_and_dotfile_rules_are_served_by_the_vhost():
+    assert htaccess.review(".htaccess", WORDPRESS) == []
+    drupal = ("RewriteCond %{REQUEST_FILENAME} !-f\nRewriteCond %{REQUEST_FILENAME} !-d\n"
+              "RewriteCond %{REQUEST_URI} !=/favicon.ico\nRewriteRule ^ index.php [L]\nDirectoryIndex index.php index.html\n")
+    assert htaccess.review(".htaccess", drupal) == []
+
+
+def test_every_rule_the_vhost_does_not_serve_is_a_finding_with_its_file_and_line():
+    found = htaccess.review(".htaccess", JOOMLA)
+    assert texts(found) == [".htaccess:5: RewriteRule .* index.php [F]: rewrite not translated (nginx serves files, else"
+                            " index.php) [with 2 RewriteCond]"]
+    more = htaccess.review("blog/.htaccess", "php_value memory_limit 256M\nRedirect 301 /old https://example.test/new\n"
+                                             "ErrorDocument 404 /404.php\n<VirtualHost *>\n</VirtualHost>\n")
+    assert texts(more) == [
+        "blog/.htaccess:1: php_value memory_limit 256M: not translated (nginx and PHP-FPM read no .htaccess)",
+        "blog/.htaccess:2: Redirect 301 /old https://example.test/new: not translated (nginx and PHP-FPM read no .htaccess)",
+        "blog/.htaccess:3: ErrorDocument 404 /404.php: not translated (nginx and PHP-FPM read no .htaccess)",
+        "blog/.htaccess:4: <VirtualHost *>: section not translated"]
+    assert {f["level"] for f in more} == {"htaccess"}
+
+
+def test_a_rule_that_protected_something_is_an_exposed_finding():
+    found = htaccess.review("private/.htaccess", "Order deny,allow\nDeny from all\n")
+    assert found == [{"level": "exposed", "text": "private/.htaccess:2: Deny from all: access rule not translated: the new host"
+                                                  " serves /private/ without it"}]
+    auth = htaccess.review("admin/.htaccess", 'AuthType Basic\nAuthName "Admin"\nAuthUserFile /home/x/.htpasswd\nRequire valid-user\n')
+    assert [f["level"] for f in auth] == ["exposed"] * 4 and auth[3]["text"].startswith("admin/.htaccess:4: Require valid-user")
+    files = htaccess.review(".htaccess", "<Files config.ini>\nRequire all denied\n</Files>\nRequire all granted\n")
+    assert texts(files) == [".htaccess:2: Require all denied: access rule not translated: the new host serves / without it"
+                            " (Files config.ini)"]
+
+
+def test_continuations_comments_and_limits():
+    assert texts(htaccess.review(".htaccess", "# a comment\n\nHeader set X-Frame-Options \\\n  SAMEORIGIN\n")) == [
+        ".htaccess:3: Header set X-Frame-Options SAMEORIGIN: not translated (nginx and PHP-FPM read no .htaccess)"]
+    many = {"d%03d/.htaccess" % i: "Deny from all\n" for i in range(120)}
+    found = htaccess.review_all(dict(many, **{"x/.htaccess": None}), skipped=3)
+    assert len(found) == htaccess.MAX_FINDINGS + 1 and found[-1]["text"] == "and 22 more .htaccess findings"
+    unread = htaccess.review_all({"x/.htaccess": None})
+    assert unread == [{"level": "exposed", "text": "x/.htaccess: not read (a symlink or unreadable): its rules are not applied"}]
+    assert htaccess.review_all({}, skipped=2)[0]["text"] == "2 more .htaccess files were not read (over 200)"
