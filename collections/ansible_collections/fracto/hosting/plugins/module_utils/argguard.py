@@ -39,6 +39,10 @@ SAFE_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,199}")
 # An absolute path of plain components (no '.' or '..', no spaces, quotes, ';', '{', '}', '$', newline...).
 _COMPONENT = r"[A-Za-z0-9_][A-Za-z0-9._-]*"
 ABS_PATH = re.compile(r"(?:/%s)+/?|/" % _COMPONENT)
+# A URL path of a site a vhost denies: a directory (ends with '/') or a file, plain components as above.
+URL_PATH = re.compile(r"/(?:%s/)*(?:%s)?" % (_COMPONENT, _COMPONENT))
+URL_PATH_RULE = ("a denied path starts with '/', is made of components of A-Z, a-z, 0-9, '.', '_', '-' (no '.' or '..',"
+                 " none starting with '.'), ends with '/' for a directory, and is at most 200 characters")
 
 # Accounts a client id must never be: Debian's system users and those of the services the platform installs.
 RESERVED_USERS = frozenset((
@@ -133,6 +137,13 @@ def abs_path(option, value):
     want(option, value, ABS_PATH, "a path is absolute and made of components of A-Z, a-z, 0-9, '.', '_', '-' (no '..')")
     if any(part in (".", "..") for part in value.split("/")):
         raise Refused(option, "a path has no '.' or '..' component", value)
+    return value
+
+
+def url_path(option, value):
+    want(option, value, URL_PATH, URL_PATH_RULE)
+    if len(value) > 200 or value == "/" or any(part in (".", "..") for part in value.split("/")):
+        raise Refused(option, URL_PATH_RULE + "; not '/' itself", value)
     return value
 
 

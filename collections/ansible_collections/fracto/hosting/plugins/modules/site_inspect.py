@@ -67,6 +67,13 @@ options:
     description: Where C(mysqldump) is on this host.
     type: path
     default: /usr/bin/mysqldump
+  deny:
+    description:
+      - The URL paths the new vhost denies (the domain's C(deny) list); a C(.htaccess) denying every request to a
+        directory under one of them is served by the vhost, not a finding.
+    type: list
+    elements: str
+    default: []
 attributes:
   platform:
     support: full
@@ -144,6 +151,7 @@ import base64
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fracto.hosting.plugins.module_utils.argguard import Refused, string_list, url_path
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.clientfs import ClientFsError, read_as, read_many_as
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.dbcopy import DUMP_OPTIONS
 from ansible_collections.fracto.hosting.plugins.module_utils.migrate.step import (
@@ -177,6 +185,7 @@ def argument_spec():
         rrsync=dict(type="path", default="/usr/bin/rrsync"),
         setpriv=dict(type="path", default="/usr/bin/setpriv"),
         mysqldump=dict(type="path", default="/usr/bin/mysqldump"),
+        deny=dict(type="list", elements="str", default=[]),
     )
 
 
@@ -189,7 +198,8 @@ def checked_owner(module, p):
             check_value("database", p["database"])
         if p["read"] is not None:
             check_value("read", p["read"], FILE_NAME, "a file name of the site's top directory")
-    except InvalidValue as exc:
+        string_list("deny", p["deny"], url_path)
+    except (InvalidValue, Refused) as exc:
         module.fail_json(msg="refused before anything was read: %s" % exc)
     if not os.path.exists(root):
         module.fail_json(msg="the source path %s does not exist" % root)
@@ -259,7 +269,8 @@ def main():
     size, files, uses_php, rules = measure(root)
     site = assess_site(lambda relative: texts.get(os.path.join(root, relative)), uses_php, p["php_offered"], p["php_target"])
     try:
-        site["findings"] += htaccess_findings(root, rules, lambda paths: read_many_as(paths, owner["uid"], owner["gid"], READ_LIMIT))
+        site["findings"] += htaccess_findings(root, rules, lambda paths: read_many_as(paths, owner["uid"], owner["gid"], READ_LIMIT),
+                                              p["deny"])
     except ClientFsError as exc:
         module.fail_json(msg="cannot read the site's .htaccess files as its owner: %s" % exc)
     forced = forced_commands(module, p, owner)

@@ -62,9 +62,11 @@ def _front_controller(rule, conditions):
                 and all(_FRONT_CONDITION.match(c) for c in conditions))
 
 
-def review(relative_path, text):
-    """Findings [{"level", "text"}] of one .htaccess (relative_path from the site's top directory)."""
+def review(relative_path, text, denied=()):
+    """Findings [{"level", "text"}] of one .htaccess (relative_path from the site's top directory); denied: the URL
+    paths the new vhost denies (the domain's deny list), which serve a deny of their directory."""
     where = "/" + relative_path.rsplit(NAME, 1)[0]
+    served_deny = any(path.endswith("/") and where.startswith(path) for path in denied)
     findings, conditions, blocks = [], [], []
 
     def finding(number, line, why, level="htaccess"):
@@ -98,13 +100,19 @@ def review(relative_path, text):
         if word == "options" and {o.lower() for o in _words(line)[1:]} <= _SERVED_OPTIONS:
             continue
         if word in _PROTECTING:
-            if in_dotfiles or _allows(line):
+            if in_dotfiles or _allows(line) or (served_deny and not blocks):
                 continue
-            finding(number, line, "access rule not translated: the new host serves %s without it%s" % (
-                where, " (" + blocks[-1] + ")" if blocks else ""), level="exposed")
+            finding(number, line, "access rule not translated: the new host serves %s without it%s%s" % (
+                where, " (" + blocks[-1] + ")" if blocks else "",
+                "; deny: [%s] on the domain denies it" % where if _denies_all(line) and not blocks else ""),
+                level="exposed")
             continue
         finding(number, line, "not translated (nginx and PHP-FPM read no .htaccess)")
     return findings
+
+
+def _denies_all(line):
+    return [w.lower() for w in _words(line)[:3]] in (["deny", "from", "all"], ["require", "all", "denied"])
 
 
 def _allows(line):
@@ -114,14 +122,14 @@ def _allows(line):
         words[0] == "satisfy"
 
 
-def review_all(texts, skipped=0):
+def review_all(texts, skipped=0, denied=()):
     """Findings of every .htaccess ({relative path: text or None}), capped; unread ones named."""
     findings = []
     for path in sorted(texts):
         if texts[path] is None:
             findings.append({"level": "exposed", "text": "%s: not read (a symlink or unreadable): its rules are not applied" % path})
         else:
-            findings.extend(review(path, texts[path]))
+            findings.extend(review(path, texts[path], denied))
     if skipped:
         findings.append({"level": "htaccess", "text": "%d more .htaccess files were not read (over %d)" % (skipped, MAX_FILES)})
     if len(findings) > MAX_FINDINGS:

@@ -40,11 +40,12 @@ def measure(root):
     return size, files, uses_php, rules
 
 
-def htaccess_findings(root, rules, read_many):
-    """Findings of the site's .htaccess files (the first MAX_FILES, read through read_many(paths) -> {path: text})."""
+def htaccess_findings(root, rules, read_many, denied=()):
+    """Findings of the site's .htaccess files (the first MAX_FILES, read through read_many(paths) -> {path: text});
+    denied: the URL paths the new vhost denies."""
     texts = read_many([os.path.join(root, path) for path in rules[:htaccess.MAX_FILES]])
     return htaccess.review_all({os.path.relpath(path, root): text for path, text in texts.items()},
-                               skipped=max(0, len(rules) - htaccess.MAX_FILES))
+                               skipped=max(0, len(rules) - htaccess.MAX_FILES), denied=denied)
 
 
 def site_owner(root, min_uid):

@@ -2,15 +2,18 @@
 # Copyright: fracto.hosting contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A client's web names: its domains, aliases and subdomains (each name claimed once across the reseller),
-the PHP version of each domain, and its dedicated IP addresses.
+the PHP version and the denied paths of each domain, and its dedicated IP addresses.
 
 DomainChecks is one of the parts StateValidator (model.py) is made of.
 """
 
 from __future__ import annotations
 
+from ansible_collections.fracto.hosting.plugins.module_utils import argguard as g
 from ansible_collections.fracto.hosting.plugins.module_utils.state.issues import check_mapping, type_name, want_list
 from ansible_collections.fracto.hosting.plugins.module_utils.state.names import InvalidName, is_under, normalize_relative
+
+MAX_DENIED = 50  # denied paths per domain
 
 
 class DomainChecks:
@@ -44,10 +47,11 @@ class DomainChecks:
             dpath = path / key
             domain = self.tenant_name(dpath, key)
             spec = {} if spec is None else spec
-            if domain is None or not check_mapping(self.problems, dpath, spec, ("aliases", "subdomains", "php")):
+            if domain is None or not check_mapping(self.problems, dpath, spec, ("aliases", "subdomains", "php", "deny")):
                 continue
             self.claim(dpath, client["id"], domain)
-            entry = {"name": domain, "aliases": [], "subdomains": [], "php": self.php(dpath / "php", spec.get("php", False))}
+            entry = {"name": domain, "aliases": [], "subdomains": [], "php": self.php(dpath / "php", spec.get("php", False)),
+                     "deny": self.deny(dpath / "deny", spec.get("deny", []))}
             for kind in ("aliases", "subdomains"):
                 items = spec.get(kind, [])
                 if not want_list(self.problems, dpath / kind, items):
@@ -63,6 +67,21 @@ class DomainChecks:
                     if self.claim(dpath / kind / i, client["id"], fqdn):
                         entry[kind].append(fqdn)
             client["domains"].append(entry)
+
+    def deny(self, path, paths):
+        """URL paths the domain's vhost answers 403 for (what an old .htaccess denied): a directory ends with '/'."""
+        if not want_list(self.problems, path, paths):
+            return []
+        if len(paths) > MAX_DENIED:
+            self.problems.error(path, "at most %d denied paths per domain, got %d" % (MAX_DENIED, len(paths)))
+            return []
+        kept = []
+        for i, value in enumerate(paths):
+            try:
+                kept.append(g.url_path(str(path / i), value))
+            except g.Refused as exc:
+                self.problems.error(path / i, "%r is not a denied path: %s" % (value, exc.rule))
+        return sorted(set(kept))
 
     def php(self, path, value):
         if value is False or value is None:

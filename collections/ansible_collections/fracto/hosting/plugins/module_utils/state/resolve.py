@@ -90,9 +90,9 @@ def _vhosts(host, client, domain, home, acme, body_size):
     """A domain's vhosts (the domain with its aliases, then one per subdomain), added to host with their TLS: a custom
     certificate that covers all their names, else the ACME one (acme: {name: certificate id}) with autossl, else none."""
     cid, feats = client["id"], client["features"]
-    vhosts = [(domain["name"], [domain["name"]] + domain["aliases"])]
-    vhosts += [(sub, [sub]) for sub in domain["subdomains"]]
-    for primary, names in vhosts:
+    vhosts = [(domain["name"], [domain["name"]] + domain["aliases"], domain.get("deny", []))]
+    vhosts += [(sub, [sub], []) for sub in domain["subdomains"]]
+    for primary, names, deny in vhosts:
         custom = _custom_for(client, names)
         if custom:
             tls, cert = "custom", custom
@@ -105,7 +105,7 @@ def _vhosts(host, client, domain, home, acme, body_size):
             "docroot": "%s/%s/public" % (home, primary), "php": domain["php"],
             "https_redirect": feats["https_redirect"] and tls != "none",
             "hsts": feats["hsts"] and tls != "none", "tls": tls, "certificate": cert,
-            "ipv4": client["dedicated_ip"]["web"], **body_size,
+            "ipv4": client["dedicated_ip"]["web"], "deny": deny, **body_size,
         })
 
 
@@ -132,7 +132,7 @@ def _site_migration(host, client):
             "client": cid, "from": site["from"], "path": site["path"], "database": site["database"],
             "target_database": site["target_database"], "target_user": target["user"] if target else None,
             "domain": site["domain"], "names": [vhost["name"]] + vhost["aliases"], "docroot": vhost["docroot"],
-            "user": vhost["user"], "php": vhost["php"], "tls": vhost["tls"], "ipv4": vhost["ipv4"],
+            "user": vhost["user"], "php": vhost["php"], "tls": vhost["tls"], "ipv4": vhost["ipv4"], "deny": vhost["deny"],
         })
 
 

@@ -135,6 +135,7 @@ def _check_site(at, site, homes):
         g.ipv4(at + ".ipv4", site["ipv4"])
     for key in ("https_redirect", "hsts"):
         g.flag("%s.%s" % (at, key), site.get(key, False))
+    g.string_list(at + ".deny", site.get("deny", []), g.url_path)
     if site.get("client_max_body_size") is not None:
         rule = tunables.body_size_problem(site["client_max_body_size"])
         if rule:
@@ -315,6 +316,7 @@ def site_context(site, cert_paths, ip_default=False, server_extra=()):
             "hsts": bool(site["hsts"]), "https_redirect": bool(tls and site["https_redirect"]),
             "ipv4": conf(site["ipv4"]) if site.get("ipv4") else None,
             "client_max_body_size": conf(str(body_size)) if body_size is not None else None,
+            "deny": [g.url_path("deny", path) for path in site.get("deny", [])],
         },
         "http_servers": _http_servers(names, secure, tls and site["https_redirect"], ip_default),
         "https": {"names": secure, "certificate": conf(cert_paths[0]), "key": conf(cert_paths[1]),

@@ -63,7 +63,11 @@ def test_every_rule_the_vhost_does_not_serve_is_a_finding_with_its_file_and_line
 def test_a_rule_that_protected_something_is_an_exposed_finding():
     found = htaccess.review("private/.htaccess", "Order deny,allow\nDeny from all\n")
     assert found == [{"level": "exposed", "text": "private/.htaccess:2: Deny from all: access rule not translated: the new host"
-                                                  " serves /private/ without it"}]
+                                                  " serves /private/ without it; deny: [/private/] on the domain denies it"}]
+    # the domain's deny list serves it (that directory or one above it), not another one
+    assert htaccess.review("private/.htaccess", "Order deny,allow\nDeny from all\n", denied=["/private/"]) == []
+    assert htaccess.review("a/private/.htaccess", "Require all denied\n", denied=["/a/"]) == []
+    assert htaccess.review("private/.htaccess", "Deny from all\n", denied=["/priv/", "/private"])[0]["level"] == "exposed"
     auth = htaccess.review("admin/.htaccess", 'AuthType Basic\nAuthName "Admin"\nAuthUserFile /home/x/.htpasswd\nRequire valid-user\n')
     assert [f["level"] for f in auth] == ["exposed"] * 4 and auth[3]["text"].startswith("admin/.htaccess:4: Require valid-user")
     files = htaccess.review(".htaccess", "<Files config.ini>\nRequire all denied\n</Files>\nRequire all granted\n")

@@ -34,6 +34,15 @@ def test_static_site_has_no_php_and_no_redirect():
     assert "fastcgi_pass" not in text and "try_files $uri $uri/ =404;" in text
 
 
+def test_denied_paths_answer_403_before_php_or_files_are_served():
+    text = web.render_site(dict(SITE, deny=["/logs/", "/config.ini"]), CERT, templates=WEB_T)
+    https = text.split("listen 443")[1]
+    assert "    location ^~ /logs/ {\n        deny all;\n    }\n" in https  # ^~: no regex location (PHP) is tried
+    assert "    location = /config.ini {\n        deny all;\n    }\n" in https
+    plain = web.render_site(dict(SITE, deny=[]), CERT, templates=WEB_T)
+    assert "location ^~" not in plain and "location =" not in plain and plain == web.render_site(SITE, CERT, templates=WEB_T)
+
+
 def test_tls_parameters_follow_mozilla_intermediate_without_debian_duplicates():
     tls = web.shared_files("/var/lib/fracto/acme")[web.TLS_PARAMS]
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in tls and "ECDHE-ECDSA-AES128-GCM-SHA256" in tls
@@ -176,6 +185,12 @@ def test_valid_arguments_pass_the_whitelists():
     ("sites.certificate", "../../../etc", "sites[0].certificate"),
     ("sites.user", "root", "sites[0].user"),
     ("sites.tls", "acme\n", "sites[0].tls"),
+    ("sites.deny", ["/logs/ { allow all; }"], "sites[0].deny[0]"),
+    ("sites.deny", ["/a/../../etc/"], "sites[0].deny[0]"),
+    ("sites.deny", ["/"], "sites[0].deny[0]"),
+    ("sites.deny", ["logs/"], "sites[0].deny[0]"),
+    ("sites.deny", ["/.git/", "/ok/"], "sites[0].deny[0]"),
+    ("sites.deny", "/logs/", "sites[0].deny"),
     ("users.name", "c1\n", "users[0].name"),
     ("users.name", "www-data", "users[0].name"),
     ("users.name", "root", "users[0].name"),
@@ -197,7 +212,8 @@ def test_hostile_values_are_refused_naming_the_option(path, value, option):
 
 
 @pytest.mark.parametrize("field, value", [("name", "c1.test;\n"), ("client", "c1;"), ("docroot", "/srv/www/c1 /x"),
-                                          ("ipv4", "1.2.3.4 default_server"), ("aliases", ["a.test{"])])
+                                          ("ipv4", "1.2.3.4 default_server"), ("aliases", ["a.test{"]),
+                                          ("deny", ["/x/;"])])
 def test_the_vhost_writer_refuses_by_itself_what_would_break_nginx(field, value):
     with pytest.raises(Refused):
         web.render_site(dict(SITE, **{field: value}), CERT, reseller="demo", templates=WEB_T)
