@@ -75,6 +75,7 @@ def test_cut_over_marks_the_site_live_and_copies_nothing():
     assert stored["migrated"] is True and stored["cut_over_at"].endswith("Z")
     assert CLOUD01.file(RECORD).user == "root" and CLOUD01.file(RECORD).mode == 0o600
     assert site_report()["step"] == "cut over" and "files" not in site_report()  # no copy step ran
+    assert site_report()["cut_over_at"] == stored["cut_over_at"] and stored["reseller"] == "demo"
 
 
 def test_a_rerun_leaves_the_live_site_and_its_new_data_as_they_are():

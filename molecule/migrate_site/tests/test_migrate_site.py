@@ -126,15 +126,15 @@ def test_report_flags_the_joomla_site_as_outdated_and_holds_no_secret():
 def test_report_lists_each_htaccess_rule_the_new_vhost_does_not_serve(addresses):
     """cliente3's old site ran Joomla's .htaccess on Apache (lab_legacy's fixture): the SEF front controller is what the
     vhost's try_files does, and logs/ is denied by the domain's deny list (403 on cloud01); the exploit-blocking rewrite
-    and the deny of private/, which the state does not have, are findings with their file and line."""
+    ([F]) and the deny of private/, which the state does not have, are EXPOSED findings with their file and line."""
     findings = [f for f in report("cliente3")["preflight"]["findings"] if f["level"] in ("htaccess", "exposed")]
     assert findings == [
-        {"level": "htaccess", "text": ".htaccess:7: RewriteRule .* index.php [F]: rewrite not translated (nginx serves files,"
-                                      " else index.php) [with 2 RewriteCond]"},
+        {"level": "exposed", "text": ".htaccess:7: RewriteRule .* index.php [F]: access rule not translated: the new host"
+                                     " serves what it refused [with 2 RewriteCond]"},
         {"level": "exposed", "text": "private/.htaccess:1: Require all denied: access rule not translated: the new host serves"
                                      " /private/ without it; deny: [/private/] on the domain denies it"}]
     text = (REPORTS / "migration-cliente3.txt").read_text()
-    assert "! EXPOSED: private/.htaccess:1: Require all denied" in text and "! htaccess: .htaccess:7: RewriteRule" in text
+    assert "! EXPOSED: private/.htaccess:1: Require all denied" in text and "! EXPOSED: .htaccess:7: RewriteRule" in text
     assert CLOUD01.file(C3_DOCROOT + "/logs/.htaccess").exists  # copied as it was (nginx denies dotfiles)
     assert get(addresses["cloud01"], "cliente3.test", path="/logs/access.log")[0] == 403
     assert get(addresses["cloud01"], "cliente3.test", path="/private/notas.txt")[0] == 200  # what the finding says

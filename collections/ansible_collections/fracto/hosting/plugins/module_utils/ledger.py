@@ -58,14 +58,15 @@ def host_objects(host_state):
 
 def served_names(objects):
     """{host name: clients} of every name the objects answer for on the host: a vhost's name and aliases, a
-    certificate's names, mail and webmail names, a mail domain and its MTA-STS policy name (mta-sts.<domain>)."""
+    certificate's names, mail and webmail names, a mail domain's MTA-STS policy name (mta-sts.<domain>; the domain
+    itself is not served, so its website may be another reseller's)."""
     names = {}
     for obj in objects.values():
         kind, attrs = obj["kind"], obj.get("attrs") or {}
         claimed = {"vhost": [obj["id"]] + list(attrs.get("aliases") or []),
                    "certificate": list(attrs.get("names") or []),
                    "mail_name": [obj["id"]], "webmail_name": [obj["id"]],
-                   "mail_domain": [obj["id"], "mta-sts." + obj["id"]]}.get(kind, [])
+                   "mail_domain": ["mta-sts." + obj["id"]]}.get(kind, [])
         for name in claimed:
             names.setdefault(name.lower(), set()).add(obj["client"])
     return names
@@ -76,7 +77,7 @@ def foreign_clashes(wanted, others):
 
     A client id is one (the client's system user, home, PHP pools and databases are named after it), and so is an
     object both records hold (a vhost, certificate, mailbox, ...) or a host name both answer for (an alias of one is
-    the other's site, a site is named after the other's mail domain or its mta-sts.<domain>), unless both hold it as
+    the other's site, a site is named after the other's mta-sts.<mail domain>), unless both hold it as
     a reseller-level name (the host's generic mail and webmail names are every reseller's).
     others: {reseller: recorded objects}.
     """

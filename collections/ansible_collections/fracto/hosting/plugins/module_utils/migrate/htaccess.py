@@ -25,7 +25,33 @@ _FRONT_TARGET = re.compile(r"^/?index\.php$")
 _FRONT_CONDITION = re.compile(r"^%\{REQUEST_(FILENAME|URI)\}\s+(!-[fdl]|!\^?/index\\\.php\$?|!=/favicon\.ico)$", re.I)
 _SERVED_OPTIONS = {"-indexes", "+followsymlinks", "followsymlinks", "+symlinksifownermatch", "symlinksifownermatch",
                    "-multiviews", "-execcgi"}
-_DOTFILES = re.compile(r'^(~\s*)?"?\^?\\?\.(ht[a-z]*|\*|\(|\[)', re.I)  # <Files .htaccess>, <FilesMatch "^\.">: nginx denies dotfiles
+# Flags a front controller's RewriteRule may carry (anything else - R=, F, G, E=... - is a rule of its own)
+_FRONT_FLAGS = {"l", "qsa", "nc", "end", "pt"}
+_CATCH_ALL = {".", ".*", "^", "^(.*)$", "(.*)", "^.*$", "^(.*)"}
+# Directives whose arguments may hold a secret (SetEnv DB_PASSWORD ..., php_value ...): only the name is shown
+_SECRET_ARGS = {"setenv", "setenvif", "setenvifnocase", "passenv", "php_value", "php_admin_value", "php_flag",
+                "php_admin_flag"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _dotfiles_only(block):
+    """Whether a <Files>/<FilesMatch> section matches only names starting with '.' (nginx denies those already)."""
+    kind, _, pattern = block.partition(" ")
+    pattern = pattern.strip()
+    regex = kind.lower() == "filesmatch" or pattern.startswith("~")
+    pattern = pattern.lstrip("~").strip().strip('"').strip("'")
+    return pattern.startswith("^\\.") if regex else pattern.startswith(".")
+
+
+def _shown(line):
+    """The directive as the report shows it: no control character; for one that may carry a secret, the directive
+    and its first word (the variable or setting name), and a rewrite's flags without their E= values."""
+    words = _CONTROL.sub("?", line).split()
+    if words[0].lower() == "rewriterule":
+        return re.sub(r"E=[^,\]]*", "E=...", " ".join(words))[:160]
+    if words[0].lower() in _SECRET_ARGS:
+        return " ".join(words[:2] + (["..."] if len(words) > 2 else []))
+    return " ".join(words)[:160]
 
 
 def logical_lines(text):
@@ -53,12 +79,13 @@ def _front_controller(rule, conditions):
     words = _words(rule)
     if len(words) < 3:
         return False
-    target, flags = words[2], (words[3] if len(words) > 3 else "")
-    if target == "-" and flags.lower() in ("", "[l]", "[l,nc]", "[nc,l]"):
-        return words[1] in (r"^index\.php$", r"^index\.php")  # WordPress: index.php itself stops rewriting
-    if target.startswith("-") and "E=HTTP_AUTHORIZATION" in flags:
+    pattern, target = words[1], words[2]
+    flags = {f.strip().lower() for f in (words[3] if len(words) > 3 else "").strip("[]").split(",") if f.strip()}
+    if target == "-" and flags <= {"l", "nc"}:
+        return pattern in (r"^index\.php$", r"^index\.php")  # WordPress: index.php itself stops rewriting
+    if target == "-" and len(flags) == 1 and next(iter(flags)).startswith("e=http_authorization:"):
         return True  # php-fpm gets the Authorization header from nginx already
-    return bool(_FRONT_TARGET.match(target.split("?")[0]) and "?" not in target
+    return bool(pattern in _CATCH_ALL and _FRONT_TARGET.match(target) and flags <= _FRONT_FLAGS
                 and all(_FRONT_CONDITION.match(c) for c in conditions))
 
 
@@ -70,7 +97,7 @@ def review(relative_path, text, denied=()):
     findings, conditions, blocks = [], [], []
 
     def finding(number, line, why, level="htaccess"):
-        findings.append({"level": level, "text": "%s:%d: %s: %s" % (relative_path, number, line[:160], why)})
+        findings.append({"level": level, "text": "%s:%d: %s: %s" % (_CONTROL.sub("?", relative_path), number, _shown(line), why)})
 
     for number, line in logical_lines(text):
         word = _words(line)[0].lower()
@@ -83,16 +110,18 @@ def review(relative_path, text, denied=()):
             if not tag.lower().startswith(("ifmodule", "files", "filesmatch", "limit", "limitexcept", "ifversion")):
                 finding(number, line, "section not translated")
             continue
-        in_dotfiles = any(b.lower().startswith("files") and _DOTFILES.match(b.split(None, 1)[1] if " " in b else "")
-                          for b in blocks)
+        # <IfModule>/<IfVersion> narrow nothing; <Files*>/<Limit*> narrow a rule to some files or methods
+        narrowing = [b for b in blocks if b.lower().startswith(("files", "limit"))]
         if word == "rewritecond":
             conditions.append(line.split(None, 1)[1] if " " in line else "")
             continue
         if word == "rewriterule":
-            served = _front_controller(line, conditions)
-            if not served:
-                finding(number, line, "rewrite not translated (nginx serves files, else index.php)" + (
-                    " [with %d RewriteCond]" % len(conditions) if conditions else ""))
+            if not _front_controller(line, conditions):
+                forbids = bool(re.search(r"\[[^\]]*\b[FG]\b", line, re.I))  # [F]/[G]: the old host answered 403/410
+                finding(number, line, ("access rule not translated: the new host serves what it refused" if forbids
+                                       else "rewrite not translated (nginx serves files, else index.php)")
+                        + (" [with %d RewriteCond]" % len(conditions) if conditions else ""),
+                        level="exposed" if forbids else "htaccess")
             conditions = []
             continue
         if word in _SERVED and (word != "directoryindex" or set(_words(line)[1:]) <= {"index.php", "index.html", "index.htm"}):
@@ -100,12 +129,16 @@ def review(relative_path, text, denied=()):
         if word == "options" and {o.lower() for o in _words(line)[1:]} <= _SERVED_OPTIONS:
             continue
         if word in _PROTECTING:
-            if in_dotfiles or _allows(line) or (served_deny and not blocks):
+            if _allows(line) or (narrowing and all(_dotfiles_only(b) for b in narrowing)) or (served_deny and not narrowing):
                 continue
             finding(number, line, "access rule not translated: the new host serves %s without it%s%s" % (
-                where, " (" + blocks[-1] + ")" if blocks else "",
-                "; deny: [%s] on the domain denies it" % where if _denies_all(line) and not blocks else ""),
+                where, " (" + narrowing[-1] + ")" if narrowing else "",
+                "; deny: [%s] on the domain denies it" % where if _denies_all(line) and not narrowing else ""),
                 level="exposed")
+            continue
+        if word in ("php_flag", "php_admin_flag") and [w.lower() for w in _words(line)[1:3]] == ["engine", "off"]:
+            finding(number, line, "not translated: PHP runs in %s on the new host (uploads there run as code)" % where,
+                    level="exposed")
             continue
         finding(number, line, "not translated (nginx and PHP-FPM read no .htaccess)")
     return findings
@@ -123,16 +156,20 @@ def _allows(line):
 
 
 def review_all(texts, skipped=0, denied=()):
-    """Findings of every .htaccess ({relative path: text or None}), capped; unread ones named."""
+    """Findings of every .htaccess ({relative path: text or None}): every exposed one, and the others up to a cap."""
     findings = []
     for path in sorted(texts):
         if texts[path] is None:
-            findings.append({"level": "exposed", "text": "%s: not read (a symlink or unreadable): its rules are not applied" % path})
+            findings.append({"level": "exposed", "text": "%s: not read (a symlink or unreadable): its rules are not applied"
+                                                         % _CONTROL.sub("?", path)})
         else:
             findings.extend(review(path, texts[path], denied))
     if skipped:
-        findings.append({"level": "htaccess", "text": "%d more .htaccess files were not read (over %d)" % (skipped, MAX_FILES)})
-    if len(findings) > MAX_FINDINGS:
-        more = len(findings) - MAX_FINDINGS
-        findings = findings[:MAX_FINDINGS] + [{"level": "htaccess", "text": "and %d more .htaccess findings" % more}]
-    return findings
+        findings.append({"level": "exposed", "text": "%d more .htaccess files were not read (over %d): their rules are not"
+                                                     " applied" % (skipped, MAX_FILES)})
+    exposed = [f for f in findings if f["level"] == "exposed"]
+    others = [f for f in findings if f["level"] != "exposed"]
+    if len(others) > MAX_FINDINGS:
+        more = len(others) - MAX_FINDINGS
+        others = others[:MAX_FINDINGS] + [{"level": "htaccess", "text": "and %d more .htaccess findings" % more}]
+    return exposed + others

@@ -48,12 +48,12 @@ def test_a_cms_front_controller_and_dotfile_rules_are_served_by_the_vhost():
 
 def test_every_rule_the_vhost_does_not_serve_is_a_finding_with_its_file_and_line():
     found = htaccess.review(".htaccess", JOOMLA)
-    assert texts(found) == [".htaccess:5: RewriteRule .* index.php [F]: rewrite not translated (nginx serves files, else"
-                            " index.php) [with 2 RewriteCond]"]
+    assert found == [{"level": "exposed", "text": ".htaccess:5: RewriteRule .* index.php [F]: access rule not translated: the"
+                                                  " new host serves what it refused [with 2 RewriteCond]"}]
     more = htaccess.review("blog/.htaccess", "php_value memory_limit 256M\nRedirect 301 /old https://example.test/new\n"
                                              "ErrorDocument 404 /404.php\n<VirtualHost *>\n</VirtualHost>\n")
     assert texts(more) == [
-        "blog/.htaccess:1: php_value memory_limit 256M: not translated (nginx and PHP-FPM read no .htaccess)",
+        "blog/.htaccess:1: php_value memory_limit ...: not translated (nginx and PHP-FPM read no .htaccess)",
         "blog/.htaccess:2: Redirect 301 /old https://example.test/new: not translated (nginx and PHP-FPM read no .htaccess)",
         "blog/.htaccess:3: ErrorDocument 404 /404.php: not translated (nginx and PHP-FPM read no .htaccess)",
         "blog/.htaccess:4: <VirtualHost *>: section not translated"]
@@ -78,9 +78,50 @@ def test_a_rule_that_protected_something_is_an_exposed_finding():
 def test_continuations_comments_and_limits():
     assert texts(htaccess.review(".htaccess", "# a comment\n\nHeader set X-Frame-Options \\\n  SAMEORIGIN\n")) == [
         ".htaccess:3: Header set X-Frame-Options SAMEORIGIN: not translated (nginx and PHP-FPM read no .htaccess)"]
-    many = {"d%03d/.htaccess" % i: "Deny from all\n" for i in range(120)}
-    found = htaccess.review_all(dict(many, **{"x/.htaccess": None}), skipped=3)
-    assert len(found) == htaccess.MAX_FINDINGS + 1 and found[-1]["text"] == "and 22 more .htaccess findings"
+    many = {"d%03d/.htaccess" % i: "Header set X-A 1\n" for i in range(120)}
+    found = htaccess.review_all(dict(many, **{"x/.htaccess": None, "y/.htaccess": "Deny from all\n"}), skipped=3)
+    # every exposed finding is kept, first; the others are capped
+    assert [f["level"] for f in found[:3]] == ["exposed"] * 3 and found[2]["text"].startswith("3 more .htaccess files")
+    assert len(found) == 3 + htaccess.MAX_FINDINGS + 1 and found[-1]["text"] == "and 20 more .htaccess findings"
     unread = htaccess.review_all({"x/.htaccess": None})
     assert unread == [{"level": "exposed", "text": "x/.htaccess: not read (a symlink or unreadable): its rules are not applied"}]
-    assert htaccess.review_all({}, skipped=2)[0]["text"] == "2 more .htaccess files were not read (over 200)"
+    assert htaccess.review_all({}, skipped=2)[0]["text"] == "2 more .htaccess files were not read (over 200): their rules are not applied"
+
+
+DRUPAL_FILES = """<FilesMatch "\\.(engine|inc|install|make|module|profile|po|sh|.*sql|theme|twig|tpl(\\.php)?|xtmpl|yml)(~|\\.sw[op]|\\.bak|\\.orig|\\.save)?$|^(\\.(?!well-known).*|Entries.*|Repository|Root|Tag|Template|composer\\.(json|lock)|web\\.config)$|^#.*#$|\\.php(~|\\.sw[op]|\\.bak|\\.orig|\\.save)$">
+  <IfModule mod_authz_core.c>
+    Require all denied
+  </IfModule>
+</FilesMatch>
+"""
+
+
+def test_a_deny_of_files_by_extension_is_exposed_a_deny_of_dotfiles_is_served():
+    drupal = htaccess.review(".htaccess", DRUPAL_FILES)
+    assert [f["level"] for f in drupal] == ["exposed"] and drupal[0]["text"].startswith(".htaccess:3: Require all denied: access rule")
+    for block in ('<Files ~ "\\.(ini|log)$">', '<FilesMatch ".(htaccess|ini|log|sh)$">', "<Files config.ini>"):
+        assert htaccess.review(".htaccess", block + "\nRequire all denied\n</Files>\n")[0]["level"] == "exposed", block
+    for block in ('<FilesMatch "^\\.">', '<Files ".ht*">', "<Files .htaccess>", '<Files ~ "^\\.(htaccess|htpasswd)$">'):
+        assert htaccess.review(".htaccess", block + "\nDeny from all\n</Files>\n") == [], block
+
+
+def test_only_a_catch_all_front_controller_is_served_and_protective_rules_are_exposed():
+    conditions = "RewriteCond %{REQUEST_FILENAME} !-f\nRewriteCond %{REQUEST_FILENAME} !-d\n"
+    assert htaccess.review(".htaccess", conditions + "RewriteRule ^(.*)$ index.php [QSA,L]\n") == []
+    redirect = htaccess.review(".htaccess", "RewriteRule ^old$ /index.php [R=301,L]\n")
+    assert [f["level"] for f in redirect] == ["htaccess"]
+    for rule in ("RewriteRule ^uploads/.*\\.php$ index.php [F]", "RewriteRule .* - [F,E=HTTP_AUTHORIZATION:%{HTTP:Authorization}]"):
+        assert [f["level"] for f in htaccess.review(".htaccess", rule + "\n")] == ["exposed"], rule
+    engine = htaccess.review("wp-content/uploads/.htaccess", "php_flag engine off\n")
+    assert engine[0]["level"] == "exposed" and "PHP runs in /wp-content/uploads/ on the new host" in engine[0]["text"]
+
+
+def test_a_deny_inside_ifmodule_is_served_by_the_deny_list_and_secrets_stay_out_of_the_report():
+    wrapped = "<IfModule mod_authz_core.c>\n  Require all denied\n</IfModule>\n<IfModule !mod_authz_core.c>\n  Deny from all\n</IfModule>\n"
+    assert htaccess.review("data/.htaccess", wrapped, denied=["/data/"]) == []
+    assert len(htaccess.review("data/.htaccess", wrapped)) == 2
+    found = htaccess.review(".htaccess", "SetEnv DB_PASSWORD hunter2-secret\nphp_value session.save_path \"tcp://r:6379?auth=s3cr3t\"\n"
+                                         "RewriteRule ^api - [E=API_KEY:k3y-secret,L]\nHeader set X-\x1b[31mRed 1\n")
+    shown = " ".join(texts(found))
+    assert "hunter2" not in shown and "s3cr3t" not in shown and "k3y" not in shown and "\x1b" not in shown
+    assert "SetEnv DB_PASSWORD ...:" in shown and "php_value session.save_path ...:" in shown and "[E=...,L]" in shown

@@ -224,12 +224,15 @@ def _vhost(name, client, aliases=()):
 
 def test_a_host_name_another_reseller_serves_is_a_clash_whatever_the_object():
     theirs = {"other": {**_vhost("shop.a.test", "zeta", aliases=["www.shop.a.test"]), **_obj("mail_domain", "a.test", "zeta")}}
-    # an alias of mine is their site's alias; my site is named after their mail domain's MTA-STS policy, or the domain itself
+    # an alias of mine is their site's alias; my site is named after their mail domain's MTA-STS policy
     assert foreign_clashes(_vhost("b.test", "cliente1", aliases=["www.shop.a.test"]), theirs) == [
         "host name www.shop.a.test is served by reseller other here (client zeta)"]
     assert foreign_clashes(_vhost("mta-sts.a.test", "cliente1"), theirs) == [
         "host name mta-sts.a.test is served by reseller other here (client zeta)"]
-    assert foreign_clashes(_vhost("A.test", "cliente1"), theirs) == ["host name a.test is served by reseller other here (client zeta)"]
+    assert foreign_clashes(_vhost("WWW.shop.a.test", "cliente1"), theirs) == [
+        "host name www.shop.a.test is served by reseller other here (client zeta)"]
+    # a domain whose mail is theirs may have its website here with me: the mail domain itself is not served
+    assert foreign_clashes(_vhost("a.test", "cliente1"), theirs) == []
     # a certificate naming their site, and my mail domain whose policy name is their site
     cert = {"certificate c1": {"kind": "certificate", "id": "c1", "client": "cliente1", "attrs": {"names": ["b.test", "shop.a.test"]}}}
     assert foreign_clashes(cert, theirs) == ["host name shop.a.test is served by reseller other here (client zeta)"]
