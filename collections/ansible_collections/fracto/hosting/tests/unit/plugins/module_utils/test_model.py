@@ -100,7 +100,7 @@ def test_model_is_normalised(state, inventory):
     model, _problems = validate_state(state, inventory)
     c1, c2, c3 = (model["clients"][c] for c in ("cliente1", "cliente2", "cliente3"))
     assert c1["domains"] == [{"name": "cliente1.test", "aliases": ["www.cliente1.test"],
-                              "subdomains": ["shop.cliente1.test", "blog.cliente1.test"], "php": "8.2"}]
+                              "subdomains": ["shop.cliente1.test", "blog.cliente1.test"], "php": "8.2", "deny": []}]
     assert [d["name"] for d in c2["domains"]] == ["cliente2.test", "xn--caff-8oa.test"]
     assert c2["domains"][1]["aliases"] == ["www.xn--caff-8oa.test"] and c2["domains"][1]["php"] is None
     assert c1["path"] == "fracto_clients.cliente1" and c2["path"] == "fracto_clients__cliente2.cliente2"
