@@ -36,7 +36,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 def _dotfiles_only(block):
     """Whether a <Files>/<FilesMatch> section matches only names starting with '.' (nginx denies those already)."""
-    kind, _, pattern = block.partition(" ")
+    kind, pattern = (block.split(None, 1) + [""])[:2]
     pattern = pattern.strip()
     regex = kind.lower() == "filesmatch" or pattern.startswith("~")
     pattern = pattern.lstrip("~").strip().strip('"').strip("'")

@@ -88,12 +88,15 @@ def test_continuations_comments_and_limits():
     assert htaccess.review_all({}, skipped=2)[0]["text"] == "2 more .htaccess files were not read (over 200): their rules are not applied"
 
 
-DRUPAL_FILES = """<FilesMatch "\\.(engine|inc|install|make|module|profile|po|sh|.*sql|theme|twig|tpl(\\.php)?|xtmpl|yml)(~|\\.sw[op]|\\.bak|\\.orig|\\.save)?$|^(\\.(?!well-known).*|Entries.*|Repository|Root|Tag|Template|composer\\.(json|lock)|web\\.config)$|^#.*#$|\\.php(~|\\.sw[op]|\\.bak|\\.orig|\\.save)$">
-  <IfModule mod_authz_core.c>
-    Require all denied
-  </IfModule>
-</FilesMatch>
-"""
+# Drupal core's .htaccess: files by extension and name (dotfiles among them), denied in an <IfModule>
+DRUPAL_FILES = (
+    '<FilesMatch "\\.(engine|inc|install|make|module|profile|po|sh|.*sql|theme|twig|tpl(\\.php)?|xtmpl|yml)'
+    '(~|\\.sw[op]|\\.bak|\\.orig|\\.save)?$|^(\\.(?!well-known).*|Entries.*|Repository|Root|Tag|Template'
+    '|composer\\.(json|lock)|web\\.config)$|^#.*#$|\\.php(~|\\.sw[op]|\\.bak|\\.orig|\\.save)$">\n'
+    "  <IfModule mod_authz_core.c>\n"
+    "    Require all denied\n"
+    "  </IfModule>\n"
+    "</FilesMatch>\n")
 
 
 def test_a_deny_of_files_by_extension_is_exposed_a_deny_of_dotfiles_is_served():
