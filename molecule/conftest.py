@@ -136,14 +136,15 @@ def chromium_home(tmp_path, pebble_root):
     return home
 
 
-def https_get(address, name, cadata, path="/"):
-    """GET https://name/path from address with SNI name, verified against cadata; returns (status, headers, body, cert)."""
+def https_get(address, name, cadata, path="/", method="GET", body=None, headers=None):
+    """GET (or method, with body) https://name/path from address with SNI name, verified against cadata; returns
+    (status, headers, body, cert)."""
     context = ssl.create_default_context(cadata=cadata)
     with socket.create_connection((address, 443), timeout=10) as raw, context.wrap_socket(raw, server_hostname=name) as tls:
         cert = tls.getpeercert()
         conn = http.client.HTTPConnection(name)
         conn.sock = tls
-        conn.request("GET", path, headers={"Host": name})
+        conn.request(method, path, body=body, headers=dict(headers or {}, Host=name))
         response = conn.getresponse()
         return response.status, dict(response.getheaders()), response.read().decode(errors="replace"), cert
 

@@ -10,6 +10,7 @@ secret. Comparing the recorded objects with the wanted ones gives the plan.
 
 from __future__ import annotations
 
+from ansible_collections.fracto.hosting.plugins.module_utils.mail.mta_sts import SERVICE_PREFIXES as MAIL_DOMAIN_NAMES
 from ansible_collections.fracto.hosting.plugins.module_utils.secrets import redact_url
 
 # kind of object -> (list in the host state, key field, attributes recorded)
@@ -58,15 +59,15 @@ def host_objects(host_state):
 
 def served_names(objects):
     """{host name: clients} of every name the objects answer for on the host: a vhost's name and aliases, a
-    certificate's names, mail and webmail names, a mail domain's MTA-STS policy name (mta-sts.<domain>; the domain
-    itself is not served, so its website may be another reseller's)."""
+    certificate's names, mail and webmail names, a mail domain's MTA-STS and autoconfiguration names (mta-sts.,
+    autoconfig., autodiscover.<domain>; the domain itself is not served, so its website may be another reseller's)."""
     names = {}
     for obj in objects.values():
         kind, attrs = obj["kind"], obj.get("attrs") or {}
         claimed = {"vhost": [obj["id"]] + list(attrs.get("aliases") or []),
                    "certificate": list(attrs.get("names") or []),
                    "mail_name": [obj["id"]], "webmail_name": [obj["id"]],
-                   "mail_domain": ["mta-sts." + obj["id"]]}.get(kind, [])
+                   "mail_domain": [p + obj["id"] for p in MAIL_DOMAIN_NAMES]}.get(kind, [])
         for name in claimed:
             names.setdefault(name.lower(), set()).add(obj["client"])
     return names

@@ -104,7 +104,7 @@ def own_keys(*records):
             keys |= {"@" + d for d in record["domains"]} | {m["name"] for m in record["mail_names"]}
             keys |= {a.lower() for a in record["mailboxes"]}
             keys |= {"%s/%s" % (record["reseller"], c) for c in record.get("send_limits") or {}}
-            keys |= {w["name"] for w in record["webmail_names"]} | {"mta-sts." + d for d in record["domains"]}
+            keys |= {w["name"] for w in record["webmail_names"]} | {n for d in record["domains"] for n in mta_sts.names_of(d)}
     return keys
 
 

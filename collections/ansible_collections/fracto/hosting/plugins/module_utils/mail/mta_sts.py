@@ -1,22 +1,25 @@
 # -*- coding: utf-8 -*-
 # Copyright: fracto.hosting contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The MTA-STS policy of each mail domain, served over HTTPS at https://mta-sts.<domain>/.well-known/mta-sts.txt
-(RFC 8461; issue 13, docs/mail.md#mta-sts).
+"""The vhost of each mail domain on its mail host: the MTA-STS policy at https://mta-sts.<domain>/.well-known/mta-sts.txt
+(RFC 8461; issue 13, docs/mail.md#mta-sts) and mail client autoconfiguration at autoconfig.<domain> and
+autodiscover.<domain> (mail/autoconfig.py; issue 16).
 
 The resolved state lists, per mail host, each client's mail domains with the MX name the policy names (the mail name
 of the client's branding); mail_server checks them again, keeps them in the reseller's record and writes one nginx
-vhost per name from every record on the host, with the policy text inline (it holds the MX name and fixed words
-only). The name's certificate is one per client (mta-sts.<its first domain>), ordered with the mail names'.
+vhost per domain from every record on the host, with the policy and the autoconfiguration documents inline (they hold
+the domain, the MX name and fixed words only). The names' certificate is one per client (id mta-sts.<its first
+domain>, the three names of up to 33 domains), ordered with the mail names'.
 """
 
 from __future__ import annotations
 
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import autoconfig, safe
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import config as mc
-from ansible_collections.fracto.hosting.plugins.module_utils.mail import safe
 from ansible_collections.fracto.hosting.plugins.module_utils.mail.dns_records import mta_sts_policy
 
 PREFIX = "mta-sts."
+SERVICE_PREFIXES = (PREFIX, "autoconfig.", "autodiscover.")  # the names of a mail domain its mail host answers for
 POLICY_PATH = "/.well-known/mta-sts.txt"
 NAMES_PER_CERTIFICATE = 100  # the most names a public CA signs in one certificate (state/names.py: the same)
 
@@ -25,17 +28,25 @@ def name_of(domain):
     return PREFIX + domain
 
 
+def names_of(domain):
+    """The names the mail host serves for domain: its MTA-STS policy name and the autoconfiguration names."""
+    return [prefix + domain for prefix in SERVICE_PREFIXES]
+
+
 def certificates(entries):
-    """The ACME certificates of a host's policy names: one per client (chunks of 100 names), id mta-sts.<first domain>."""
+    """The ACME certificates of a host's mail domain names: one per client and chunk of domains (at most 100 names),
+    id mta-sts.<first domain of the chunk>, so a domain's three names are always in one certificate."""
     by_client = {}
     for entry in entries:
-        by_client.setdefault(entry["client"], []).append(name_of(entry["domain"]))
+        by_client.setdefault(entry["client"], set()).add(entry["domain"])
+    per_certificate = NAMES_PER_CERTIFICATE // len(SERVICE_PREFIXES)
     out = []
-    for cid, names in sorted(by_client.items()):
-        names = sorted(set(names))
-        for start in range(0, len(names), NAMES_PER_CERTIFICATE):
-            chunk = names[start:start + NAMES_PER_CERTIFICATE]
-            out.append({"id": chunk[0], "client": cid, "source": "acme", "names": chunk})
+    for cid, domains in sorted(by_client.items()):
+        domains = sorted(domains)
+        for start in range(0, len(domains), per_certificate):
+            chunk = domains[start:start + per_certificate]
+            out.append({"id": name_of(chunk[0]), "client": cid, "source": "acme",
+                        "names": sorted(n for d in chunk for n in names_of(d))})
     return out
 
 
@@ -53,7 +64,8 @@ def checked(entries, domains):
         mx = safe.hostname(entry.get("mx"), where + ".mx")
         if domains.get(domain) != client:
             raise safe.UnsafeValue(where + ".domain", "%s is not a mail domain of client %s in this state" % (domain, client))
-        safe.domain(name_of(domain), where + ".domain")  # the policy name must still be a DNS name
+        for name in names_of(domain):  # each name served must still be a DNS name
+            safe.domain(name, where + ".domain")
         out.append({"domain": domain, "client": client, "mx": mx})
     return sorted(out, key=lambda e: e["domain"])
 
@@ -68,8 +80,8 @@ def vhost_path(domain):
 
 
 def render(entries, cert_paths, *, templates):
-    """{path: content} of the policy vhosts of entries (every record's, checked()), HTTPS once the name's certificate
-    is installed (cert_paths: {name: (fullchain, key)}); the first line (who owns it) is the module's."""
+    """{path: content} of the mail domain vhosts of entries (every record's, checked()), HTTPS once the names'
+    certificate is installed (cert_paths: {name: (fullchain, key)}); the first line (who owns it) is the module's."""
     files = {}
     for entry in entries:
         name = name_of(entry["domain"])
@@ -79,7 +91,11 @@ def render(entries, cert_paths, *, templates):
             https = {"certificate": safe.config_value(cert[0], "certificate of %s" % name),
                      "key": safe.config_value(cert[1], "certificate of %s" % name)}
         first = "# %s: client=%s mta-sts=%s tls=%s\n" % (mc.MARK, entry["client"], name, "acme" if cert else "none")
-        context = {"name": name, "https": https, "challenge": mc.CHALLENGE, "tls_params": mc.TLS_PARAMS,
-                   "path": POLICY_PATH, "policy_lines": policy_of(entry).splitlines()}
+        context = {"name": name, "names": names_of(entry["domain"]), "https": https, "challenge": mc.CHALLENGE,
+                   "tls_params": mc.TLS_PARAMS, "path": POLICY_PATH, "policy_lines": policy_of(entry).splitlines(),
+                   "autoconfig": {"path": autoconfig.THUNDERBIRD_PATH,
+                                  "body": autoconfig.nginx_string(autoconfig.thunderbird(entry["domain"], entry["mx"]))},
+                   "autodiscover": {"path": autoconfig.AUTODISCOVER_PATH,
+                                    "body": autoconfig.nginx_string(autoconfig.autodiscover(entry["mx"]))}}
         files[vhost_path(entry["domain"])] = first + templates.render("mta_sts_vhost", context)
     return files

@@ -144,10 +144,11 @@ class MailChecks:
                                         % (name, client["id"], client["features"]["mail_branding"]))
             if not client["mail_names"]:
                 continue
-            for domain in mail_domains(client):  # the MTA-STS policy's name points at the mail host
-                name = mta_sts.name_of(domain)
-                owner = self.name_owner.get(name)
-                if owner is not None and name not in reported:
-                    reported.add(name)
-                    self.problems.error(owner[1], "%s serves the MTA-STS policy of mail domain %s (client %s) from its"
-                                        " mail host and cannot also be a site" % (name, domain, client["id"]))
+            for domain in mail_domains(client):  # the MTA-STS and autoconfiguration names point at the mail host
+                for name in mta_sts.names_of(domain):
+                    owner = self.name_owner.get(name)
+                    if owner is not None and name not in reported:
+                        reported.add(name)
+                        self.problems.error(owner[1], "%s serves the MTA-STS policy and mail client autoconfiguration of"
+                                            " mail domain %s (client %s) from its mail host and cannot also be a site"
+                                            % (name, domain, client["id"]))

@@ -91,6 +91,10 @@ def _vhosts(host, client, domain, home, acme, body_size):
     certificate that covers all their names, else the ACME one (acme: {name: certificate id}) with autossl, else none."""
     cid, feats = client["id"], client["features"]
     vhosts = [(domain["name"], [domain["name"]] + domain["aliases"], domain.get("deny", []))]
+    # A mail domain's own site also answers Thunderbird's second lookup (/.well-known/autoconfig/, mail/autoconfig.py).
+    mx = None
+    if client["mail_host"] and feats["mail"] and domain["name"] in mail_domains(client):
+        mx = mail_name_for(client["mail_names"], feats["mail_branding"], domain["name"])
     vhosts += [(sub, [sub], []) for sub in domain["subdomains"]]
     for primary, names, deny in vhosts:
         custom = _custom_for(client, names)
@@ -106,6 +110,7 @@ def _vhosts(host, client, domain, home, acme, body_size):
             "https_redirect": feats["https_redirect"] and tls != "none",
             "hsts": feats["hsts"] and tls != "none", "tls": tls, "certificate": cert,
             "ipv4": client["dedicated_ip"]["web"], "deny": deny, **body_size,
+            **({"mail_autoconfig": mx} if mx and primary == domain["name"] else {}),
         })
 
 
@@ -268,7 +273,8 @@ def resolve_state(model):
             dns[name] = {"host": client["mail_host"], "ipv4": None}
     for host, state in sorted(hosts.items()):
         for entry in state["mta_sts"]:
-            dns[mta_sts.name_of(entry["domain"])] = {"host": host, "ipv4": None}
+            for name in mta_sts.names_of(entry["domain"]):
+                dns[name] = {"host": host, "ipv4": None}
     for host, state in sorted(hosts.items()):
         for binding in state["ip_bindings"]:
             if binding.get("helo"):

@@ -19,6 +19,7 @@ import stat as stat_mod
 
 from ansible_collections.fracto.hosting.plugins.module_utils import argguard as g
 from ansible_collections.fracto.hosting.plugins.module_utils import tunables
+from ansible_collections.fracto.hosting.plugins.module_utils.mail import autoconfig
 
 MARK = "managed by fracto.hosting web_sites"
 WEB_ROOT = "/srv/www"
@@ -136,6 +137,8 @@ def _check_site(at, site, homes):
     for key in ("https_redirect", "hsts"):
         g.flag("%s.%s" % (at, key), site.get(key, False))
     g.string_list(at + ".deny", site.get("deny", []), g.url_path)
+    if site.get("mail_autoconfig") is not None:
+        g.dns_name(at + ".mail_autoconfig", site["mail_autoconfig"])
     if site.get("client_max_body_size") is not None:
         rule = tunables.body_size_problem(site["client_max_body_size"])
         if rule:
@@ -317,6 +320,7 @@ def site_context(site, cert_paths, ip_default=False, server_extra=()):
             "ipv4": conf(site["ipv4"]) if site.get("ipv4") else None,
             "client_max_body_size": conf(str(body_size)) if body_size is not None else None,
             "deny": [g.url_path("deny", path) for path in site.get("deny", [])],
+            "mail_autoconfig": _mail_autoconfig(names[0], site.get("mail_autoconfig")),
         },
         "http_servers": _http_servers(names, secure, tls and site["https_redirect"], ip_default),
         "https": {"names": secure, "certificate": conf(cert_paths[0]), "key": conf(cert_paths[1]),
@@ -326,6 +330,14 @@ def site_context(site, cert_paths, ip_default=False, server_extra=()):
         "tls_params": TLS_PARAMS,
         "nginx_server_extra": list(server_extra),
     }
+
+
+def _mail_autoconfig(name, mail_name):
+    """{path, body} of Thunderbird's document for the site's domain (its mail at mail_name), or None."""
+    if not mail_name:
+        return None
+    return {"path": autoconfig.SITE_PATH,
+            "body": autoconfig.nginx_string(autoconfig.thunderbird(name, g.dns_name("mail_autoconfig", mail_name)))}
 
 
 def render_site(site, cert_paths, reseller=None, ip_default=False, server_extra=(), *, templates):

@@ -36,15 +36,18 @@ def test_the_names_get_a_certificate_per_client_and_point_at_the_mail_host(state
     public = resolved(state, inventory)
     certs = [c for c in public["hosts"]["mail01"]["certificates"] if c["id"].startswith("mta-sts.")]
     by_client = {c["client"]: c["names"] for c in certs}
-    assert by_client["cliente2"] == ["mta-sts.cliente2.test", "mta-sts.xn--caff-8oa.test"]
+    assert by_client["cliente2"] == ["autoconfig.cliente2.test", "autoconfig.xn--caff-8oa.test", "autodiscover.cliente2.test",
+                                     "autodiscover.xn--caff-8oa.test", "mta-sts.cliente2.test", "mta-sts.xn--caff-8oa.test"]
     assert all(c["source"] == "acme" for c in certs)
-    assert public["dns"]["mta-sts.cliente2.test"] == {"host": "mail01", "ipv4": None}
+    for prefix in ("mta-sts.", "autoconfig.", "autodiscover."):
+        assert public["dns"][prefix + "cliente2.test"] == {"host": "mail01", "ipv4": None}
 
 
 def test_a_client_with_more_than_a_hundred_domains_gets_more_certificates():
-    entries = [{"domain": "d%03d.test" % i, "client": "c1", "mx": "mail01.example.net"} for i in range(150)]
-    certs = mta_sts.certificates(entries)
-    assert [len(c["names"]) for c in certs] == [100, 50] and certs[1]["id"] == "mta-sts.d100.test"
+    entries = [{"domain": "d%03d.test" % i, "client": "c1", "mx": "mail01.example.net"} for i in range(50)]
+    certs = mta_sts.certificates(entries)  # a domain's three names stay together: 33 domains (99 names) a certificate
+    assert [len(c["names"]) for c in certs] == [99, 51] and certs[1]["id"] == "mta-sts.d033.test"
+    assert {"autoconfig.d033.test", "autodiscover.d033.test", "mta-sts.d033.test"} <= set(certs[1]["names"])
 
 
 @pytest.mark.parametrize("entry, field, rule", [
@@ -67,7 +70,7 @@ def test_the_vhost_serves_the_policy_over_https_once_the_certificate_is_there():
     cert = ("/etc/fracto/tls/mta-sts.a.test/fullchain.pem", "/etc/fracto/tls/mta-sts.a.test/privkey.pem")
     after = mta_sts.render([entry], {"mta-sts.a.test": cert}, templates=mail_templates())[path]
     assert after.startswith("# managed by fracto.hosting mail_server: client=c1 mta-sts=mta-sts.a.test tls=acme\n")
-    assert "server_name mta-sts.a.test;" in after and "ssl_certificate %s;" % cert[0] in after
+    assert "server_name mta-sts.a.test autoconfig.a.test autodiscover.a.test;" in after and "ssl_certificate %s;" % cert[0] in after
     assert "location = /.well-known/mta-sts.txt {" in after and "default_type text/plain;" in after
     assert 'return 200 "version: STSv1\\r\\nmode: testing\\r\\nmx: mail.a.test\\r\\nmax_age: 604800\\r\\n";' in after
 
