@@ -65,12 +65,12 @@ def test_thunderbird_finds_the_branded_servers_over_verified_https(lab_resolve, 
 
 
 @pytest.mark.parametrize("domain, mail_name", BRANDED[:2])
-def test_the_clients_own_site_answers_thunderbirds_second_lookup(lab_resolve, cloud01_address, pebble_root, domain, mail_name):
+def test_the_clients_own_site_answers_thunderbirds_second_lookup(lab_resolve, pebble_root, domain, mail_name):
     """https://<domain>/.well-known/autoconfig/mail/config-v1.1.xml, asked when autoconfig.<domain> does not answer,
     is served by the domain's website on the web host, with the same settings."""
-    assert lab_resolve(domain) == [cloud01_address]
-    status, headers, body, _cert = https_get(cloud01_address, domain, pebble_root, "/.well-known/autoconfig/mail/config-v1.1.xml")
-    assert status == 200 and headers["Content-Type"].startswith("application/xml")
+    [address] = lab_resolve(domain)  # cloud01, or the client's dedicated address there
+    status, headers, body, _cert = https_get(address, domain, pebble_root, "/.well-known/autoconfig/mail/config-v1.1.xml")
+    assert status == 200 and headers["Content-Type"].startswith("application/xml"), (status, headers, body[:200])
     provider = ET.fromstring(body).find("emailProvider")
     assert provider.get("id") == domain
     assert {s.findtext("hostname") for s in provider if s.tag.endswith("Server")} == {mail_name}
@@ -103,7 +103,7 @@ def test_the_settings_thunderbird_gets_log_in_for_real(lab_resolve, pebble_root)
     login = imap.findtext("username").replace("%EMAILADDRESS%", address)
     with LabIMAP4SSL(lab_resolve(host)[0], host, verified) as client:
         assert client.login(login, password)[0] == "OK"
-    smtp = provider.find("outgoingServer[@socketType='SSL']")
+    smtp = provider.find("outgoingServer[socketType='SSL']")
     assert smtp.findtext("port") == "465"
     with LabSMTPSSL(lab_resolve(host)[0], host, verified) as client:
         assert client.ehlo()[0] == 250 and client.login(login, password)[0] == 235
