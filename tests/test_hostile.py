@@ -55,7 +55,7 @@ def test_suite_covers_every_class():
     classes = {load_case(p)["class"] for p in CASES}
     for required in ("inventory-origin", "template-code", "backup-repository", "local-part", "password-hash", "database",
                      "client-id", "trailing-newline", "control-chars", "migration-site", "reserved-name", "web-settings",
-                     "mail-dns", "web-deny"):
+                     "mail-dns", "web-deny", "sftp-access"):
         assert required in classes, "no hostile case of class %s" % required
 
 

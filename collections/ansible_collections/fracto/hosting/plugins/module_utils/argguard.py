@@ -16,6 +16,8 @@ The grammars here (client ids, resellers, DNS names, IPv4 addresses) are the onl
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
 
@@ -43,6 +45,18 @@ ABS_PATH = re.compile(r"(?:/%s)+/?|/" % _COMPONENT)
 URL_PATH = re.compile(r"/(?:%s/)*(?:%s)?" % (_COMPONENT, _COMPONENT))
 URL_PATH_RULE = ("a denied path starts with '/', is made of components of A-Z, a-z, 0-9, '.', '_', '-' (no '.' or '..',"
                  " none starting with '.'), ends with '/' for a directory, and is at most 200 characters")
+
+# An OpenSSH public key line: type, base64 blob, an optional plain comment. Never options (command=, from=,
+# permitopen=...): they are code sshd runs or obeys, and the key's line is the whole value.
+SSH_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa",
+                 "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
+SSH_KEY = re.compile(r"(?:%s) AAAA[A-Za-z0-9+/]{12,2000}={0,3}(?: [A-Za-z0-9@._+-]{1,100})?"
+                     % "|".join(re.escape(t) for t in SSH_KEY_TYPES))
+SSH_KEY_RULE = ("an SSH public key is one line '<type> <base64> [comment]': type %s, a comment of A-Z a-z 0-9 @ . _ + -,"
+                " no options" % ", ".join(SSH_KEY_TYPES))
+MIN_RSA_BLOB = 270  # bytes of an ssh-rsa blob with a 2048-bit modulus (a 1024-bit one has about 150)
+# A SHA-512 crypt hash ($6$), the scheme both glibc's crypt(3) (the host's logins) and libpass verify.
+SHA512_CRYPT = re.compile(r"\$6\$(rounds=[1-9][0-9]{3,8}\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}")
 
 # Accounts a client id must never be: Debian's system users and those of the services the platform installs.
 RESERVED_USERS = frozenset((
@@ -144,6 +158,30 @@ def url_path(option, value):
     want(option, value, URL_PATH, URL_PATH_RULE)
     if len(value) > 200 or value == "/" or any(part in (".", "..") for part in value.split("/")):
         raise Refused(option, URL_PATH_RULE + "; not '/' itself", value)
+    return value
+
+
+def ssh_public_key(option, value):
+    """value, a whole public key line whose blob decodes and names its own type (an RSA key of 2048 bits or more)."""
+    want(option, value, SSH_KEY, SSH_KEY_RULE)
+    kind, blob = value.split(" ")[:2]
+    try:
+        raw = base64.b64decode(blob, validate=True)
+    except (binascii.Error, ValueError):
+        raise Refused(option, "the key's base64 does not decode", value) from None
+    length = int.from_bytes(raw[:4], "big")
+    if raw[4:4 + length] != kind.encode("ascii"):
+        raise Refused(option, "the key's blob is not a %s key" % kind, value)
+    if kind == "ssh-rsa" and len(raw) < MIN_RSA_BLOB:
+        raise Refused(option, "an RSA key has at least 2048 bits", value)
+    return value
+
+
+def shadow_hash(option, value):
+    """value, a whole SHA-512 crypt hash (the value is never shown: a hash is a secret)."""
+    if not fits(value, SHA512_CRYPT):
+        raise Refused(option, "must be a whole SHA-512 crypt hash ($6$[rounds=N$]<salt>$<86 of ./0-9A-Za-z>); the value is"
+                      " not shown", "(hidden)")
     return value
 
 

@@ -144,15 +144,14 @@ from ansible_collections.fracto.hosting.plugins.module_utils.render import Rende
 from ansible_collections.fracto.hosting.plugins.module_utils.state.names import covered_by
 from ansible_collections.fracto.hosting.plugins.module_utils.tls.store import CertificateStore
 from ansible_collections.fracto.hosting.plugins.module_utils.transaction import Transaction
+from ansible_collections.fracto.hosting.plugins.module_utils.web.accounts import verdict_of
 from ansible_collections.fracto.hosting.plugins.module_utils.web.sites import (
     NGINX_DIR,
     NOLOGIN,
     TEMPLATES,
-    account_verdict,
     check_args,
     describe,
     gecos,
-    home_of,
     operator_settings,
     plan_files,
     wanted_files,
@@ -167,32 +166,6 @@ INDEX = """<!DOCTYPE html>
 def current_files(wanted):
     paths = set(glob.glob(NGINX_DIR + "/sites/*.conf")) | set(glob.glob("/etc/php/*/fpm/pool.d/fracto-*.conf")) | set(wanted)
     return {p: c for p, c in ((p, read_text(p)) for p in sorted(paths)) if c is not None}
-
-
-def account_of(name):
-    try:
-        return pwd.getpwnam(name)
-    except KeyError:
-        return None
-
-
-def gid_of(name):
-    try:
-        return grp.getgrnam(name).gr_gid
-    except KeyError:
-        return None
-
-
-def verdict_of(name, reseller):
-    """account_verdict of the client's system user as it is on this host now."""
-    account = account_of(name)
-    home_stat = None
-    if account is not None:
-        try:
-            home_stat = os.lstat(home_of(name))
-        except OSError:
-            pass
-    return account_verdict(name, reseller, account, gid_of(name), home_stat, gid_of("www-data"))
 
 
 def verify_users(module, users, reseller):

@@ -74,11 +74,12 @@ def _settle_all(jobs, workers):
     return dict(_settle(job) for job in jobs)
 
 
-def hashed_mailboxes(mailboxes, current_hashes, key=b"", known=None, workers=None):
+def hashed_mailboxes(mailboxes, current_hashes, key=b"", known=None, workers=None, id_key="address"):
     """(mailboxes with password_hash set and password dropped, fingerprints to record).
 
     A given password_hash is taken as is; a password keeps the host's current hash while it verifies (or while its
-    fingerprint matches `known`), else gets a new SHA512-CRYPT hash.
+    fingerprint matches `known`), else gets a new SHA512-CRYPT hash. Entries are named by their id_key (a mailbox's
+    address; a client id for SFTP logins, module sftp_access).
     """
     known = known or {}
     jobs, kept = [], {}
@@ -86,18 +87,18 @@ def hashed_mailboxes(mailboxes, current_hashes, key=b"", known=None, workers=Non
         password = box.get("password")
         if box.get("password_hash") or password is None:
             continue
-        current = current_hashes.get(box["address"])
-        if current and key and hmac.compare_digest(known.get(box["address"], ""), fingerprint(key, box["address"], current, password)):
-            kept[box["address"]] = current
+        current = current_hashes.get(box[id_key])
+        if current and key and hmac.compare_digest(known.get(box[id_key], ""), fingerprint(key, box[id_key], current, password)):
+            kept[box[id_key]] = current
         else:
-            jobs.append((box["address"], password, current))
+            jobs.append((box[id_key], password, current))
     settled = dict(kept, **_settle_all(jobs, workers or os.cpu_count() or 1))
     out, fingerprints = [], {}
     for box in mailboxes:
         entry = {k: v for k, v in box.items() if k != "password"}
-        if box["address"] in settled:
-            entry["password_hash"] = settled[box["address"]]
+        if box[id_key] in settled:
+            entry["password_hash"] = settled[box[id_key]]
             if key:
-                fingerprints[box["address"]] = fingerprint(key, box["address"], entry["password_hash"], box["password"])
+                fingerprints[box[id_key]] = fingerprint(key, box[id_key], entry["password_hash"], box["password"])
         out.append(entry)
     return out, fingerprints

@@ -43,7 +43,7 @@ class ClientChecks:
 
     def client(self, path, cid, raw):
         allowed = ("package", "overrides", "web_host", "mail_host", "domains", "dedicated_ip", "certificates",
-                   "mailboxes", "mail_aliases", "backup", "migration", "databases")
+                   "mailboxes", "mail_aliases", "backup", "migration", "databases", "sftp")
         rule = rules.client_id_problem(cid)
         if rule:
             self.problems.error(path, rule)
@@ -85,6 +85,7 @@ class ClientChecks:
         self.client_backup(path, client, raw.get("backup"))
         self.databases(path / "databases", client, raw.get("databases", {}))
         self.migration(path / "migration", client, raw.get("migration"))
+        self.sftp(path / "sftp", client, raw.get("sftp"))
         self.mail_names(path, client)
         self.gdpr(path, client)
         self.model["clients"][cid] = client

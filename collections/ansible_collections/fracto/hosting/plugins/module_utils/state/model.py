@@ -36,6 +36,7 @@ from ansible_collections.fracto.hosting.plugins.module_utils.state.own_certifica
 from ansible_collections.fracto.hosting.plugins.module_utils.state.platform import PlatformChecks
 from ansible_collections.fracto.hosting.plugins.module_utils.state.schema import merge_client_sources
 from ansible_collections.fracto.hosting.plugins.module_utils.state.served_names import client_names, client_vhosts, mail_host_fqdn
+from ansible_collections.fracto.hosting.plugins.module_utils.state.sftp import SftpChecks
 from ansible_collections.fracto.hosting.plugins.module_utils.state.values import ValueChecks
 
 # The names importers use (resolve.py, client_state, the tests), whichever part of the state they live in.
@@ -44,7 +45,7 @@ __all__ = ["StateValidator", "client_names", "client_vhosts", "mail_host_fqdn", 
 
 
 class StateValidator(ValueChecks, PlatformChecks, ClientChecks, DomainChecks, OwnCertificateChecks, MailChecks, BackupChecks,
-                     DatabaseChecks, MigrationChecks):
+                     DatabaseChecks, MigrationChecks, SftpChecks):
     """Checks the raw variables and builds the normalised model.
 
     Every part reads and writes the attributes set here: the raw variables and inventory, the problems found,

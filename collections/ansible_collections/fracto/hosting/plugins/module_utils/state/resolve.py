@@ -25,7 +25,7 @@ def _host(hosts, name):
         "roles": [], "system_users": [], "sites": [], "certificates": [], "php_pools": [], "databases": [],
         "mail_domains": [], "mailboxes": [], "mail_send_limits": [], "mail_greylisting": [], "mta_sts": [],
         "mail_aliases": [], "mail_names": [], "webmail_names": [],
-        "ip_bindings": [], "backup_jobs": [], "clients": [], "migrations": [], "mail_migrations": [],
+        "ip_bindings": [], "backup_jobs": [], "clients": [], "migrations": [], "mail_migrations": [], "sftp_users": [],
     })
 
 
@@ -72,6 +72,8 @@ def _web(hosts, client):
     for db in client["databases"]:
         host["databases"].append(dict(db, client=cid))
     _site_migration(host, client)
+    if client["sftp"]:  # secret: password (hashed on the controller by the sftp_access action)
+        host["sftp_users"].append(dict(client["sftp"], client=cid))
 
 
 def _acme_certificates(host, cid, domain, custom_names):
@@ -288,7 +290,7 @@ def resolve_state(model):
             "web_host": client["web_host"], "mail_host": client["mail_host"], "names": client_names(client),
             "mail_names": client["mail_names"], "webmail_names": client["webmail_names"],
             "mailboxes": [b["address"] for b in client["mailboxes"]], "dedicated_ip": client["dedicated_ip"],
-            "backup": (client["backup"] or {}).get("managed_by", "none"),
+            "backup": (client["backup"] or {}).get("managed_by", "none"), "sftp": bool(client["sftp"]),
         }
     reseller = {k: v for k, v in model["reseller"].items() if k != "backup"}
     return {"reseller": reseller, "platform": model["platform"], "clients": summary, "hosts": hosts, "dns": dns,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from ansible_collections.fracto.hosting.plugins.module_utils import argguard as g
 from ansible_collections.fracto.hosting.plugins.module_utils.state.names import InvalidName, is_under, normalize_name
 
 # -- characters ---------------------------------------------------------------------------------------------------
@@ -62,7 +63,7 @@ ACME_URL = re.compile(r"https://(?P<host>[A-Za-z0-9.-]+)(:(?P<port>[0-9]{1,5}))?
 # Password hashes by scheme (crypt(3) base64 alphabet ./0-9A-Za-z; PHC strings use standard base64 without padding).
 _CRYPT64 = "[./0-9A-Za-z]"
 HASH_SCHEMES = (
-    ("sha512-crypt", "$6$", re.compile(r"\$6\$(rounds=[1-9][0-9]{3,8}\$)?%s{1,16}\$%s{86}" % (_CRYPT64, _CRYPT64)),
+    ("sha512-crypt", "$6$", g.SHA512_CRYPT,
      "$6$[rounds=N$]<salt of 1-16>$<86 of ./0-9A-Za-z>"),
     ("sha256-crypt", "$5$", re.compile(r"\$5\$(rounds=[1-9][0-9]{3,8}\$)?%s{1,16}\$%s{43}" % (_CRYPT64, _CRYPT64)),
      "$5$[rounds=N$]<salt of 1-16>$<43 of ./0-9A-Za-z>"),

@@ -43,6 +43,8 @@ FEATURES = {
     "backup": ("none", ("none", "reseller", "client")),
     "dedicated_ip": (False, bool),
     "web": ({}, dict),  # nginx and PHP settings, whitelisted whole values (module_utils/tunables.py)
+    # SFTP to the client's own files, chrooted, no shell (state/sftp.py, docs/state.md#sftp).
+    "sftp": (False, bool),
 }
 PLATFORM_DEFAULTS = {"domain": None, "php_versions": ["8.2"], "acme_directory": "https://acme-v02.api.letsencrypt.org/directory"}
 MIN_PASSWORD = 10

@@ -119,7 +119,7 @@ def test_features_are_package_plus_overrides(state, inventory):
     assert c3["features"] == {"gdpr": False, "autossl": False, "https_redirect": False, "hsts": False, "mail": True,
                               "mail_branding": "generic", "mail_dmarc_policy": "quarantine", "mail_dkim_keys": "rsa", "webmail": True,
                               "backup": "none", "dedicated_ip": False, "web": {}, "mail_limits": {},
-                              "mail_greylisting": False}
+                              "mail_greylisting": False, "sftp": False}
     assert c3["overrides"] == ["webmail"]
     assert model["packages"]["entry"]["webmail"] is False      # the package itself is untouched
 

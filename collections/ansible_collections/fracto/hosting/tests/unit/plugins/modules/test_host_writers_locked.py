@@ -105,7 +105,10 @@ def test_an_existing_user_the_platform_did_not_create_never_gets_a_pool(held, fo
     args = {"sites": [site], "users": [{"name": "c1", "client": "c1", "home": "/srv/www/c1"}],
             "php_pools": [{"client": "c1", "user": "c1", "version": "8.2", "name": "c1-8.2"}], "clients": ["c1"], "reseller": "demo",
             "_ansible_check_mode": True, "templates": WEB_TEMPLATES}
-    result = run(capsys, "web_sites", args, monkeypatch, {"account_of": lambda name: existing if name == "c1" else None,
-                                                          "gid_of": lambda name: uid if name == "c1" else 33}, forbid)
+    from ansible_collections.fracto.hosting.plugins.module_utils.web import accounts
+
+    monkeypatch.setattr(accounts, "account_of", lambda name: existing if name == "c1" else None)
+    monkeypatch.setattr(accounts, "gid_of", lambda name: uid if name == "c1" else 33)
+    result = run(capsys, "web_sites", args, monkeypatch, None, forbid)
     assert result.get("failed") and result["msg"].startswith("users[0].name c1 is refused"), result
     assert "php_pool" not in json.dumps(result)
