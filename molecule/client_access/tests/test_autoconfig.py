@@ -6,6 +6,7 @@ the demo: cliente1 (its own names), cliente2 (the reseller's), cliente3 (the pla
 """
 
 import http.client
+import plistlib
 import smtplib
 import socket
 import ssl
@@ -107,6 +108,18 @@ def test_the_settings_thunderbird_gets_log_in_for_real(lab_resolve, pebble_root)
     assert smtp.findtext("port") == "465"
     with LabSMTPSSL(lab_resolve(host)[0], host, verified) as client:
         assert client.ehlo()[0] == 250 and client.login(login, password)[0] == 235
+
+
+@pytest.mark.parametrize("domain, mail_name", BRANDED)
+def test_an_apple_device_gets_a_profile_of_the_branded_imap_account(lab_resolve, pebble_root, domain, mail_name):
+    name = "autoconfig." + domain
+    status, headers, body, _cert = https_get(lab_resolve(name)[0], name, pebble_root, "/apple.mobileconfig")
+    assert status == 200 and headers["Content-Type"] == "application/x-apple-aspen-config"
+    assert headers["Content-Disposition"] == 'attachment; filename="%s.mobileconfig"' % domain
+    [account] = plistlib.loads(body.encode())["PayloadContent"]
+    assert (account["IncomingMailServerHostName"], account["IncomingMailServerPortNumber"]) == (mail_name, 993)
+    assert (account["OutgoingMailServerHostName"], account["OutgoingMailServerPortNumber"]) == (mail_name, 465)
+    assert account["IncomingMailServerUseSSL"] and account["OutgoingMailServerUseSSL"]
 
 
 def test_no_document_is_served_over_plain_http(lab_resolve):

@@ -70,7 +70,7 @@ options:
     type: bool
     default: false
 author:
-  - fracto.hosting contributors
+  - fracto.hosting founding engineers (!UNKNOWN)
 notes:
   - Check mode and diff are supported; hashes never appear in a diff or a change line.
 """

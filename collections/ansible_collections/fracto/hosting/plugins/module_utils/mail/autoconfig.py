@@ -15,12 +15,15 @@ Thunderbird's document too, at its second lookup https://<domain>/.well-known/au
 
 from __future__ import annotations
 
+import plistlib
+import uuid
 import xml.etree.ElementTree as ET
 
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import safe
 
 THUNDERBIRD_PATH = "/mail/config-v1.1.xml"
 SITE_PATH = "/.well-known/autoconfig" + THUNDERBIRD_PATH  # Thunderbird's second lookup, on https://<domain>/
+APPLE_PATH = "/apple.mobileconfig"  # an Apple configuration profile (iPhone, iPad, macOS Mail), unsigned
 AUTODISCOVER_PATH = "/autodiscover/autodiscover.xml"  # matched without case: Outlook also asks /Autodiscover/Autodiscover.xml
 # (protocol, port, Thunderbird's socketType): TLS only, as the mail host serves them (no plaintext 143/110/25 login).
 INCOMING = (("imap", 993, "SSL"), ("pop3", 995, "SSL"))
@@ -74,6 +77,30 @@ def autodiscover(mail_name):
                           ("SSL", "on"), ("AuthRequired", "on")):
             _child(protocol, tag, text)
     return _xml(root)
+
+
+def apple_profile(domain, mail_name):
+    """An Apple configuration profile (com.apple.mail.managed) for an IMAP account of domain at mail_name: IMAP 993 and
+    SMTP 465 over SSL, the user types its address and password on the device. Its UUIDs are derived from the names, so
+    the same domain always gets the same profile (a rerun changes nothing; installing it again replaces it)."""
+    domain = safe.domain(domain, "autoconfig.domain")
+    mail_name = safe.hostname(mail_name, "autoconfig.mail_name")
+    ident = "hosting.fracto.mail." + domain
+    account = {
+        "PayloadType": "com.apple.mail.managed", "PayloadVersion": 1, "PayloadIdentifier": ident + ".account",
+        "PayloadUUID": str(uuid.uuid5(uuid.NAMESPACE_DNS, "account." + domain)).upper(),
+        "PayloadDisplayName": "Mail of %s" % domain, "EmailAccountDescription": domain, "EmailAccountType": "EmailTypeIMAP",
+        "IncomingMailServerHostName": mail_name, "IncomingMailServerPortNumber": 993, "IncomingMailServerUseSSL": True,
+        "IncomingMailServerAuthentication": "EmailAuthPassword",
+        "OutgoingMailServerHostName": mail_name, "OutgoingMailServerPortNumber": 465, "OutgoingMailServerUseSSL": True,
+        "OutgoingMailServerAuthentication": "EmailAuthPassword", "OutgoingPasswordSameAsIncomingPassword": True,
+    }
+    profile = {
+        "PayloadType": "Configuration", "PayloadVersion": 1, "PayloadIdentifier": ident,
+        "PayloadUUID": str(uuid.uuid5(uuid.NAMESPACE_DNS, "profile." + domain)).upper(),
+        "PayloadDisplayName": "Mail of %s" % domain, "PayloadContent": [account],
+    }
+    return plistlib.dumps(profile, sort_keys=True).decode("utf-8")
 
 
 def nginx_string(text):

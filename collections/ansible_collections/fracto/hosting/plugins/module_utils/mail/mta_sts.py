@@ -91,11 +91,13 @@ def render(entries, cert_paths, *, templates):
             https = {"certificate": safe.config_value(cert[0], "certificate of %s" % name),
                      "key": safe.config_value(cert[1], "certificate of %s" % name)}
         first = "# %s: client=%s mta-sts=%s tls=%s\n" % (mc.MARK, entry["client"], name, "acme" if cert else "none")
-        context = {"name": name, "names": names_of(entry["domain"]), "https": https, "challenge": mc.CHALLENGE,
+        context = {"domain": entry["domain"], "name": name, "names": names_of(entry["domain"]), "https": https, "challenge": mc.CHALLENGE,
                    "tls_params": mc.TLS_PARAMS, "path": POLICY_PATH, "policy_lines": policy_of(entry).splitlines(),
                    "autoconfig": {"path": autoconfig.THUNDERBIRD_PATH,
                                   "body": autoconfig.nginx_string(autoconfig.thunderbird(entry["domain"], entry["mx"]))},
                    "autodiscover": {"path": autoconfig.AUTODISCOVER_PATH,
-                                    "body": autoconfig.nginx_string(autoconfig.autodiscover(entry["mx"]))}}
+                                    "body": autoconfig.nginx_string(autoconfig.autodiscover(entry["mx"]))},
+                   "apple": {"path": autoconfig.APPLE_PATH,
+                             "body": autoconfig.nginx_string(autoconfig.apple_profile(entry["domain"], entry["mx"]))}}
         files[vhost_path(entry["domain"])] = first + templates.render("mta_sts_vhost", context)
     return files

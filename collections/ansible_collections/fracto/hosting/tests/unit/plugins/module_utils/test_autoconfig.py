@@ -6,6 +6,7 @@ name the branded mail name, TLS ports only and the address as login, and reach n
 
 from __future__ import annotations
 
+import plistlib
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -94,3 +95,22 @@ def test_web_sites_refuses_a_mail_name_that_is_not_a_dns_name():
     with pytest.raises(Refused) as refused:
         web.check_args([site], [], [user], ["c1"])
     assert "sites[0].mail_autoconfig" in str(refused.value)
+
+
+def test_apple_devices_get_a_profile_of_the_imap_account_that_is_the_same_at_every_run():
+    profile = plistlib.loads(autoconfig.apple_profile("cliente1.test", "mail.cliente1.test").encode())
+    assert profile["PayloadType"] == "Configuration" and profile["PayloadIdentifier"] == "hosting.fracto.mail.cliente1.test"
+    [account] = profile["PayloadContent"]
+    assert account["PayloadType"] == "com.apple.mail.managed" and account["EmailAccountType"] == "EmailTypeIMAP"
+    assert (account["IncomingMailServerHostName"], account["IncomingMailServerPortNumber"], account["IncomingMailServerUseSSL"]) \
+        == ("mail.cliente1.test", 993, True)
+    assert (account["OutgoingMailServerHostName"], account["OutgoingMailServerPortNumber"], account["OutgoingMailServerUseSSL"]) \
+        == ("mail.cliente1.test", 465, True)
+    assert autoconfig.apple_profile("cliente1.test", "mail.cliente1.test") == autoconfig.apple_profile("cliente1.test", "mail.cliente1.test")
+    other = plistlib.loads(autoconfig.apple_profile("cliente2.test", "mail.cliente1.test").encode())
+    assert other["PayloadUUID"] != profile["PayloadUUID"]
+    vhost = mta_sts.render([{"domain": "a.test", "client": "c1", "mx": "mail.a.test"}],
+                           {"mta-sts.a.test": ("/x/fullchain.pem", "/x/privkey.pem")}, templates=mail_templates())
+    text = vhost[mta_sts.vhost_path("a.test")]
+    assert "location = /apple.mobileconfig {" in text and "default_type application/x-apple-aspen-config;" in text
+    assert 'filename="a.test.mobileconfig"' in text
