@@ -52,10 +52,12 @@ def cases(tmp_path):
         ("mariadb_databases", {"databases": [{"name": "c1_wp", "user": "c1_wp", "client": "c1"}],
                                "passwords": {"c1_wp": "db-UNIT-SECRET-9"}, "reseller": "demo",
                                "owners": str(tmp_path / "owners.json")}, {"pymysql": FakePyMySQL}),
+        ("sftp_access", {"users": [], "clients": [], "reseller": "demo", "templates": {"sshd_sftp": "{# not rendered #}\n"}}, {}),
     ]
 
 
-@pytest.mark.parametrize("index", range(5), ids=["web_sites", "ip_bindings", "host_state", "tls_certificates", "mariadb_databases"])
+@pytest.mark.parametrize("index", range(6), ids=["web_sites", "ip_bindings", "host_state", "tls_certificates", "mariadb_databases",
+                                                 "sftp_access"])
 def test_every_writer_waits_for_the_host_lock_and_names_its_holder(held, forbid, capsys, monkeypatch, tmp_path, index):
     name, args, patch = cases(tmp_path)[index]
     result = run(capsys, name, args, monkeypatch, patch, forbid)
@@ -81,6 +83,12 @@ def test_every_writer_waits_for_the_host_lock_and_names_its_holder(held, forbid,
     ("tls_certificates", {"certificates": [], "clients": [], "reseller": "../../root"}, "reseller"),
     ("mariadb_databases", {"databases": [{"name": "mysql", "user": "root", "client": "c1"}], "passwords": {"mysql": "x-UNIT-SECRET"},
                            "reseller": "demo"}, "databases[0].name"),
+    ("sftp_access", {"users": [{"client": "root", "keys": []}], "clients": ["root"], "reseller": "demo",
+                     "templates": {"sshd_sftp": "x"}}, "users[0].client"),
+    ("sftp_access", {"users": [{"client": "c1", "password_hash": "$6$x$UNIT-SECRET:0:0::/root:/bin/sh"}], "clients": ["c1"],
+                     "reseller": "demo", "templates": {"sshd_sftp": "x"}}, "users[0].password_hash"),
+    ("sftp_access", {"users": [{"client": "c1", "keys": ['command="sh" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPzPFu+4sU9iYkzZnT3C6Brre6O+7IZR0UHDr5kl7Ih7']}],
+                     "clients": ["c1"], "reseller": "demo", "templates": {"sshd_sftp": "x"}}, "users[0].keys[0]"),
 ])
 def test_hostile_arguments_fail_the_module_before_the_lock_and_any_write(held, forbid, capsys, monkeypatch, name, args, option):
     result = run(capsys, name, args, monkeypatch, {"pymysql": FakePyMySQL} if name == "mariadb_databases" else None, forbid)
