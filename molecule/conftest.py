@@ -6,6 +6,7 @@ import os
 import pathlib
 import re
 import shlex
+import smtplib
 import socket
 import ssl
 
@@ -100,6 +101,18 @@ class LabIMAP4SSL(imaplib.IMAP4_SSL):
     def _create_socket(self, timeout):
         sock = socket.create_connection((self._address, self.port), timeout)
         return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+
+
+class LabSMTPS(smtplib.SMTP_SSL):
+    """SMTPS (465) to an address of the lab, with the branded name as SNI and as the name verified."""
+
+    def __init__(self, address, name, context):
+        self._address = address
+        super().__init__(name, 465, local_hostname="tester.fracto.test", context=context, timeout=20)
+
+    def _get_socket(self, host, port, timeout):
+        sock = socket.create_connection((self._address, port), timeout)
+        return self.context.wrap_socket(sock, server_hostname=host)
 
 
 @pytest.fixture(scope="session")

@@ -7,13 +7,11 @@ the demo: cliente1 (its own names), cliente2 (the reseller's), cliente3 (the pla
 
 import http.client
 import plistlib
-import smtplib
-import socket
 import ssl
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import LabIMAP4SSL, https_get
+from conftest import LabIMAP4SSL, LabSMTPS, https_get
 
 BRANDED = [("cliente1.test", "mail.cliente1.test"),          # client branding
            ("cliente2.test", "mail.dominioreseller.test"),   # reseller branding
@@ -29,18 +27,6 @@ POX_REQUEST = """<?xml version="1.0" encoding="utf-8"?>
   </Request>
 </Autodiscover>
 """
-
-
-class LabSMTPSSL(smtplib.SMTP_SSL):
-    """SMTPS to an address of the lab, with the branded name as SNI and as the name verified."""
-
-    def __init__(self, address, name, context):
-        self._address = address
-        super().__init__(name, 465, local_hostname="tester.fracto.test", context=context, timeout=15)
-
-    def _get_socket(self, host, port, timeout):
-        sock = socket.create_connection((self._address, port), timeout)
-        return self.context.wrap_socket(sock, server_hostname=host)
 
 
 def thunderbird_document(lab_resolve, pebble_root, domain, address):
@@ -106,7 +92,7 @@ def test_the_settings_thunderbird_gets_log_in_for_real(lab_resolve, pebble_root)
         assert client.login(login, password)[0] == "OK"
     smtp = provider.find("outgoingServer[socketType='SSL']")
     assert smtp.findtext("port") == "465"
-    with LabSMTPSSL(lab_resolve(host)[0], host, verified) as client:
+    with LabSMTPS(lab_resolve(host)[0], host, verified) as client:
         assert client.ehlo()[0] == 250 and client.login(login, password)[0] == 235
 
 

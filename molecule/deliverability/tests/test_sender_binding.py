@@ -9,14 +9,13 @@ network with TLS verified against Pebble's root, as a mail client would.
 
 import os
 import smtplib
-import socket
 import ssl
 import time
 import uuid
 
 import pytest
 import testinfra
-from conftest import LabIMAP4SSL
+from conftest import LabIMAP4SSL, LabSMTPS
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 MAIL01 = testinfra.get_host("ansible://mail01?ansible_inventory=" + INVENTORY)
@@ -29,18 +28,6 @@ LOGINS = {"info@cliente1.test": "vault_cliente1_info_password", "ana@cliente1.te
 @pytest.fixture(scope="module")
 def verified(pebble_root):
     return ssl.create_default_context(cadata=pebble_root)
-
-
-class LabSMTPS(smtplib.SMTP_SSL):
-    """SMTPS (465) to an address of the lab, with the branded name as SNI and as the name verified."""
-
-    def __init__(self, address, name, context):
-        self._address = address
-        super().__init__(name, 465, local_hostname="tester.fracto.test", context=context, timeout=20)
-
-    def _get_socket(self, host, port, timeout):
-        sock = socket.create_connection((self._address, port), timeout)
-        return self.context.wrap_socket(sock, server_hostname=host)
 
 
 def session(port, address, context, login, password):

@@ -14,10 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 
-from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 from ansible_collections.fracto.hosting.plugins.module_utils.files import write_atomic
-from ansible_collections.fracto.hosting.plugins.module_utils.mail.passwords import HAS_PASSLIB, hashed_mailboxes
+from ansible_collections.fracto.hosting.plugins.module_utils.mail.passwords import hashed_mailboxes
+from ansible_collections.fracto.hosting.plugins.plugin_utils.password_hashing import PasswordHashingAction
 
 MODULE = "fracto.hosting.mail_server"
 
@@ -42,32 +41,28 @@ def save_cache(path, key_id, fingerprints):
                  makedirs=True, dir_mode=0o700)
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
+class ActionModule(PasswordHashingAction):
+    MODULE = MODULE
+    ENTRIES = "mailboxes"
+    ID_KEY = "address"
+    _cache = ""  # fingerprint_cache, taken out of the module's arguments by prepare()
 
-    def run(self, tmp=None, task_vars=None):
-        task_vars = task_vars or {}
-        result = super().run(tmp, task_vars)
-        del tmp
-        args = dict(self._task.args)
-        cache = args.pop("fingerprint_cache", None) or ""
-        mailboxes = args.get("mailboxes") or []
-        if any(b.get("password") is not None and not b.get("password_hash") for b in mailboxes):
-            if not HAS_PASSLIB:
-                raise AnsibleActionFail("fracto.hosting.mail_server needs libpass (passlib) on the controller to hash passwords")
-            current = self._execute_module(module_name=MODULE, module_args=dict(
-                hostname=args.get("hostname", ""), reseller=args.get("reseller", ""), clients=args.get("clients") or [],
-                read_hashes=True, **{k: args[k] for k in ("records_dir",) if args.get(k)}), task_vars=task_vars)
-            if current.get("failed"):
-                result.update(failed=True, msg="reading the current hashes failed: %s" % current.get("msg", ""))
-                return result
-            key = bytes.fromhex(current.get("fingerprint_key") or "")
-            # The key's own fingerprint names it in the cache: a new key (a rebuilt host) invalidates every entry.
-            key_id = hashed_key_id(key) if key else ""
-            known = load_cache(cache, key_id) if cache and key else {}
-            args["mailboxes"], fingerprints = hashed_mailboxes(mailboxes, current.get("hashes") or {}, key=key, known=known)
-            if cache and key and fingerprints != known and not self._task.check_mode:
-                save_cache(cache, key_id, fingerprints)
-        args.pop("read_hashes", None)
-        result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
-        return result
+    def prepare(self, args):
+        self._cache = args.pop("fingerprint_cache", None) or ""
+        return args
+
+    def read_hashes_args(self, args):
+        return dict(hostname=args.get("hostname", ""), reseller=args.get("reseller", ""), clients=args.get("clients") or [],
+                    read_hashes=True, **{k: args[k] for k in ("records_dir",) if args.get(k)})
+
+    def hashed(self, entries, current):
+        """hashed_mailboxes with the fingerprints of the last run: what has not changed is not verified again."""
+        cache = self._cache
+        key = bytes.fromhex(current.get("fingerprint_key") or "")
+        # The key's own fingerprint names it in the cache: a new key (a rebuilt host) invalidates every entry.
+        key_id = hashed_key_id(key) if key else ""
+        known = load_cache(cache, key_id) if cache and key else {}
+        mailboxes, fingerprints = hashed_mailboxes(entries, current.get("hashes") or {}, key=key, known=known)
+        if cache and key and fingerprints != known and not self._task.check_mode:
+            save_cache(cache, key_id, fingerprints)
+        return mailboxes

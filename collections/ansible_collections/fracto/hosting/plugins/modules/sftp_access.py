@@ -14,16 +14,20 @@ description:
   - Takes the C(sftp_users) of the host's desired state (C(fracto.hosting.client_state) with C(resolve=true)), their
     passwords already hashed on the controller by this module's action plugin, and converges in one call the group
     C(fracto-sftp), each client's password (its shadow hash, C(!) when it has none) and its authorized keys
-    (C(/etc/ssh/fracto-sftp/<client>), root's, 0644), and OpenSSH's drop-in for the group
-    (C(/etc/ssh/sshd_config.d/fracto-sftp.conf), template C(sshd_sftp)), checked with C(sshd -t) before the role
-    reloads sshd and put back when the check fails.
-  - The drop-in chroots the group to C(/srv/www) (root's, made 0711 here so that it lists nothing), starts each
+    (C(/etc/ssh/fracto-sftp/<client>), root's, 0644), and OpenSSH's drop-in
+    (C(/etc/ssh/sshd_config.d/fracto-sftp.conf), template C(sshd_sftp)), checked with C(sshd -t) and put back when
+    the check fails, then loaded (sshd reloaded) before any password is set.
+  - Every client user of the host (of any reseller, web_sites' comment mark) joins the group C(fracto-clients), which
+    the drop-in's Match block applies to, so that no client user without SFTP logs in (C(AllowGroups fracto-sftp)),
+    nor any with a key planted in its home (keys are read from root's files only), nor forwards a port.
+  - The drop-in chroots them to C(/srv/www) (root's, made 0711 here so that it lists nothing), starts each
     client in its own home, runs only C(internal-sftp) with umask 027 (what it uploads is its own, readable by nginx
     through the home's group C(www-data) and by its PHP pool), and allows no shell, TTY or forwarding.
   - Only a system user the platform created for this reseller (web_sites' comment mark) is ever changed; any other
     user named like a client (a system account, another reseller's client, a login user) is refused before anything
     is written. A client of I(clients) without an entry in I(users) loses SFTP (group, password, keys); with
-    I(prune), so does any other user of this reseller on the host. Other resellers' clients are never touched.
+    I(prune), so does any other user of this reseller on the host. Of other resellers' clients nothing is changed but their
+    membership of C(fracto-clients) (the protection above).
   - The arguments are not trusted (the controller validates them first), so client ids, hashes and keys are matched
     whole against whitelists (a key is one line with no options). Changes are made under the host-wide lock.
 options:
@@ -93,7 +97,7 @@ changes:
   type: list
   elements: dict
 sshd_changed:
-  description: Whether the drop-in changed (the role reloads sshd then).
+  description: Whether the drop-in changed (the module reloaded sshd then).
   returned: always
   type: bool
 hashes:
@@ -107,13 +111,14 @@ import os
 import pwd
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fracto.hosting.plugins.module_utils.argguard import Refused
 from ansible_collections.fracto.hosting.plugins.module_utils.files import read_text
 from ansible_collections.fracto.hosting.plugins.module_utils.lock import run_writer
 from ansible_collections.fracto.hosting.plugins.module_utils.render import RenderError, Templates
 from ansible_collections.fracto.hosting.plugins.module_utils.transaction import Transaction
 from ansible_collections.fracto.hosting.plugins.module_utils.web import sftp
 from ansible_collections.fracto.hosting.plugins.module_utils.web.accounts import verdict_of
-from ansible_collections.fracto.hosting.plugins.module_utils.web.sites import gecos, home_of
+from ansible_collections.fracto.hosting.plugins.module_utils.web.sites import GECOS_MARK, MAX_CLIENT_UID, MIN_CLIENT_UID, gecos, home_of
 
 SHADOW = "/etc/shadow"
 
@@ -140,32 +145,47 @@ def main():
         module.fail_json(msg="users: a password reaches the host only hashed (the action plugin fracto.hosting.sftp_access "
                              "hashes it on the controller); nothing was changed")
     users = [{k: u[k] for k in sftp.USER_KEYS} for u in p["users"]]
-    if p["read_hashes"]:
-        shadow = sftp.parse_shadow(read_text(SHADOW) or "")
-        module.exit_json(changed=False, hashes={u["client"]: shadow[u["client"]] for u in users
-                                                if sftp.has_password(shadow.get(u["client"]))})
     wanted = []
 
     def check_args():
         wanted.extend(sftp.check_users(users, p["clients"]))
 
+    if p["read_hashes"]:  # the action's first call: the hashes of this reseller's own users only, checked as any call
+        module.exit_json(changed=False, hashes=current_hashes(module, users, p))
     result = run_writer(module, "fracto.hosting.sftp_access", check_args, lambda: converge(module, p, wanted), p["reseller"])
     module.exit_json(**result)
 
 
-def owned_users(reseller):
-    """This reseller's client users on the host (the comment mark web_sites gives them, a home under /srv/www)."""
-    mark = gecos(reseller)
-    return {a.pw_name for a in pwd.getpwall() if a.pw_gecos == mark and a.pw_dir == home_of(a.pw_name)}
+def current_hashes(module, users, p):
+    try:
+        wanted = sftp.check_users(users, p["clients"])
+    except Refused as exc:
+        module.fail_json(msg="%s; nothing was changed" % exc)
+    shadow = sftp.parse_shadow(read_text(SHADOW) or "")
+    return {u["client"]: shadow[u["client"]] for u in wanted
+            if verdict_of(u["client"], p["reseller"])[0] == "ours" and sftp.has_password(shadow.get(u["client"]))}
+
+
+def client_users(reseller=None):
+    """The client users of the host that web_sites made (its comment mark before any ',': chfn cannot move it), a home
+    /srv/www/<name> and a client's uid; of one reseller, or of every reseller (None)."""
+    out = set()
+    for account in pwd.getpwall():
+        mark = account.pw_gecos.split(",", 1)[0]
+        if not mark.startswith(GECOS_MARK + " ") or account.pw_dir != home_of(account.pw_name):
+            continue
+        if MIN_CLIENT_UID <= account.pw_uid <= MAX_CLIENT_UID and (reseller is None or mark == gecos(reseller)):
+            out.add(account.pw_name)
+    return out
 
 
 def verify(module, wanted, reseller):
     """Refuse, before anything is written, a user the platform did not make for this reseller; returns the clients
-    whose user web_sites has not made yet (in check mode only: a real run has made them first)."""
+    whose user web_sites has not made (or marked) yet, in check mode only: a real run has done it first."""
     later = set()
     for index, user in enumerate(wanted):
         verdict, reason = verdict_of(user["client"], reseller)
-        if verdict == "create" and module.check_mode:
+        if verdict in ("create", "adopt") and module.check_mode:
             later.add(user["client"])
         elif verdict != "ours":
             module.fail_json(msg="users[%d].client %s is refused: %s; nothing was changed (SFTP is only given to a user the "
@@ -174,46 +194,65 @@ def verify(module, wanted, reseller):
     return later
 
 
-def current_keys(clients):
-    return {cid: read_text(sftp.keys_path(cid)) for cid in clients}
+def members_of(*groups):
+    out = {}
+    for group in groups:
+        try:
+            out[group] = set(grp.getgrnam(group).gr_mem)
+        except KeyError:
+            out[group] = set()
+    return out
 
 
 def converge(module, p, wanted):
+    config = read_text(sftp.SSHD_CONFIG)
+    if config is not None and not sftp.includes_dropins(config):
+        module.fail_json(msg="%s has no line '%s': the SFTP drop-in would not be read (clients would get sshd's own "
+                             "settings); nothing was changed" % (sftp.SSHD_CONFIG, sftp.INCLUDE_LINE))
     later = verify(module, wanted, p["reseller"])
-    owned = owned_users(p["reseller"])
-    clients = set(p["clients"])
+    owned, clients = client_users(p["reseller"]), set(p["clients"])
     revoked = {c for c in owned if c not in {u["client"] for u in wanted} and (c in clients or p["prune"])}
-    try:
-        members = set(grp.getgrnam(sftp.GROUP).gr_mem)
-    except KeyError:
-        members = set()
     shadow = sftp.parse_shadow(read_text(SHADOW) or "")
-    steps, changes = sftp.plan(wanted, revoked, members, shadow, current_keys({u["client"] for u in wanted} | revoked))
+    keys = {cid: read_text(sftp.keys_path(cid)) for cid in {u["client"] for u in wanted} | revoked}
+    steps, changes = sftp.plan(wanted, revoked, members_of(sftp.GROUP, sftp.CLIENTS_GROUP), shadow, keys, client_users())
     try:
         dropin = sftp.render_dropin(Templates(p["templates"]))
     except RenderError as exc:
         module.fail_json(msg="%s; nothing was changed" % exc)
     before = read_text(sftp.SSHD_DROPIN)
-    sshd_changed = before != dropin
-    chroot_mode = os.stat(sftp.CHROOT).st_mode & 0o7777 if os.path.isdir(sftp.CHROOT) else None
-    if sshd_changed:
+    chroot_mode = os.stat(sftp.CHROOT).st_mode & 0o7777 if os.path.isdir(sftp.CHROOT) else sftp.CHROOT_MODE
+    if before != dropin:  # the host's, not a client's: as web_sites' web_config lines
         changes.append({"action": "change" if before is not None else "create", "kind": "sshd_config", "id": sftp.SSHD_DROPIN,
-                        "client": "(reseller)", "detail": ["Match Group %s" % sftp.GROUP]})  # the host's, as web_config
+                        "client": "(reseller)", "detail": ["Match Group %s" % sftp.CLIENTS_GROUP]})
+    if chroot_mode != sftp.CHROOT_MODE:
+        changes.append({"action": "change", "kind": "sftp_chroot", "id": sftp.CHROOT, "client": "(reseller)",
+                        "detail": ["mode %04o -> %04o (lists no client)" % (chroot_mode, sftp.CHROOT_MODE)]})
     diff = [{"before_header": sftp.SSHD_DROPIN, "after_header": sftp.SSHD_DROPIN, "before": before or "", "after": dropin}] \
-        if sshd_changed else []
-    changed = bool(steps or sshd_changed or (chroot_mode is not None and chroot_mode != sftp.CHROOT_MODE))
+        if before != dropin else []
+    changed = bool(steps or before != dropin or chroot_mode != sftp.CHROOT_MODE)
     if module.check_mode or not changed:
         for change in changes:
             if change["client"] in later:
                 change["detail"].append("once web_sites makes its user")
-        return dict(changed=changed, changes=changes, sshd_changed=sshd_changed, diff=diff)
-    apply(module, steps, dropin if sshd_changed else None, chroot_mode)
-    return dict(changed=True, changes=changes, sshd_changed=sshd_changed, diff=diff)
+        return dict(changed=changed, changes=changes, sshd_changed=before != dropin, diff=diff)
+    apply(module, steps, dropin if before != dropin else None, chroot_mode)
+    return dict(changed=True, changes=changes, sshd_changed=before != dropin, diff=diff)
 
 
 def apply(module, steps, dropin, chroot_mode):
-    """The files first (drop-in and keys, checked with sshd -t, put back on failure), then the group, the passwords
-    and the chroot's mode."""
+    """The groups and the chroot's mode first (the Match block needs them), then the files (drop-in and keys, checked
+    with sshd -t, put back on failure) and sshd's reload, then the passwords: a password never works before sshd has
+    the block that confines its user."""
+    for group in (sftp.CLIENTS_GROUP, sftp.GROUP):
+        try:
+            grp.getgrnam(group)
+        except KeyError:
+            module.run_command(["groupadd", "--system", "--", group], check_rc=True)
+    if chroot_mode != sftp.CHROOT_MODE:
+        os.chmod(sftp.CHROOT, sftp.CHROOT_MODE)
+    for step, cid, group in steps:
+        if step in ("join", "leave"):
+            module.run_command(["gpasswd", "--add" if step == "join" else "--delete", cid, group], check_rc=True)
     tx = Transaction()
 
     def change():
@@ -227,23 +266,19 @@ def apply(module, steps, dropin, chroot_mode):
 
     def check():
         rc, out, err = module.run_command(["sshd", "-t"])
-        return None if rc == 0 else "sshd -t failed: %s" % (err or out).strip()
+        if rc != 0:
+            return "sshd -t failed: %s" % (err or out).strip()
+        if dropin is not None:  # now, not from a later task: a run stopped here must not leave sshd without the block
+            rc, out, err = module.run_command(["systemctl", "reload", "ssh"])
+            if rc != 0:
+                return "reloading sshd failed: %s" % (err or out).strip()
+        return None
 
     failure = tx.run(change, check)
     if failure:
         module.fail_json(msg="%s; the previous configuration was put back" % failure)
-    if chroot_mode is not None and chroot_mode != sftp.CHROOT_MODE:
-        os.chmod(sftp.CHROOT, sftp.CHROOT_MODE)
-    try:
-        grp.getgrnam(sftp.GROUP)
-    except KeyError:
-        module.run_command(["groupadd", "--system", "--", sftp.GROUP], check_rc=True)
     for step, cid, argument in steps:
-        if step == "add_member":
-            module.run_command(["gpasswd", "--add", cid, sftp.GROUP], check_rc=True)
-        elif step == "remove_member":
-            module.run_command(["gpasswd", "--delete", cid, sftp.GROUP], check_rc=True)
-        elif step == "set_password":
+        if step == "set_password":
             # On stdin, never on a command line (ps shows those); -e: the field is already a hash.
             module.run_command(["chpasswd", "--encrypted"], data="%s:%s" % (cid, argument), check_rc=True)
 

@@ -12,12 +12,13 @@ import re
 
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import mta_sts
 from ansible_collections.fracto.hosting.plugins.module_utils.state import rules
-from ansible_collections.fracto.hosting.plugins.module_utils.state.issues import check_mapping
+from ansible_collections.fracto.hosting.plugins.module_utils.state.issues import StatePath, check_mapping
 from ansible_collections.fracto.hosting.plugins.module_utils.state.schema import MIN_PASSWORD
 from ansible_collections.fracto.hosting.plugins.module_utils.state.served_names import client_names, mail_domains, mail_host_fqdn
 
 QUOTA = re.compile(r"([1-9][0-9]{0,14})([KMGT]?)")
 QUOTA_UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
+MAX_NAME = 253  # a DNS name, dots included
 
 
 def parse_quota(text):
@@ -145,6 +146,10 @@ class MailChecks:
             if not client["mail_names"]:
                 continue
             for domain in mail_domains(client):  # the MTA-STS and autoconfiguration names point at the mail host
+                if any(len(name) > MAX_NAME for name in mta_sts.names_of(domain)):
+                    self.problems.error(StatePath(client["path"]) / "domains", "mail domain %s is too long for its mail host's"
+                                        " names (autodiscover.<domain> must be a DNS name of at most %d characters)"
+                                        % (domain, MAX_NAME))
                 for name in mta_sts.names_of(domain):
                     owner = self.name_owner.get(name)
                     if owner is not None and name not in reported:

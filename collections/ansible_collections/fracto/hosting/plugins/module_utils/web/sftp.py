@@ -3,12 +3,14 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """SFTP for a web host's clients (issue 16, docs/state.md#sftp): what sftp_access checks, plans and writes.
 
-A client with SFTP is a member of the group fracto-sftp. OpenSSH's Match block for that group (template sshd_sftp,
-/etc/ssh/sshd_config.d/fracto-sftp.conf) chroots it to /srv/www (root's, 0711: it lists nothing) and starts it in
-its home (/srv/www/<client>, 2750, group www-data), runs only internal-sftp with umask 027 (so what it uploads is
-its own and readable by nginx through the home's group, by its PHP pool as owner), and allows no shell, TTY or
-forwarding. Its keys are read from a root-owned file per client (/etc/ssh/fracto-sftp/<client>), never from the
-client's home; its password is the shadow hash made on the controller ('!' when it has none).
+Every client user of the host (of any reseller: web_sites' comment mark) is a member of the group fracto-clients, and
+a client with SFTP of fracto-sftp too. OpenSSH's Match block for fracto-clients (template sshd_sftp,
+/etc/ssh/sshd_config.d/fracto-sftp.conf) lets in members of fracto-sftp only (AllowGroups), reads their keys from a
+root-owned file per client (/etc/ssh/fracto-sftp/<client>), never from the client's home (where its PHP could plant
+one), chroots them to /srv/www (root's, 0711: it lists nothing) and starts them in their home (/srv/www/<client>,
+2750, group www-data), runs only internal-sftp with umask 027 (what they upload is their own and readable by nginx
+through the home's group, by their PHP pool as owner), and allows no shell, TTY or forwarding. A client's password
+is the shadow hash made on the controller ('!' when it has none).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from ansible_collections.fracto.hosting.plugins.module_utils import argguard as 
 from ansible_collections.fracto.hosting.plugins.module_utils.web.sites import WEB_ROOT
 
 GROUP = "fracto-sftp"
+CLIENTS_GROUP = "fracto-clients"  # every client user of the host: what the Match block applies to
+SSHD_CONFIG = "/etc/ssh/sshd_config"
+INCLUDE_LINE = "Include /etc/ssh/sshd_config.d/*.conf"  # Debian's: the drop-in is read only through it
 CHROOT = WEB_ROOT
 CHROOT_MODE = 0o711  # root's; clients pass through to their own home but cannot list the others'
 KEYS_DIR = "/etc/ssh/fracto-sftp"
@@ -84,18 +89,23 @@ def has_password(field):
     return bool(field) and field[0] not in "!*"
 
 
-def plan(wanted, revoked, members, shadow, key_files):
+def plan(wanted, revoked, members, shadow, key_files, client_users=()):
     """The steps that bring the host to wanted, as [(step, client, argument)] plus change entries.
 
-    wanted: check_users(); revoked: this reseller's clients that must lose SFTP; members: the group's members now;
-    shadow: {user: password field}; key_files: {client: content or None} now. Steps: add_member, remove_member,
-    set_password (argument: the field), write_keys (the content), remove_keys. A change entry names what changes,
-    never a hash."""
+    wanted: check_users(); revoked: this reseller's clients that must lose SFTP; members: {group: its members now};
+    shadow: {user: password field}; key_files: {client: content or None} now; client_users: every client user of the
+    host (any reseller's), each put in CLIENTS_GROUP (no change line: another reseller's id is not shown). Steps: join
+    and leave (argument: the group), set_password (the field), write_keys (the content), remove_keys. A change entry
+    names what changes, never a hash."""
     steps, changes = [], []
+    sftp_members, clients_members = members.get(GROUP, set()), members.get(CLIENTS_GROUP, set())
+    steps.extend(("join", user, CLIENTS_GROUP) for user in sorted(set(client_users) - clients_members))
     for user in wanted:
         cid, detail = user["client"], []
-        if cid not in members:
-            steps.append(("add_member", cid, None))
+        if cid not in clients_members and cid not in client_users:
+            steps.append(("join", cid, CLIENTS_GROUP))
+        if cid not in sftp_members:
+            steps.append(("join", cid, GROUP))
             detail.append("SFTP access")
         field = user["password_hash"] or NO_PASSWORD
         if shadow.get(cid) != field:
@@ -106,12 +116,12 @@ def plan(wanted, revoked, members, shadow, key_files):
             steps.append(("write_keys", cid, content) if content else ("remove_keys", cid, None))
             detail.append("%d key(s)" % len(user["keys"]))
         if detail:
-            action = "create" if cid not in members else "change"
+            action = "create" if cid not in sftp_members else "change"
             changes.append({"action": action, "kind": "sftp_access", "id": cid, "client": cid, "detail": detail})
     for cid in sorted(revoked):
         detail = []
-        if cid in members:
-            steps.append(("remove_member", cid, None))
+        if cid in sftp_members:
+            steps.append(("leave", cid, GROUP))
             detail.append("SFTP access")
         if has_password(shadow.get(cid)):
             steps.append(("set_password", cid, NO_PASSWORD))
@@ -126,7 +136,12 @@ def plan(wanted, revoked, members, shadow, key_files):
 
 def sshd_context():
     """The context of the sshd_sftp template: fixed names and paths only, no value of a reseller."""
-    return {"group": GROUP, "chroot": CHROOT, "keys_dir": KEYS_DIR, "umask": UMASK}
+    return {"group": GROUP, "clients_group": CLIENTS_GROUP, "chroot": CHROOT, "keys_dir": KEYS_DIR, "umask": UMASK}
+
+
+def includes_dropins(sshd_config):
+    """Whether sshd_config's text reads the drop-in directory (Debian's Include line), so the Match block applies."""
+    return any(line.strip() == INCLUDE_LINE for line in sshd_config.splitlines())
 
 
 def render_dropin(templates):

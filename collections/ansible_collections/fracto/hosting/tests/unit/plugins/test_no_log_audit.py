@@ -48,7 +48,8 @@ MUST_BE_NO_LOG = {
 
 # False positives of the rule, each with the reason it carries no secret: (module, option path).
 ALLOWLIST = {
-    # (none today: passwords, ssh_key, db_password, database.password, certificates[].key are all no_log)
+    # (passwords, ssh_key, db_password, database.password, certificates[].key are all no_log)
+    ("sftp_access", "users[].keys"),  # SSH public keys (whole lines without options): public by nature, shown in the diff
 }
 
 # Opaque options (no suboptions) reviewed as carrying no secret: (module, option path) -> what they carry.
@@ -84,6 +85,7 @@ REVIEWED_OPAQUE = {
     ("web_sites", "users"): "{name, client, home} of the clients' system users",
     ("web_sites", "php_pools"): "{client, user, version, name, php_ini (the package's whitelisted PHP settings)}",
     ("web_sites", "templates"): "Jinja2 sources of the role's configuration templates (the role's templates/ files)",
+    ("sftp_access", "templates"): "the Jinja2 source of the role's sshd drop-in template (the role's templates/ file)",
     ("web_sites", "php_ini"): "the platform operator's PHP ini settings of every pool (platform inventory)",
 }
 

@@ -82,31 +82,47 @@ def test_the_host_refuses_what_the_controller_would_have(users, option):
 
 def test_the_plan_adds_sets_and_writes_what_differs_and_nothing_when_all_is_there():
     wanted = sftp.check_users([{"client": "c1", "password_hash": HASH, "keys": [KEY]}], ["c1"])
-    steps, changes = sftp.plan(wanted, set(), set(), {"c1": "!"}, {"c1": None})
-    assert steps == [("add_member", "c1", None), ("set_password", "c1", HASH), ("write_keys", "c1", KEY + "\n")]
+    steps, changes = sftp.plan(wanted, set(), {}, {"c1": "!"}, {"c1": None}, {"c1"})
+    assert steps == [("join", "c1", "fracto-clients"), ("join", "c1", "fracto-sftp"), ("set_password", "c1", HASH),
+                     ("write_keys", "c1", KEY + "\n")]
     assert changes == [{"action": "create", "kind": "sftp_access", "id": "c1", "client": "c1",
                         "detail": ["SFTP access", "password set", "1 key(s)"]}]
     assert HASH not in repr(changes)
-    assert sftp.plan(wanted, set(), {"c1"}, {"c1": HASH}, {"c1": KEY + "\n"}) == ([], [])
+    members = {"fracto-sftp": {"c1"}, "fracto-clients": {"c1"}}
+    assert sftp.plan(wanted, set(), members, {"c1": HASH}, {"c1": KEY + "\n"}, {"c1"}) == ([], [])
+
+
+def test_every_client_user_of_the_host_joins_the_clients_group_without_a_line_of_its_own():
+    """Another reseller's client too (the Match block that keeps planted keys out applies to it): no change line
+    names it in this reseller's plan."""
+    steps, changes = sftp.plan([], set(), {"fracto-clients": {"c1"}}, {}, {}, {"c1", "theirs"})
+    assert steps == [("join", "theirs", "fracto-clients")] and changes == []
 
 
 def test_a_client_that_loses_sftp_loses_its_group_password_and_keys():
-    steps, changes = sftp.plan([], {"c1", "c2"}, {"c1"}, {"c1": HASH, "c2": "!"}, {"c1": KEY + "\n", "c2": None})
-    assert steps == [("remove_member", "c1", None), ("set_password", "c1", "!"), ("remove_keys", "c1", None)]
+    members = {"fracto-sftp": {"c1"}, "fracto-clients": {"c1", "c2"}}
+    steps, changes = sftp.plan([], {"c1", "c2"}, members, {"c1": HASH, "c2": "!"}, {"c1": KEY + "\n", "c2": None}, {"c1", "c2"})
+    assert steps == [("leave", "c1", "fracto-sftp"), ("set_password", "c1", "!"), ("remove_keys", "c1", None)]
     assert [c["id"] for c in changes] == ["c1"] and changes[0]["action"] == "remove"
 
 
 def test_keys_only_leaves_no_password():
     wanted = sftp.check_users([{"client": "c1", "keys": [KEY]}], ["c1"])
-    steps, _changes = sftp.plan(wanted, set(), {"c1"}, {"c1": HASH}, {"c1": KEY + "\n"})
+    members = {"fracto-sftp": {"c1"}, "fracto-clients": {"c1"}}
+    steps, _changes = sftp.plan(wanted, set(), members, {"c1": HASH}, {"c1": KEY + "\n"}, {"c1"})
     assert steps == [("set_password", "c1", "!")]
+
+
+def test_the_drop_in_is_read_only_through_debians_include_line():
+    assert sftp.includes_dropins("# comment\nInclude /etc/ssh/sshd_config.d/*.conf\nPort 22\n")
+    assert not sftp.includes_dropins("Port 22\n#Include /etc/ssh/sshd_config.d/*.conf\n")
 
 
 def test_the_drop_in_chroots_the_group_forces_internal_sftp_and_ends_its_match_block():
     text = sftp.render_dropin(dropin_templates())
     lines = [line.strip() for line in text.splitlines()]
-    assert lines[0] == sftp.MARK and lines[1] == "Match Group fracto-sftp"
-    for wanted in ("ChrootDirectory /srv/www", "ForceCommand internal-sftp -d /%u -u 0027",
+    assert lines[0] == sftp.MARK and lines[1] == "Match Group fracto-clients"  # every client user, SFTP or not
+    for wanted in ("AllowGroups fracto-sftp", "ChrootDirectory /srv/www", "ForceCommand internal-sftp -d /%u -u 0027",
                    "AuthorizedKeysFile /etc/ssh/fracto-sftp/%u", "AllowTcpForwarding no", "PermitTTY no", "X11Forwarding no"):
         assert wanted in lines
     assert lines[-1] == "Match all"  # the block is closed even where the file is not an Include of its own
