@@ -23,7 +23,7 @@ PHP_SIZE = NGINX_SIZE
 SECONDS = re.compile(r"[1-9][0-9]{0,3}")
 UNITS = {"": 1, "k": KIB, "m": MIB, "g": GIB}
 
-WEB_KEYS = ("client_max_body_size", "php_ini", "php_max_children")
+WEB_KEYS = ("client_max_body_size", "log_retention_days", "log_truncate_ip", "php_ini", "php_max_children")
 # client_max_body_size: the largest request body nginx accepts (uploads, form posts); nginx's default is 1m.
 BODY_SIZE_MAX = GIB
 BODY_SIZE_RULE = ("must be a size of 1-5 digits and an optional unit k, m or g (nginx, e.g. 64m), "
@@ -33,6 +33,13 @@ BODY_SIZE_RULE = ("must be a size of 1-5 digits and an optional unit k, m or g (
 MAX_CHILDREN = re.compile(r"[1-9][0-9]{0,2}")
 MAX_CHILDREN_DEFAULT, MAX_CHILDREN_HIGHEST = 5, 100
 MAX_CHILDREN_RULE = "must be a whole number of PHP processes from 1 to %d (e.g. 10)" % MAX_CHILDREN_HIGHEST
+# log_retention_days: how many days of a client's logs (nginx access/error, PHP error/slow) logrotate keeps.
+LOG_DAYS = re.compile(r"[1-9][0-9]{0,2}")
+LOG_DAYS_DEFAULT, LOG_DAYS_HIGHEST = 14, 365
+LOG_DAYS_RULE = "must be a whole number of days from 1 to %d (e.g. 14)" % LOG_DAYS_HIGHEST
+# log_truncate_ip: the access log keeps a visitor's network, not its address (IPv4 /24, IPv6 /48); default: the
+# package's gdpr flag.
+LOG_TRUNCATE_RULE = "must be true or false"
 # The PHP ini settings a package may set in its clients' pools: name -> (kind, lowest, highest, rule).
 PHP_INI = {
     "memory_limit": ("size", 16 * MIB, 2 * GIB,
@@ -78,6 +85,14 @@ def max_children_problem(value):
     return None
 
 
+def log_days_problem(value):
+    """The rule log_retention_days breaks, or None."""
+    text = _text(value)
+    if not (isinstance(text, str) and LOG_DAYS.fullmatch(text) and int(text) <= LOG_DAYS_HIGHEST):
+        return LOG_DAYS_RULE
+    return None
+
+
 def php_ini_problem(name, value):
     """The rule a PHP ini setting of a package breaks (an unknown name, or a value outside its grammar), or None."""
     if name not in PHP_INI:
@@ -94,7 +109,7 @@ def php_ini_problem(name, value):
 
 
 def web_settings(value, error, path):
-    """The normalised web settings of a package ({} when none), every value a string.
+    """The normalised web settings of a package ({} when none), every value a string but log_truncate_ip (a bool).
 
     error(path, rule) reports a problem; path supports `/ key` (module_utils/state's StatePath). A key outside
     WEB_KEYS, a value outside its grammar or bounds, or anything but a mapping is reported and left out.
@@ -120,6 +135,17 @@ def web_settings(value, error, path):
             error(path / "php_max_children", rule)
         else:
             settings["php_max_children"] = _text(value["php_max_children"])
+    if value.get("log_retention_days") is not None:
+        rule = log_days_problem(value["log_retention_days"])
+        if rule:
+            error(path / "log_retention_days", rule)
+        else:
+            settings["log_retention_days"] = _text(value["log_retention_days"])
+    if value.get("log_truncate_ip") is not None:
+        if isinstance(value["log_truncate_ip"], bool):
+            settings["log_truncate_ip"] = value["log_truncate_ip"]
+        else:
+            error(path / "log_truncate_ip", LOG_TRUNCATE_RULE)
     php_ini = value.get("php_ini")
     if php_ini is not None and not isinstance(php_ini, dict):
         error(path / "php_ini", "must be a mapping of PHP setting to value (allowed: %s)" % ", ".join(sorted(PHP_INI)))

@@ -37,6 +37,11 @@ description:
     owned by it with group C(www-data) and mode 2750, shell C(nologin)) is taken over and gets the comment.
   - Root makes only the home, through directory handles opened without following links from C(/srv/www) (which
     must be root's and writable by root only); everything inside a home is made as the client (C(runuser)).
+  - Each client's logs (nginx access and error, PHP error and slow) are written to C(/srv/www/.logs/<client>), a
+    directory that only root writes in (mode 0751, the client's group), files mode 0640 readable by the client
+    alone; the client reaches them through the link C(logs) in its home (and over SFTP). One logrotate file per
+    client (C(/etc/logrotate.d/fracto-client-<client>)) keeps the package's number of days, checked with
+    C(logrotate --debug) before the module returns.
   - The changes are made under the host-wide lock of the platform's writer modules (another run on the host is
     waited for, then named).
 extends_documentation_fragment:
@@ -65,8 +70,8 @@ options:
     type: str
   templates:
     description:
-      - The Jinja2 sources of the files the module renders on the host, C(nginx_site) (one vhost) and C(php_pool)
-        (one PHP-FPM pool); the role C(fracto_web) reads them on the controller from its C(templates/) (or the files
+      - The Jinja2 sources of the files the module renders on the host, C(nginx_site) (one vhost), C(php_pool)
+        (one PHP-FPM pool) and C(logrotate) (one client's logs); the role C(fracto_web) reads them on the controller from its C(templates/) (or the files
         its C(fracto_web__*_template) variables name) and passes them here. Required to converge.
       - Rendered in a sandbox (C(StrictUndefined), C(trim_blocks), C(lstrip_blocks)) from values already checked;
         the first line of each file, which records its owner, is the module's. A template that does not compile or
@@ -103,6 +108,7 @@ EXAMPLES = r"""
     templates:
       nginx_site: "{{ lookup('ansible.builtin.file', 'templates/etc/nginx/fracto/sites/site.conf.j2', rstrip=false) }}"
       php_pool: "{{ lookup('ansible.builtin.file', 'templates/etc/php/fpm/pool.d/pool.conf.j2', rstrip=false) }}"
+      logrotate: "{{ lookup('ansible.builtin.file', 'templates/etc/logrotate.d/fracto-client.j2', rstrip=false) }}"
     nginx_server_extra: |
       add_header X-Content-Type-Options nosniff always;
     php_ini: {expose_php: "Off"}
@@ -110,7 +116,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changes:
-  description: One entry per vhost, pool, user or docroot created, changed or removed (see M(fracto.hosting.host_state)).
+  description: One entry per vhost, pool, logrotate file, user, docroot or log file created, changed or removed (see M(fracto.hosting.host_state)).
   returned: always
   type: list
   elements: dict
@@ -146,6 +152,10 @@ from ansible_collections.fracto.hosting.plugins.module_utils.tls.store import Ce
 from ansible_collections.fracto.hosting.plugins.module_utils.transaction import Transaction
 from ansible_collections.fracto.hosting.plugins.module_utils.web.accounts import verdict_of
 from ansible_collections.fracto.hosting.plugins.module_utils.web.sites import (
+    LOG_FILES,
+    LOG_LINK,
+    LOG_ROOT,
+    LOGROTATE_DIR,
     NGINX_DIR,
     NOLOGIN,
     TEMPLATES,
@@ -164,7 +174,8 @@ INDEX = """<!DOCTYPE html>
 
 
 def current_files(wanted):
-    paths = set(glob.glob(NGINX_DIR + "/sites/*.conf")) | set(glob.glob("/etc/php/*/fpm/pool.d/fracto-*.conf")) | set(wanted)
+    paths = (set(glob.glob(NGINX_DIR + "/sites/*.conf")) | set(glob.glob("/etc/php/*/fpm/pool.d/fracto-*.conf"))
+             | set(glob.glob(LOGROTATE_DIR + "/fracto-client-*")) | set(wanted))
     return {p: c for p, c in ((p, read_text(p)) for p in sorted(paths)) if c is not None}
 
 
@@ -206,6 +217,10 @@ def ensure_users(module, users, sites, check, verdicts, reseller):
         if not check:
             ensure_home(module, user["home"], user["name"])
             as_client(module, user["name"], 'mkdir -p -m 0700 -- "$1/tmp"', user["home"])
+            # The way to its logs, made as the client: a link it may remove (the next run puts it back), or a file
+            # of its own in its place, left alone.
+            as_client(module, user["name"], '[ -e "$1/%s" ] || [ -L "$1/%s" ] || ln -s -- "$2" "$1/%s"' % ((LOG_LINK,) * 3),
+                      user["home"], "../%s/%s" % (os.path.basename(LOG_ROOT), user["name"]))
     for site in sites:
         if os.path.isdir(site["docroot"]):
             continue
@@ -258,7 +273,11 @@ def ensure_home(module, path, owner):
         os.close(parent_fd)
 
 
-def check_config(module, pool_versions):
+def check_config(module, pool_versions, logrotate_files=()):
+    for path in sorted(logrotate_files):
+        rc, out, err = module.run_command(["logrotate", "--debug", path])
+        if rc != 0:
+            return "logrotate --debug %s failed: %s" % (path, (err or out).strip()[-2000:])
     rc, out, err = module.run_command(["nginx", "-t"])
     if rc != 0:
         return "nginx -t failed: %s" % (err or out).strip()
@@ -296,34 +315,94 @@ def main():
     run_writer(module, "fracto.hosting.web_sites", check_all, lambda: converge(module, p, module.check_mode), p["reseller"])
 
 
-def protect_logs(clients, check, log_dir="/var/log/nginx"):
-    """A client's nginx logs name its visitors and URLs: group adm, 0640 (as Debian's logrotate makes them), never
-    readable by the other tenants. Returns the paths made or fixed (opened without following a link)."""
-    if not os.path.isdir(log_dir):
-        return []
+def _open_dir(name, dir_fd, mode, uid, gid, check):
+    """A directory under dir_fd made (unless check) and fixed to root-chosen owner and mode, opened without following
+    a link; returns (fd or None in check mode when it is missing, what was made or fixed)."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        adm = grp.getgrnam("adm").gr_gid
-    except KeyError:
-        adm = 0
-    fixed = []
-    for client in clients:
-        for kind in ("access", "error"):
-            path = os.path.join(log_dir, "fracto-%s.%s.log" % (client, kind))
+        fd = os.open(name, flags, dir_fd=dir_fd)
+    except FileNotFoundError:
+        if check:
+            return None, ["created, mode %04o" % mode]
+        os.mkdir(name, mode, dir_fd=dir_fd)
+        fd = os.open(name, flags, dir_fd=dir_fd)
+    info = os.fstat(fd)
+    done = []
+    if (info.st_uid, info.st_gid) != (uid, gid) or info.st_mode & 0o7777 != mode:
+        done.append("mode %04o, owner %d:%d" % (mode, uid, gid))
+        if not check:
+            os.fchown(fd, uid, gid)
+            os.fchmod(fd, mode)
+    return fd, done
+
+
+def ensure_logs(users, check, root=LOG_ROOT, www_uid=None):
+    """The clients' log directories and files (LOG_FILES), made before nginx -t opens them: nginx's master would make
+    a missing log world-readable. Only root writes in root and in each client's directory (root:<client>, 0751:
+    nginx's workers reopen the files they own), so nothing here follows a path a client can change; every file is
+    mode 0640, group the client's, owned by who writes it. Returns change entries."""
+    if not users:
+        return []
+    www_uid = pwd.getpwnam("www-data").pw_uid if www_uid is None else www_uid
+    changes = []
+    parent, base = os.path.split(root)
+    try:
+        parent_fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:  # check mode on a new host: /srv/www is still to be made
+        return [{"action": "create", "kind": "log", "id": "%s/%s" % (root, user["name"]), "client": user["client"],
+                 "detail": sorted(LOG_FILES)} for user in users]
+    try:
+        root_fd, done = _open_dir(base, parent_fd, 0o711, 0, 0, check)
+    finally:
+        os.close(parent_fd)
+    if done:
+        changes.append({"action": "change", "kind": "log", "id": root, "client": "(reseller)", "detail": done})
+    try:
+        for user in users:
             try:
-                info = os.lstat(path)
+                account = pwd.getpwnam(user["name"])
+            except KeyError:  # check mode, user still to be created
+                changes.append({"action": "create", "kind": "log", "id": "%s/%s" % (root, user["name"]),
+                                "client": user["client"], "detail": sorted(LOG_FILES)})
+                continue
+            changes += _client_logs(user, account, root, root_fd, www_uid, check)
+    finally:
+        if root_fd is not None:
+            os.close(root_fd)
+    return changes
+
+
+def _client_logs(user, account, root, root_fd, www_uid, check):
+    """One client's log directory and files (ensure_logs)."""
+    path = "%s/%s" % (root, user["name"])
+    if root_fd is None:
+        return [{"action": "create", "kind": "log", "id": path, "client": user["client"], "detail": sorted(LOG_FILES)}]
+    dir_fd, done = _open_dir(user["name"], root_fd, 0o751, 0, account.pw_gid, check)
+    owners = {"nginx": www_uid, "root": 0, "client": account.pw_uid}
+    try:
+        for name, writer in sorted(LOG_FILES.items()):
+            uid = owners[writer]
+            try:
+                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False) if dir_fd is not None else None
             except FileNotFoundError:
                 info = None
-            if info is not None and not (info.st_mode & 0o007) and info.st_gid == adm:
+            # nginx's master makes its files root's, its reopen (USR1) gives them to www-data: both are fine.
+            owner_ok = info is not None and (info.st_uid == uid or writer == "nginx" and info.st_uid in (0, www_uid))
+            if owner_ok and info.st_gid == account.pw_gid and info.st_mode & 0o7777 == 0o640:
                 continue
-            fixed.append(path)
-            if not check:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640)
-                try:
-                    os.fchmod(fd, 0o640)
-                    os.fchown(fd, -1, adm)
-                finally:
-                    os.close(fd)
-    return fixed
+            done.append("%s: mode 0640, owner %d:%d" % (name, uid, account.pw_gid))
+            if check:
+                continue
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640, dir_fd=dir_fd)
+            try:
+                os.fchown(fd, -1 if owner_ok else uid, account.pw_gid)
+                os.fchmod(fd, 0o640)
+            finally:
+                os.close(fd)
+    finally:
+        if dir_fd is not None:
+            os.close(dir_fd)
+    return [{"action": "change", "kind": "log", "id": path, "client": user["client"], "detail": done}] if done else []
 
 
 def converge(module, p, check):
@@ -351,9 +430,7 @@ def converge(module, p, check):
     if conflicts:
         module.fail_json(msg="these files belong to another reseller on this host; nothing was changed: %s" % ", ".join(conflicts))
     changes = ensure_users(module, p["users"], p["sites"], check, verdicts, p["reseller"])
-    for path in protect_logs(sorted({site["client"] for site in p["sites"]}), check):
-        changes.append({"action": "change", "kind": "log", "id": path, "client": os.path.basename(path).split(".")[0][7:],
-                        "detail": ["mode 0640, group adm"]})
+    changes += ensure_logs(p["users"], check)
     changes += [describe(path, current.get(path), content) for path, content in sorted(writes.items())]
     changes += [describe(path, current[path], None) for path in removes]
     touched = list(writes) + removes
@@ -368,7 +445,8 @@ def converge(module, p, check):
 
     os.makedirs(os.path.join(p["webroot"], ".well-known", "acme-challenge"), mode=0o755, exist_ok=True)
     # A bad run never leaves a service with a broken config: on a failure every file is already put back.
-    failure = Transaction().apply(writes, removes, lambda: check_config(module, php_changed), makedirs=True)
+    logrotate_changed = [path for path in writes if path.startswith(LOGROTATE_DIR + "/")]
+    failure = Transaction().apply(writes, removes, lambda: check_config(module, php_changed, logrotate_changed), makedirs=True)
     if failure:
         module.fail_json(msg="%s; the previous configuration was put back" % failure, changes=[], nginx_changed=False, php_changed=[])
     module.exit_json(**result)

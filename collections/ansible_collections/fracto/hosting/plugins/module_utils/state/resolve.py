@@ -9,6 +9,7 @@ the roles consume the slice of their host and decide nothing of their own.
 
 from __future__ import annotations
 
+from ansible_collections.fracto.hosting.plugins.module_utils import tunables
 from ansible_collections.fracto.hosting.plugins.module_utils.mail import mta_sts, send_limits
 from ansible_collections.fracto.hosting.plugins.module_utils.mail.dkim import KEY_SETS
 from ansible_collections.fracto.hosting.plugins.module_utils.mail.dns_records import MailDnsRecords, mail_name_for
@@ -52,12 +53,15 @@ def _web(hosts, client):
     _add_role(host, "web")
     # The package's web settings (whitelisted whole values): on each vhost and pool only when set.
     tuned = feats.get("web") or {}
-    body_size = {"client_max_body_size": tuned["client_max_body_size"]} if tuned.get("client_max_body_size") else {}
+    site_settings = {"client_max_body_size": tuned["client_max_body_size"]} if tuned.get("client_max_body_size") else {}
+    # Visitors' addresses truncated in the access log: the package's choice, else on for a GDPR package.
+    site_settings["log_truncate_ip"] = bool(tuned.get("log_truncate_ip", feats["gdpr"]))
     pool_settings = {"php_ini": dict(tuned["php_ini"])} if tuned.get("php_ini") else {}
     if tuned.get("php_max_children"):
         pool_settings["max_children"] = int(tuned["php_max_children"])
     home = "%s/%s" % (WEB_ROOT, cid)
-    host["system_users"].append({"name": cid, "client": cid, "home": home})
+    host["system_users"].append({"name": cid, "client": cid, "home": home,
+                                 "log_retention_days": int(tuned.get("log_retention_days") or tunables.LOG_DAYS_DEFAULT)})
     if any(d["php"] for d in client["domains"]):
         versions = sorted({d["php"] for d in client["domains"] if d["php"]})
         for version in versions:
@@ -67,7 +71,7 @@ def _web(hosts, client):
     for domain in client["domains"]:
         # ACME certificates first, so that each vhost names the chunk that holds its name.
         acme = _acme_certificates(host, cid, domain, custom_names) if feats["autossl"] else {}
-        _vhosts(host, client, domain, home, acme, body_size)
+        _vhosts(host, client, domain, home, acme, site_settings)
     _custom_certificates(host, client)
     for db in client["databases"]:
         host["databases"].append(dict(db, client=cid))
@@ -88,7 +92,7 @@ def _acme_certificates(host, cid, domain, custom_names):
     return acme
 
 
-def _vhosts(host, client, domain, home, acme, body_size):
+def _vhosts(host, client, domain, home, acme, site_settings):
     """A domain's vhosts (the domain with its aliases, then one per subdomain), added to host with their TLS: a custom
     certificate that covers all their names, else the ACME one (acme: {name: certificate id}) with autossl, else none."""
     cid, feats = client["id"], client["features"]
@@ -111,7 +115,7 @@ def _vhosts(host, client, domain, home, acme, body_size):
             "docroot": "%s/%s/public" % (home, primary), "php": domain["php"],
             "https_redirect": feats["https_redirect"] and tls != "none",
             "hsts": feats["hsts"] and tls != "none", "tls": tls, "certificate": cert,
-            "ipv4": client["dedicated_ip"]["web"], "deny": deny, **body_size,
+            "ipv4": client["dedicated_ip"]["web"], "deny": deny, **site_settings,
             **({"mail_autoconfig": mx} if mx and primary == domain["name"] else {}),
         })
 

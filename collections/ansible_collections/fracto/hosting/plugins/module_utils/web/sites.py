@@ -34,6 +34,17 @@ MAX_CLIENT_UID = 59999  # Debian: 60000-64999 dynamic system users, 65534 nobody
 NOLOGIN = "/usr/sbin/nologin"
 NGINX_DIR = "/etc/nginx/fracto"
 TLS_PARAMS = "%s/tls-params.conf" % NGINX_DIR
+LOG_FORMATS = "%s/log-formats.conf" % NGINX_DIR
+# The clients' logs: root's directory under the SFTP chroot, one directory per client that only root writes in, so
+# that neither nginx's master nor logrotate (both root) ever opens a path a client can change; the client reaches it
+# through the link `logs` in its home (docs/web.md#logs).
+LOG_ROOT = "%s/.logs" % WEB_ROOT
+LOG_LINK = "logs"
+# file -> who writes it: nginx's master (root; reopened by its workers, www-data), PHP-FPM's master (root), or the
+# client's PHP workers (error_log is opened by the worker, as the client).
+LOG_FILES = {"access.log": "nginx", "error.log": "nginx", "php-error.log": "client", "php-slow.log": "root"}
+TRUNCATED_LOG_FORMAT = "fracto_truncated"
+LOGROTATE_DIR = "/etc/logrotate.d"
 CHALLENGE = "%s/acme-challenge.conf" % NGINX_DIR
 # Mozilla's intermediate profile (TLS 1.2 and 1.3).
 MOZILLA_INTERMEDIATE_CIPHERS = ":".join((
@@ -53,6 +64,16 @@ def conf(value):
 
 def home_of(client):
     return "%s/%s" % (WEB_ROOT, client)
+
+
+def log_path(client, name=None):
+    """A client's log directory, or one of its LOG_FILES in it."""
+    path = "%s/%s" % (LOG_ROOT, conf(client))
+    return path if name is None else "%s/%s" % (path, name)
+
+
+def logrotate_path(client):
+    return "%s/fracto-client-%s" % (LOGROTATE_DIR, g.client_id("logrotate client", client))
 
 
 def docroot_of(client, name):
@@ -89,6 +110,9 @@ def _check_user(at, user):
         raise g.Refused(at + ".client", "a client's system user is named after its client id", user.get("client"))
     if user.get("home") != home_of(name):
         raise g.Refused(at + ".home", "a client's home is %s/<client id>" % WEB_ROOT, user.get("home"))
+    days = user.get("log_retention_days", tunables.LOG_DAYS_DEFAULT)
+    if tunables.log_days_problem(days):
+        raise g.Refused(at + ".log_retention_days", tunables.LOG_DAYS_RULE, days)
     return name, user["home"]
 
 
@@ -134,7 +158,7 @@ def _check_site(at, site, homes):
         g.safe_id(at + ".certificate", site["certificate"])
     if site.get("ipv4") is not None:
         g.ipv4(at + ".ipv4", site["ipv4"])
-    for key in ("https_redirect", "hsts"):
+    for key in ("https_redirect", "hsts", "log_truncate_ip"):
         g.flag("%s.%s" % (at, key), site.get(key, False))
     g.string_list(at + ".deny", site.get("deny", []), g.url_path)
     if site.get("mail_autoconfig") is not None:
@@ -246,16 +270,29 @@ def shared_files(webroot):
         + "    include %s;  # TLS versions are chosen before SNI: the default server sets them\n" % TLS_PARAMS
         + "}\n"
     )
-    include = "# %s\ninclude %s/sites/*.conf;\n" % (MARK, NGINX_DIR)
+    # A client's access log with the visitor's network only (a package's web.log_truncate_ip): IPv4 keeps its /24,
+    # IPv6 its first three groups (/48), anything else becomes "::". No user name (basic auth) either.
+    log_formats = (
+        "# %s\n" % MARK
+        + "map $remote_addr $fracto_truncated_addr {\n"
+        + "    \"~^(?<fracto_ipv4_net>[0-9]+\\.[0-9]+\\.[0-9]+)\\.[0-9]+$\" \"${fracto_ipv4_net}.0\";\n"
+        + "    \"~^(?<fracto_ipv6_net>[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}):\" \"${fracto_ipv6_net}::\";\n"
+        + "    default \"::\";\n"
+        + "}\n"
+        + "log_format %s '$fracto_truncated_addr - - [$time_local] \"$request\" $status $body_bytes_sent "
+          "\"$http_referer\" \"$http_user_agent\"';\n" % TRUNCATED_LOG_FORMAT
+    )
+    include = "# %s\ninclude %s;\ninclude %s/sites/*.conf;\n" % (MARK, LOG_FORMATS, NGINX_DIR)
     return {
         TLS_PARAMS: tls,
+        LOG_FORMATS: log_formats,
         CHALLENGE: challenge,
         "%s/default.conf" % NGINX_DIR: default,
         "/etc/nginx/conf.d/fracto.conf": include + "include %s/default.conf;\n" % NGINX_DIR,
     }
 
 
-TEMPLATES = ("nginx_site", "php_pool")
+TEMPLATES = ("nginx_site", "php_pool", "logrotate")
 # What the platform operator may add to every client server block (fracto_web__nginx_server_extra): lines of nginx
 # directives; only a character that would end a line somewhere else than nginx expects is refused.
 _EXTRA_LINE = re.compile("[^\x00-\x08\x0a-\x1f\x7f\u2028\u2029]*")
@@ -321,6 +358,8 @@ def site_context(site, cert_paths, ip_default=False, server_extra=()):
             "client_max_body_size": conf(str(body_size)) if body_size is not None else None,
             "deny": [g.url_path("deny", path) for path in site.get("deny", [])],
             "mail_autoconfig": _mail_autoconfig(names[0], site.get("mail_autoconfig")),
+            "logs": {"access": log_path(site["client"], "access.log"), "error": log_path(site["client"], "error.log"),
+                     "format": TRUNCATED_LOG_FORMAT if site.get("log_truncate_ip") else None},
         },
         "http_servers": _http_servers(names, secure, tls and site["https_redirect"], ip_default),
         "https": {"names": secure, "certificate": conf(cert_paths[0]), "key": conf(cert_paths[1]),
@@ -362,6 +401,7 @@ def pool_context(pool, home, php_ini=None):
                  "version": conf(pool["version"])},
         "home": conf(home),
         "socket": php_socket(pool["client"], pool["version"]),
+        "logs": {"error": log_path(pool["client"], "php-error.log"), "slow": log_path(pool["client"], "php-slow.log")},
         "php_ini": {name: settings[name] for name in sorted(settings)},
         "max_children": int(pool.get("max_children") or tunables.MAX_CHILDREN_DEFAULT),
     }
@@ -372,6 +412,19 @@ def render_pool(pool, home, reseller=None, php_ini=None, *, templates):
     owner = "reseller=%s client=%s" % (conf(reseller), conf(pool["client"])) if reseller else "client=%s" % conf(pool["client"])
     context = pool_context(pool, home, php_ini)
     return "; %s: %s php=%s\n" % (MARK, owner, context["pool"]["version"]) + templates.render("php_pool", context)
+
+
+def logrotate_context(user):
+    """The context of the logrotate template: the client's log files, who may read them, how many days are kept."""
+    client = conf(user["client"])
+    return {"client": client, "group": conf(user["name"]), "days": int(user.get("log_retention_days") or
+                                                                       tunables.LOG_DAYS_DEFAULT),
+            "files": [log_path(client, name) for name in LOG_FILES]}
+
+
+def render_logrotate(user, reseller=None, *, templates):
+    """One client's logrotate file; the first line (owner) is the module's, the logrotate template the rest."""
+    return header(user["client"], "logs", reseller) + templates.render("logrotate", logrotate_context(user))
 
 
 def site_path(name):
@@ -410,6 +463,8 @@ def wanted_files(sites, pools, users, cert_lookup, webroot, reseller=None, serve
         cert = cert_lookup(site["certificate"], names) if site["tls"] != "none" and site["certificate"] else None
         files[site_path(site["name"])] = render_site(site, cert, reseller, ip_default=site["name"] in ip_defaults,
                                                      server_extra=server_extra, templates=templates)
+    for user in users:
+        files[logrotate_path(user["client"])] = render_logrotate(user, reseller, templates=templates)
     for pool in pools:
         files[pool_path(pool)] = render_pool(pool, homes.get(pool["client"], home_of(pool["client"])), reseller, php_ini,
                                              templates=templates)
@@ -444,6 +499,8 @@ def describe(path, before, after):
         kind, ident = "vhost", base[:-len(".conf")]
     elif "/fpm/pool.d/" in path:
         kind, ident = "php_pool", base[len("fracto-"):-len(".conf")] + " (php " + path.split("/")[3] + ")"
+    elif path.startswith(LOGROTATE_DIR + "/"):
+        kind, ident = "logrotate", base[len("fracto-client-"):]
     else:
         kind, ident = "web_config", path
     client = owner_of(after if after is not None else before) or "(reseller)"

@@ -1,5 +1,8 @@
 """Rendering and planning of nginx vhosts and PHP-FPM pools (module_utils/web/sites.py), without a host."""
 
+import os
+
+import pytest
 from ansible_collections.fracto.hosting.plugins.module_utils.web import sites as web
 from role_templates import web_templates
 
@@ -309,20 +312,82 @@ def test_ensure_home_makes_the_home_setgid_www_data(tmp_path):
     assert info.st_mode & 0o7777 == 0o2750 and info.st_gid == 33
 
 
-def test_client_logs_are_never_readable_by_other_tenants(tmp_path):
-    """nginx makes a new log 0644: the platform makes each client's logs 0640, group adm (found by molecule/tenancy)."""
-    import os
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+def test_client_logs_are_made_by_root_in_roots_directory_readable_by_the_client_alone(tmp_path):
+    """nginx's master makes a missing log 0644: the module makes each client's logs first, 0640, group the client's,
+    in a directory only root writes in, and a second run changes nothing."""
+    import pwd
     import stat
 
-    from ansible_collections.fracto.hosting.plugins.modules.web_sites import protect_logs
+    from ansible_collections.fracto.hosting.plugins.modules.web_sites import ensure_logs
 
-    (tmp_path / "fracto-a.access.log").write_text("visitor 1\n")
-    os.chmod(tmp_path / "fracto-a.access.log", 0o644)
-    assert protect_logs(["a"], True, str(tmp_path)) == [str(tmp_path / "fracto-a.access.log"), str(tmp_path / "fracto-a.error.log")]
-    assert not (tmp_path / "fracto-a.error.log").exists()  # check mode writes nothing
-    protect_logs(["a"], False, str(tmp_path))
-    for kind in ("access", "error"):
-        assert stat.S_IMODE(os.stat(tmp_path / ("fracto-a.%s.log" % kind)).st_mode) == 0o640
-    assert (tmp_path / "fracto-a.access.log").read_text() == "visitor 1\n"
-    if os.geteuid() == 0:
-        assert protect_logs(["a"], False, str(tmp_path)) == []  # a second run changes nothing
+    nobody = pwd.getpwnam("nobody")
+    users = [{"name": "nobody", "client": "nobody"}]
+    root = tmp_path / ".logs"
+    planned = ensure_logs(users, True, str(root), www_uid=33)
+    assert [c["id"] for c in planned] == [str(root), str(root / "nobody")] and not root.exists()  # check mode
+    ensure_logs(users, False, str(root), www_uid=33)
+    assert stat.S_IMODE(root.stat().st_mode) == 0o711 and root.stat().st_uid == 0
+    info = (root / "nobody").stat()
+    assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o751, 0, nobody.pw_gid)
+    owners = {"access.log": 33, "error.log": 33, "php-error.log": nobody.pw_uid, "php-slow.log": 0}
+    for name, uid in owners.items():
+        info = (root / "nobody" / name).stat()
+        assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o640, uid, nobody.pw_gid), name
+    assert ensure_logs(users, False, str(root), www_uid=33) == []
+    os.chmod(root / "nobody" / "access.log", 0o644)  # as nginx would make it
+    (root / "nobody" / "access.log").write_text("visitor 1\n")
+    assert ensure_logs(users, False, str(root), www_uid=33)[0]["detail"] == ["access.log: mode 0640, owner 33:%d" % nobody.pw_gid]
+    assert stat.S_IMODE((root / "nobody" / "access.log").stat().st_mode) == 0o640
+    assert (root / "nobody" / "access.log").read_text() == "visitor 1\n"  # never truncated
+
+
+def test_a_clients_logs_go_to_its_directory_truncated_when_the_package_says_so_and_rotate_as_it_keeps():
+    plain = web.render_site(SITE, CERT, "demo", templates=WEB_T)
+    assert "    access_log /srv/www/.logs/c1/access.log;\n    error_log /srv/www/.logs/c1/error.log;\n" in plain
+    truncated = web.render_site(dict(SITE, log_truncate_ip=True), CERT, "demo", templates=WEB_T)
+    assert "    access_log /srv/www/.logs/c1/access.log fracto_truncated;\n" in truncated
+    pool = web.render_pool(POOL, "/srv/www/c1", "demo", templates=WEB_T)
+    assert "slowlog = /srv/www/.logs/c1/php-slow.log\n" in pool and "php_admin_value[error_log] = /srv/www/.logs/c1/php-error.log\n" in pool
+    files = web.wanted_files([SITE], [POOL], [dict(USERS[0], log_retention_days=30)], lambda *a: None, "/var/lib/fracto/acme",
+                             "demo", templates=WEB_T)
+    rotate = files["/etc/logrotate.d/fracto-client-c1"]
+    assert rotate.startswith("# managed by fracto.hosting web_sites: reseller=demo client=c1 logs\n")
+    assert rotate.split("\n")[1] == ("/srv/www/.logs/c1/access.log /srv/www/.logs/c1/error.log /srv/www/.logs/c1/php-error.log "
+                                     "/srv/www/.logs/c1/php-slow.log {")
+    assert "    rotate 30\n    maxage 30\n" in rotate and "    copytruncate\n" in rotate
+    assert web.describe("/etc/logrotate.d/fracto-client-c1", None, rotate)["kind"] == "logrotate"
+    assert "include /etc/nginx/fracto/log-formats.conf;" in files["/etc/nginx/conf.d/fracto.conf"]
+
+
+@pytest.mark.parametrize("field, value, rule", [
+    ("log_retention_days", "14\n/etc/shadow {", "log_retention_days"),
+    ("log_retention_days", 0, "log_retention_days"),
+    ("log_retention_days", 366, "log_retention_days"),
+])
+def test_the_module_refuses_a_retention_outside_its_rule(field, value, rule):
+    with pytest.raises(web.g.Refused) as exc:
+        web.check_args([], [], [dict(USERS[0], **{field: value})], ["c1"], "demo")
+    assert exc.value.option == "users[0].%s" % rule
+
+
+def test_the_module_refuses_a_truncation_flag_that_is_not_a_bool():
+    with pytest.raises(web.g.Refused) as exc:
+        web.check_args([dict(SITE, log_truncate_ip="yes")], [], USERS, ["c1"], "demo")
+    assert exc.value.option == "sites[0].log_truncate_ip"
+
+
+def test_a_packages_log_settings_are_checked_whole():
+    from ansible_collections.fracto.hosting.plugins.module_utils import tunables
+
+    errors = []
+    good = tunables.web_settings({"log_retention_days": 30, "log_truncate_ip": False}, lambda p, r: errors.append((p, r)), "web")
+    assert good == {"log_retention_days": "30", "log_truncate_ip": False} and not errors
+    tunables.web_settings({"log_retention_days": "7 days", "log_truncate_ip": "yes"}, lambda p, r: errors.append((str(p), r)),
+                          _Path("web"))
+    assert sorted(errors) == [("web.log_retention_days", tunables.LOG_DAYS_RULE), ("web.log_truncate_ip", tunables.LOG_TRUNCATE_RULE)]
+
+
+class _Path(str):
+    def __truediv__(self, key):
+        return _Path("%s.%s" % (self, key))

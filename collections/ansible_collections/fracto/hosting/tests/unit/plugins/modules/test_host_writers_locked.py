@@ -18,7 +18,7 @@ from ansible.module_utils.testing import patch_module_args
 
 MODULES = "ansible_collections.fracto.hosting.plugins.modules."
 # web_sites needs its templates (the role passes them); these calls stop before anything is rendered.
-WEB_TEMPLATES = {"nginx_site": "{# not rendered #}\n", "php_pool": "{# not rendered #}\n"}
+WEB_TEMPLATES = {"nginx_site": "{# not rendered #}\n", "php_pool": "{# not rendered #}\n", "logrotate": "{# not rendered #}\n"}
 
 
 def run(capsys, name, args, monkeypatch=None, patch=None, forbid=None):
