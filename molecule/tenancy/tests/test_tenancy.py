@@ -179,7 +179,8 @@ def beta_secret_file():
     "ls /srv/www/beta1",
     "ls /srv/www/beta1/beta1.test/public",
     "head -c 100 /srv/www/beta1/beta1.test/public/index.html",
-    "cat /var/log/nginx/fracto-beta1.access.log",
+    "cat /srv/www/.logs/beta1/access.log",
+    "ls /srv/www/.logs/beta1",
     "ls /var/lib/mysql/beta1_db",
     "ls /srv/www/beta1/tmp",
 ])

@@ -37,7 +37,7 @@ TLS_PARAMS = "%s/tls-params.conf" % NGINX_DIR
 LOG_FORMATS = "%s/log-formats.conf" % NGINX_DIR
 # The clients' logs: root's directory under the SFTP chroot, one directory per client that only root writes in, so
 # that neither nginx's master nor logrotate (both root) ever opens a path a client can change; the client reaches it
-# through the link `logs` in its home (docs/web.md#logs).
+# through the link `logs` in its home (docs/state.md#logs).
 LOG_ROOT = "%s/.logs" % WEB_ROOT
 LOG_LINK = "logs"
 # file -> who writes it: nginx's master (root; reopened by its workers, www-data), PHP-FPM's master (root), or the

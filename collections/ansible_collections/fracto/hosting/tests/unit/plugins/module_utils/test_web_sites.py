@@ -144,9 +144,7 @@ def test_first_site_of_each_address_is_its_default():
 
 # -- module-side whitelists: hostile values injected past the controller never reach a config file (issue 12) --------
 import collections  # noqa: E402
-import os  # noqa: E402
 
-import pytest  # noqa: E402
 from ansible_collections.fracto.hosting.plugins.module_utils.argguard import Refused  # noqa: E402
 
 
