@@ -42,7 +42,7 @@ class ActionModule(ActionBase):
         mail_dns = dns_records.with_dkim(state.get("mail_dns") or [], run_report.dkim_keys(task_vars.get("hostvars", {}), hosts))
         notes = run_report.attention_notes(attention, state) + self._mail_dns_notes(mail_dns)
         lines += run_report.attention_lines(notes)
-        summary = run_report.services(state)
+        summary = run_report.disk_usage(task_vars.get("hostvars", {}), hosts, run_report.services(state))
         # What a module reported is printed and stored with URLs redacted.
         document = run_report.document(mode, reseller, check, counts, redact(grouped), summary, redact(notes), mail_dns)
         if dest:

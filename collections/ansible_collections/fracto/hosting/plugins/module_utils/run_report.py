@@ -11,6 +11,7 @@ the names each client is served at, as printed lines and as the JSON document.
 from __future__ import annotations
 
 from ansible_collections.fracto.hosting.plugins.module_utils.ledger import format_change
+from ansible_collections.fracto.hosting.plugins.module_utils.web import usage
 
 RESULT_MARK = "__result"
 # Result keys that name something an operator must look at: {name or id: reason}.
@@ -21,6 +22,7 @@ ATTENTION = {
     "refused": "refused",
     "failed_orders": "order failed",
     "rdns_mismatch": "reverse DNS does not match its HELO name",
+    "over_quota": "is over its disk quota",
 }
 
 
@@ -85,7 +87,7 @@ def attention_notes(attention, state):
     owners = {name: cid for cid, client in clients.items() for name in client.get("names", [])}
     notes = []
     for host, key, item, reason in attention:
-        client = owners.get(item) or next((cid for cid in sorted(clients, key=len, reverse=True)
+        client = owners.get(item) or (item if item in clients else None) or next((cid for cid in sorted(clients, key=len, reverse=True)
                                            if str(item).startswith(cid + "-")), "(reseller)")
         detail = reason if isinstance(reason, str) else ", ".join(str(r) for r in reason) if isinstance(reason, list) else str(reason)
         notes.append({"host": host, "client": client, "what": ATTENTION[key], "item": item, "detail": detail})
@@ -111,6 +113,17 @@ def services(state):
     return found
 
 
+def disk_usage(hostvars, hosts, summary):
+    """Adds to summary ({client: ...} of services()) each client's disk use (client_usage, kept by the role as
+    fracto_web__result_usage) as "disk"; returns summary."""
+    for host in hosts:
+        result = hostvars.get(host, {}).get("fracto_web__result_usage")
+        for cid, entry in ((result or {}).get("usage") or {}).items() if isinstance(result, dict) else ():
+            if cid in summary and isinstance(entry, dict):
+                summary[cid]["disk"] = entry
+    return summary
+
+
 def service_lines(summary):
     if not summary:
         return []
@@ -119,6 +132,8 @@ def service_lines(summary):
         lines.append("  %s (package %s%s): %s" % (cid, info["package"], ", GDPR" if info["gdpr"] else "", " ".join(info["urls"])))
         if info["mail"]:
             lines.append("    mail: %s" % " ".join(info["mail"]))
+        if info.get("disk"):
+            lines.append("    %s" % usage.line(info["disk"]))
     return lines
 
 

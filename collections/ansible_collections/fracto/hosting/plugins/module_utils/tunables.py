@@ -23,7 +23,7 @@ PHP_SIZE = NGINX_SIZE
 SECONDS = re.compile(r"[1-9][0-9]{0,3}")
 UNITS = {"": 1, "k": KIB, "m": MIB, "g": GIB}
 
-WEB_KEYS = ("client_max_body_size", "log_retention_days", "log_truncate_ip", "php_ini", "php_max_children")
+WEB_KEYS = ("client_max_body_size", "disk_quota", "log_retention_days", "log_truncate_ip", "php_ini", "php_max_children")
 # client_max_body_size: the largest request body nginx accepts (uploads, form posts); nginx's default is 1m.
 BODY_SIZE_MAX = GIB
 BODY_SIZE_RULE = ("must be a size of 1-5 digits and an optional unit k, m or g (nginx, e.g. 64m), "
@@ -33,6 +33,11 @@ BODY_SIZE_RULE = ("must be a size of 1-5 digits and an optional unit k, m or g (
 MAX_CHILDREN = re.compile(r"[1-9][0-9]{0,2}")
 MAX_CHILDREN_DEFAULT, MAX_CHILDREN_HIGHEST = 5, 100
 MAX_CHILDREN_RULE = "must be a whole number of PHP processes from 1 to %d (e.g. 10)" % MAX_CHILDREN_HIGHEST
+# disk_quota: the space a client's files, logs and databases may take. Containers and most filesystems the platform
+# runs on have no per-user quota, so it is measured at every run and reported past the limit (docs/state.md#disk-use).
+DISK_SIZE = re.compile(r"([1-9][0-9]{0,4})([mMgG])")
+DISK_LOWEST, DISK_HIGHEST = 10 * MIB, 10000 * GIB
+DISK_RULE = "must be a size of 1-5 digits and a unit m or g (e.g. 5g), from 10m to 10000g"
 # log_retention_days: how many days of a client's logs (nginx access/error, PHP error/slow) logrotate keeps.
 LOG_DAYS = re.compile(r"[1-9][0-9]{0,2}")
 LOG_DAYS_DEFAULT, LOG_DAYS_HIGHEST = 14, 365
@@ -85,6 +90,12 @@ def max_children_problem(value):
     return None
 
 
+def disk_quota_bytes(value):
+    """The bytes of a disk_quota that follows DISK_RULE, else None."""
+    size = size_bytes(_text(value), DISK_SIZE)
+    return size if size is not None and DISK_LOWEST <= size <= DISK_HIGHEST else None
+
+
 def log_days_problem(value):
     """The rule log_retention_days breaks, or None."""
     text = _text(value)
@@ -135,6 +146,11 @@ def web_settings(value, error, path):
             error(path / "php_max_children", rule)
         else:
             settings["php_max_children"] = _text(value["php_max_children"])
+    if value.get("disk_quota") is not None:
+        if disk_quota_bytes(value["disk_quota"]) is None:
+            error(path / "disk_quota", DISK_RULE)
+        else:
+            settings["disk_quota"] = _text(value["disk_quota"])
     if value.get("log_retention_days") is not None:
         rule = log_days_problem(value["log_retention_days"])
         if rule:

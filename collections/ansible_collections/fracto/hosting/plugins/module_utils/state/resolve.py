@@ -61,7 +61,10 @@ def _web(hosts, client):
         pool_settings["max_children"] = int(tuned["php_max_children"])
     home = "%s/%s" % (WEB_ROOT, cid)
     host["system_users"].append({"name": cid, "client": cid, "home": home,
-                                 "log_retention_days": int(tuned.get("log_retention_days") or tunables.LOG_DAYS_DEFAULT)})
+                                 "log_retention_days": int(tuned.get("log_retention_days") or tunables.LOG_DAYS_DEFAULT),
+                                 # bytes, or None: measured and reported by client_usage
+                                 "disk_quota": tunables.disk_quota_bytes(tuned["disk_quota"]) if tuned.get("disk_quota") else None,
+                                 "databases": [db["name"] for db in client["databases"]]})
     if any(d["php"] for d in client["domains"]):
         versions = sorted({d["php"] for d in client["domains"] if d["php"]})
         for version in versions:
