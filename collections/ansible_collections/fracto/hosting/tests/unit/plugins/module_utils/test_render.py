@@ -186,7 +186,7 @@ def test_web_settings_are_normalised_and_every_problem_names_its_field_and_rule(
         ("web.php_ini.memory_limit", tunables.PHP_INI["memory_limit"][3]),
         ("web.php_ini.open_basedir", "unknown PHP setting (allowed: max_execution_time, memory_limit, post_max_size, "
                                      "upload_max_filesize)"),
-        ("web.server_snippet", "unknown key (allowed: client_max_body_size, log_retention_days, log_truncate_ip, php_ini, "
+        ("web.server_snippet", "unknown key (allowed: client_max_body_size, disk_quota, log_retention_days, log_truncate_ip, php_ini, "
                                "php_max_children)"),
     ]
 
