@@ -87,8 +87,13 @@ def test_cliente1_cannot_write_into_its_log_directory_so_root_never_follows_a_pa
 def test_a_rotation_keeps_the_client_reading_and_nginx_writing(connect, lab_resolve, pebble_root):  # noqa: F811
     before = visit(lab_resolve, pebble_root, "cliente1.test")
     CLOUD01.run_expect([0], "logrotate --force /etc/logrotate.d/fracto-client-cliente1")
-    rotated = CLOUD01.file("%s/cliente1/access.log.1" % LOGS)
-    assert rotated.exists and rotated.group == "cliente1" and rotated.mode == 0o640
-    assert lines_with(read_over_sftp(connect, "logs/access.log.1"), "GET %s " % before)
+    # The newest rotated copy: access.log-<date>-<epoch> (dateext; delaycompress keeps it plain until the next one).
+    newest = CLOUD01.check_output("ls -t %s/cliente1 | grep -m1 '^access\\.log-[0-9]*-[0-9]*$'" % LOGS)
+    rotated = CLOUD01.file("%s/cliente1/%s" % (LOGS, newest))
+    assert rotated.group == "cliente1" and rotated.mode == 0o640
+    assert lines_with(read_over_sftp(connect, "logs/" + newest), "GET %s " % before)
+    php_errors = CLOUD01.check_output("ls -t %s/cliente1 | grep -m1 '^php-error\\.log-'" % LOGS)
+    # The client's own file is renamed, never compressed, and a new one is made for it.
+    assert not php_errors.endswith(".gz") and CLOUD01.file("%s/cliente1/php-error.log" % LOGS).user == "cliente1"
     after = visit(lab_resolve, pebble_root, "cliente1.test")  # copytruncate: nginx goes on in the same file
     assert lines_with(read_over_sftp(connect, "logs/access.log"), "GET %s " % after)

@@ -119,6 +119,16 @@ def php_ini_problem(name, value):
     return None
 
 
+def disk_quota_problem(value):
+    """The rule disk_quota breaks, or None."""
+    return DISK_RULE if disk_quota_bytes(value) is None else None
+
+
+# The keys whose value is one text (a number, a size), each with the check that returns the rule it breaks.
+SCALAR_CHECKS = {"client_max_body_size": body_size_problem, "disk_quota": disk_quota_problem,
+                 "log_retention_days": log_days_problem, "php_max_children": max_children_problem}
+
+
 def web_settings(value, error, path):
     """The normalised web settings of a package ({} when none), every value a string but log_truncate_ip (a bool).
 
@@ -134,29 +144,13 @@ def web_settings(value, error, path):
     for key in value:
         if key not in WEB_KEYS:
             error(path / key, "unknown key (allowed: %s)" % ", ".join(WEB_KEYS))
-    if value.get("client_max_body_size") is not None:
-        rule = body_size_problem(value["client_max_body_size"])
-        if rule:
-            error(path / "client_max_body_size", rule)
-        else:
-            settings["client_max_body_size"] = _text(value["client_max_body_size"])
-    if value.get("php_max_children") is not None:
-        rule = max_children_problem(value["php_max_children"])
-        if rule:
-            error(path / "php_max_children", rule)
-        else:
-            settings["php_max_children"] = _text(value["php_max_children"])
-    if value.get("disk_quota") is not None:
-        if disk_quota_bytes(value["disk_quota"]) is None:
-            error(path / "disk_quota", DISK_RULE)
-        else:
-            settings["disk_quota"] = _text(value["disk_quota"])
-    if value.get("log_retention_days") is not None:
-        rule = log_days_problem(value["log_retention_days"])
-        if rule:
-            error(path / "log_retention_days", rule)
-        else:
-            settings["log_retention_days"] = _text(value["log_retention_days"])
+    for key, problem in SCALAR_CHECKS.items():
+        if value.get(key) is not None:
+            rule = problem(value[key])
+            if rule:
+                error(path / key, rule)
+            else:
+                settings[key] = _text(value[key])
     if value.get("log_truncate_ip") is not None:
         if isinstance(value["log_truncate_ip"], bool):
             settings["log_truncate_ip"] = value["log_truncate_ip"]

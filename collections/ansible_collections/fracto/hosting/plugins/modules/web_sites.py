@@ -329,7 +329,7 @@ def _open_dir(name, dir_fd, mode, uid, gid, check):
     info = os.fstat(fd)
     done = []
     if (info.st_uid, info.st_gid) != (uid, gid) or info.st_mode & 0o7777 != mode:
-        done.append("mode %04o, owner %d:%d" % (mode, uid, gid))
+        done.append("mode %04o, owner %d:%d" % (mode, uid, gid))  # also after os.mkdir: the umask took bits
         if not check:
             os.fchown(fd, uid, gid)
             os.fchmod(fd, mode)
@@ -356,7 +356,7 @@ def ensure_logs(users, check, root=LOG_ROOT, www_uid=None):
     finally:
         os.close(parent_fd)
     if done:
-        changes.append({"action": "change", "kind": "log", "id": root, "client": "(reseller)", "detail": done})
+        changes.append({"action": _made_or_fixed(done), "kind": "log", "id": root, "client": "(reseller)", "detail": done})
     try:
         for user in users:
             try:
@@ -402,7 +402,11 @@ def _client_logs(user, account, root, root_fd, www_uid, check):
     finally:
         if dir_fd is not None:
             os.close(dir_fd)
-    return [{"action": "change", "kind": "log", "id": path, "client": user["client"], "detail": done}] if done else []
+    return [{"action": _made_or_fixed(done), "kind": "log", "id": path, "client": user["client"], "detail": done}] if done else []
+
+
+def _made_or_fixed(done):
+    return "create" if done and done[0].startswith("created") else "change"
 
 
 def converge(module, p, check):

@@ -415,11 +415,13 @@ def render_pool(pool, home, reseller=None, php_ini=None, *, templates):
 
 
 def logrotate_context(user):
-    """The context of the logrotate template: the client's log files, who may read them, how many days are kept."""
+    """The context of the logrotate template: the client's log files (those root's processes write, and the one its
+    own PHP writes), its user and group, how many days are kept."""
     client = conf(user["client"])
-    return {"client": client, "group": conf(user["name"]), "days": int(user.get("log_retention_days") or
-                                                                       tunables.LOG_DAYS_DEFAULT),
-            "files": [log_path(client, name) for name in LOG_FILES]}
+    return {"client": client, "user": conf(user["name"]), "group": conf(user["name"]),
+            "days": int(user.get("log_retention_days") or tunables.LOG_DAYS_DEFAULT),
+            "files": [log_path(client, name) for name, writer in LOG_FILES.items() if writer != "client"],
+            "client_files": [log_path(client, name) for name, writer in LOG_FILES.items() if writer == "client"]}
 
 
 def render_logrotate(user, reseller=None, *, templates):

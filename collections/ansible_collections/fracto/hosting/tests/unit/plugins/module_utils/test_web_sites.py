@@ -351,9 +351,12 @@ def test_a_clients_logs_go_to_its_directory_truncated_when_the_package_says_so_a
                              "demo", templates=WEB_T)
     rotate = files["/etc/logrotate.d/fracto-client-c1"]
     assert rotate.startswith("# managed by fracto.hosting web_sites: reseller=demo client=c1 logs\n")
-    assert rotate.split("\n")[1] == ("/srv/www/.logs/c1/access.log /srv/www/.logs/c1/error.log /srv/www/.logs/c1/php-error.log "
-                                     "/srv/www/.logs/c1/php-slow.log {")
-    assert "    rotate 30\n    maxage 30\n" in rotate and "    copytruncate\n" in rotate
+    stanzas = rotate.split("\n}\n")
+    assert stanzas[0].split("\n")[1] == "/srv/www/.logs/c1/access.log /srv/www/.logs/c1/error.log /srv/www/.logs/c1/php-slow.log {"
+    assert "    rotate 30\n    maxage 30\n" in stanzas[0] and stanzas[0].endswith("    copytruncate")
+    # The file the client owns is renamed only: root never reads (copies, compresses) what the client can make huge.
+    assert stanzas[1].split("\n")[0] == "/srv/www/.logs/c1/php-error.log {"
+    assert "copytruncate" not in stanzas[1] and "    nocompress\n" in stanzas[1] and stanzas[1].endswith("    create 0640 c1 c1")
     assert web.describe("/etc/logrotate.d/fracto-client-c1", None, rotate)["kind"] == "logrotate"
     assert "include /etc/nginx/fracto/log-formats.conf;" in files["/etc/nginx/conf.d/fracto.conf"]
 
