@@ -87,8 +87,10 @@ def attention_notes(attention, state):
     owners = {name: cid for cid, client in clients.items() for name in client.get("names", [])}
     notes = []
     for host, key, item, reason in attention:
-        client = owners.get(item) or (item if item in clients else None) or next((cid for cid in sorted(clients, key=len, reverse=True)
-                                           if str(item).startswith(cid + "-")), "(reseller)")
+        # the name's owner, the client itself (client_usage's over_quota), or the client whose id prefixes the item
+        client = owners.get(item) or (item if item in clients else None)
+        client = client or next((cid for cid in sorted(clients, key=len, reverse=True) if str(item).startswith(cid + "-")),
+                                "(reseller)")
         detail = reason if isinstance(reason, str) else ", ".join(str(r) for r in reason) if isinstance(reason, list) else str(reason)
         notes.append({"host": host, "client": client, "what": ATTENTION[key], "item": item, "detail": detail})
     return notes
