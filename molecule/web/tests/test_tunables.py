@@ -139,7 +139,7 @@ def test_a_script_past_the_packages_memory_limit_fails_alone(cloud01_address, pe
     finally:
         CLOUD01.run("rm -f %s %s" % (" ".join(greedy), ok))
     assert status == 500
-    log = CLOUD01.check_output("tail -n 50 /var/log/nginx/fracto-cliente2.error.log")
+    log = CLOUD01.check_output("tail -n 50 /srv/www/.logs/cliente2/php-error.log")  # its PHP error log (docs/state.md#logs)
     assert "Allowed memory size of 100663296 bytes exhausted" in log  # 96M, PHP's own words
     assert after == (200, "ok")
     assert other == (200, str(110 * 1024 * 1024))
